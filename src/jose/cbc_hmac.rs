@@ -1,0 +1,158 @@
+//! AES_128_CBC_HMAC_SHA_256 authenticated decryption (RFC 7518 §5.2.2.2,
+//! §5.2.3): encrypt-then-MAC, so the tag is checked, in constant time,
+//! before a single ciphertext block is decrypted. A padding error can then
+//! only follow a valid tag, which an attacker cannot produce: no padding
+//! oracle.
+
+use aes::Aes128;
+use cbc::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// The content encryption key: MAC_KEY ‖ ENC_KEY (RFC 7518 §5.2.2.1).
+pub const KEY_LEN: usize = 32;
+const HALF: usize = 16;
+const IV_LEN: usize = 16;
+/// T_LEN: the HMAC-SHA-256 output truncated to 16 octets (RFC 7518 §5.2.3).
+const TAG_LEN: usize = 16;
+
+/// Why the content could not be opened. The JWE layer reports all of them
+/// as one reason, so these names are for tests, not for clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CbcHmacError {
+    /// IV or tag of the wrong length, or a ciphertext that is not whole blocks.
+    BadLength,
+    /// The MAC over AAD ‖ IV ‖ ciphertext ‖ AL does not match.
+    BadTag,
+    /// PKCS#7 padding wrong after a valid tag: only a broken sender makes this.
+    BadPadding,
+}
+
+pub fn open(
+    key: &[u8; KEY_LEN],
+    aad: &[u8],
+    iv: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, CbcHmacError> {
+    let (mac_key, enc_key) = key.split_at(HALF);
+    // RFC 7518 §5.2.2.2 step 2-4 need whole parts: a tag cut short would
+    // otherwise be compared on fewer bytes, and be easier to forge.
+    if iv.len() != IV_LEN
+        || tag.len() != TAG_LEN
+        || ciphertext.is_empty()
+        || ciphertext.len() % 16 != 0
+    {
+        return Err(CbcHmacError::BadLength);
+    }
+    // RFC 7518 §5.2.2.2 step 3: AL is the AAD length in bits, 64-bit big endian.
+    let al = u64::try_from(aad.len())
+        .ok()
+        .and_then(|n| n.checked_mul(8))
+        .ok_or(CbcHmacError::BadLength)?
+        .to_be_bytes();
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key)
+        .map_err(|_| CbcHmacError::BadLength)?;
+    mac.update(aad);
+    mac.update(iv);
+    mac.update(ciphertext);
+    mac.update(&al);
+    // RFC 7518 §5.2.2.2 step 4, compared in constant time (subtle, inside
+    // `verify_truncated_left`): the first 16 octets of the MAC must equal T.
+    mac.verify_truncated_left(tag)
+        .map_err(|_| CbcHmacError::BadTag)?;
+    // Step 5, only now: AES-128-CBC decryption and PKCS#7 removal.
+    cbc::Decryptor::<Aes128>::new_from_slices(enc_key, iv)
+        .map_err(|_| CbcHmacError::BadLength)?
+        .decrypt_padded_vec::<Pkcs7>(ciphertext)
+        .map_err(|_| CbcHmacError::BadPadding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cbc::cipher::BlockModeEncrypt;
+
+    /// An independent sealer for the tests: CBC encrypt, then MAC.
+    fn seal(key: &[u8; 32], aad: &[u8], iv: &[u8; 16], pt: &[u8], pad: bool) -> (Vec<u8>, Vec<u8>) {
+        let enc = cbc::Encryptor::<Aes128>::new_from_slices(&key[16..], iv).unwrap();
+        let ct = if pad {
+            enc.encrypt_padded_vec::<Pkcs7>(pt)
+        } else {
+            enc.encrypt_padded_vec::<cbc::cipher::block_padding::NoPadding>(pt)
+        };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..16]).unwrap();
+        for part in [aad, iv.as_slice(), &ct, &((aad.len() as u64) * 8).to_be_bytes()] {
+            mac.update(part);
+        }
+        (ct, mac.finalize().into_bytes()[..16].to_vec())
+    }
+
+    fn rfc7518_b1() -> ([u8; 32], Vec<u8>, [u8; 16], Vec<u8>) {
+        let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let p = b"A cipher system must not be required to be secret, and it must be able to fall into the hands of the enemy without inconvenience".to_vec();
+        let iv = [
+            0x1a, 0xf3, 0x8c, 0x2d, 0xc2, 0xb9, 0x6f, 0xfd, 0xd8, 0x66, 0x94, 0x09, 0x23, 0x41,
+            0xbc, 0x04,
+        ];
+        (key, b"The second principle of Auguste Kerckhoffs".to_vec(), iv, p)
+    }
+
+    #[test]
+    fn rfc7518_appendix_b1_tag_and_round_trip() {
+        let (key, aad, iv, p) = rfc7518_b1();
+        let (ct, tag) = seal(&key, &aad, &iv, &p, true);
+        // T from RFC 7518 Appendix B.1.
+        assert_eq!(
+            tag,
+            [0x65, 0x2c, 0x3f, 0xa3, 0x6b, 0x0a, 0x7c, 0x5b, 0x32, 0x19, 0xfa, 0xb3, 0xa3, 0x0b, 0xc1, 0xc4]
+        );
+        assert_eq!(ct.len(), 144);
+        assert_eq!(open(&key, &aad, &iv, &ct, &tag).unwrap(), p);
+    }
+
+    #[test]
+    fn any_changed_input_is_bad_tag() {
+        let (key, aad, iv, p) = rfc7518_b1();
+        let (ct, tag) = seal(&key, &aad, &iv, &p, true);
+        let mut t = tag.clone();
+        t[15] ^= 1;
+        assert_eq!(open(&key, &aad, &iv, &ct, &t), Err(CbcHmacError::BadTag));
+        let mut c = ct.clone();
+        c[0] ^= 0x80;
+        assert_eq!(open(&key, &aad, &iv, &c, &tag), Err(CbcHmacError::BadTag));
+        let mut i = iv;
+        i[3] ^= 4;
+        assert_eq!(open(&key, &aad, &i, &ct, &tag), Err(CbcHmacError::BadTag));
+        assert_eq!(open(&key, b"The second", &iv, &ct, &tag), Err(CbcHmacError::BadTag));
+        let mut k = key;
+        k[31] ^= 1; // ENC_KEY half: changes no MAC input, so this one decrypts to garbage...
+        assert!(matches!(open(&k, &aad, &iv, &ct, &tag), Ok(_) | Err(CbcHmacError::BadPadding)));
+        k = key;
+        k[0] ^= 1; // ...while the MAC_KEY half is caught by the tag.
+        assert_eq!(open(&k, &aad, &iv, &ct, &tag), Err(CbcHmacError::BadTag));
+    }
+
+    #[test]
+    fn truncated_or_extended_tags_are_refused_before_comparing() {
+        let (key, aad, iv, p) = rfc7518_b1();
+        let (ct, tag) = seal(&key, &aad, &iv, &p, true);
+        for n in [0, 1, 8, 15] {
+            assert_eq!(open(&key, &aad, &iv, &ct, &tag[..n]), Err(CbcHmacError::BadLength));
+        }
+        let mut long = tag.clone();
+        long.push(0);
+        assert_eq!(open(&key, &aad, &iv, &ct, &long), Err(CbcHmacError::BadLength));
+        assert_eq!(open(&key, &aad, &iv[..8], &ct, &tag), Err(CbcHmacError::BadLength));
+        assert_eq!(open(&key, &aad, &iv, &ct[..143], &tag), Err(CbcHmacError::BadLength));
+        assert_eq!(open(&key, &aad, &iv, &[], &tag), Err(CbcHmacError::BadLength));
+    }
+
+    #[test]
+    fn bad_padding_behind_a_valid_tag_is_bad_padding() {
+        let (key, aad, iv, _) = rfc7518_b1();
+        // 16 bytes ending in 0x00: never valid PKCS#7, yet correctly MACed.
+        let (ct, tag) = seal(&key, &aad, &iv, &[7u8; 15].iter().chain(&[0]).copied().collect::<Vec<_>>(), false);
+        assert_eq!(open(&key, &aad, &iv, &ct, &tag), Err(CbcHmacError::BadPadding));
+    }
+}

@@ -1,0 +1,9 @@
+//! comm-test: the ID Contact test communication plugin.
+//!
+//! `jose` turns a token into a verified `Claims` or a named `Rejection` and
+//! does no I/O; `routes` maps requests to responses and holds no crypto;
+//! `config` reads flags, environment and key files; `http` is the loop.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
+pub mod jose;
