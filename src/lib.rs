@@ -7,3 +7,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 pub mod jose;
+pub mod config;
+pub mod http;
+pub mod routes;

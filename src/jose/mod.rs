@@ -10,6 +10,8 @@ pub mod keys;
 
 use std::fmt;
 
+use sha2::Digest as _;
+
 pub use claims::{Claims, ClaimsError, Status};
 pub use header::{HeaderError, KeyManagement, SignatureAlg};
 pub use jwe::JweError;
@@ -50,6 +52,8 @@ pub struct Decoded {
     pub claims: Claims,
     pub decrypted_with: Fingerprint,
     pub verified_with: Fingerprint,
+    /// SHA-256 of the token as received: its identity for replay detection.
+    pub token_sha256: [u8; 32],
 }
 
 /// Why a token was refused, by layer.
@@ -183,5 +187,6 @@ pub fn decode(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<D
         claims,
         decrypted_with: opened.key,
         verified_with: verified.key(),
+        token_sha256: sha2::Sha256::digest(token.as_bytes()).into(),
     })
 }

@@ -1,0 +1,449 @@
+//! The three routes as plain functions from a parsed request to a response.
+//! No crypto here: tokens go to `jose::decode`, which answers with verified
+//! claims or a named rejection.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::jose::{self, Claims, Decoded, KeySet, Policy};
+
+pub const UI_BODY: &str = "Communication plugin UI";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Method {
+        match m {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// A request as the HTTP layer hands it over: already bounded in size.
+pub struct Request<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// For 405: the methods the path takes.
+    pub allow: Option<&'static str>,
+    /// What the log line adds after method, path, status and duration.
+    pub note: String,
+}
+
+impl Response {
+    fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Response { status, content_type, body: body.into(), allow: None, note: String::new() }
+    }
+
+    /// A 4xx with a one-line, plain-text reason, logged as well.
+    pub fn error(status: u16, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let mut r = Response::new(status, "text/plain; charset=utf-8", format!("{reason}\n"));
+        r.note = format!("rejected: {reason}");
+        r
+    }
+
+    fn ui() -> Self {
+        Response::new(200, "text/plain; charset=utf-8", UI_BODY)
+    }
+}
+
+/// Hashes of accepted tokens until they expire, so a second delivery of the
+/// same token is seen. Bounded: expired entries go first, then the oldest.
+pub struct ReplayCache {
+    seen: HashMap<[u8; 32], u64>,
+    cap: usize,
+}
+
+impl ReplayCache {
+    pub const DEFAULT_CAP: usize = 10_000;
+
+    pub fn new(cap: usize) -> Self {
+        ReplayCache { seen: HashMap::new(), cap }
+    }
+
+    /// Records `id` valid until `until`; true if it was already recorded.
+    pub fn seen_before(&mut self, id: [u8; 32], until: u64, now: u64) -> bool {
+        if let Some(&t) = self.seen.get(&id) {
+            if t > now {
+                return true;
+            }
+        }
+        if self.seen.len() >= self.cap {
+            self.seen.retain(|_, &mut t| t > now);
+        }
+        if self.seen.len() >= self.cap {
+            if let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.seen.insert(id, until);
+        false
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// Everything the handlers need; built once from `Config`.
+pub struct App {
+    server_url: String,
+    internal_url: String,
+    use_attr_url: bool,
+    keys: KeySet,
+    policy: Policy,
+    clock: Option<u64>,
+    reject_replays: bool,
+    replays: ReplayCache,
+}
+
+impl App {
+    pub fn new(config: Config) -> Self {
+        App {
+            policy: Policy::for_keys(&config.keys, config.leeway),
+            server_url: config.server_url,
+            internal_url: config.internal_url,
+            use_attr_url: config.use_attr_url,
+            keys: config.keys,
+            clock: config.clock,
+            reject_replays: config.reject_replays,
+            replays: ReplayCache::new(ReplayCache::DEFAULT_CAP),
+        }
+    }
+
+    /// The validation time: the fixed `--clock`, or the system clock.
+    pub fn now(&self) -> u64 {
+        self.clock.unwrap_or_else(|| {
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        })
+    }
+}
+
+/// Routes a request. Unknown paths are 404; known paths with another
+/// method are 405 with `Allow`.
+pub fn handle(app: &mut App, req: &Request) -> Response {
+    match (req.path, req.method) {
+        ("/start_communication", Method::Post) => start_communication(app, req),
+        ("/ui", Method::Get | Method::Head) => ui(app, req),
+        ("/auth_result", Method::Post) => auth_result(app, req),
+        ("/start_communication" | "/auth_result", _) => method_not_allowed("POST"),
+        ("/ui", _) => method_not_allowed("GET, HEAD"),
+        _ => Response::error(404, "not found"),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut r = Response::error(405, "method not allowed");
+    r.allow = Some(allow);
+    r
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    purpose: String,
+    auth_result: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StartResponse {
+    client_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attr_url: Option<String>,
+}
+
+/// True for `application/json`, with or without parameters.
+fn is_media_type(content_type: Option<&str>, want: &str) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mt| mt.trim().eq_ignore_ascii_case(want))
+}
+
+fn start_communication(app: &mut App, req: &Request) -> Response {
+    if req.content_type.is_some() && !is_media_type(req.content_type, "application/json") {
+        return Response::error(415, "start_communication takes application/json");
+    }
+    let start: StartRequest = match serde_json::from_slice(req.body) {
+        Ok(s) => s,
+        Err(e) => return Response::error(400, format!("bad start_communication request: {}", json_problem(&e))),
+    };
+    let mut note = format!("purpose={}", json_string(&start.purpose));
+    // A result that came with the request is checked and shown now, and
+    // then there is nothing more to receive: no attr_url.
+    if let Some(token) = &start.auth_result {
+        match check_token(app, token) {
+            Ok(accepted) => note = format!("{note} {accepted}"),
+            Err(rejected) => return rejected,
+        }
+    }
+    let body = StartResponse {
+        client_url: format!("{}/ui", app.server_url),
+        attr_url: (app.use_attr_url && start.auth_result.is_none())
+            .then(|| format!("{}/auth_result", app.internal_url)),
+    };
+    match serde_json::to_vec(&body) {
+        Ok(json) => {
+            let mut r = Response::new(200, "application/json", json);
+            r.note = note;
+            r
+        }
+        Err(_) => Response::error(500, "could not encode the response"),
+    }
+}
+
+/// What was wrong with a JSON body, without echoing the body.
+fn json_problem(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            let msg = e.to_string();
+            if msg.contains("missing field `purpose`") {
+                "purpose is missing".into()
+            } else if msg.contains("unknown field") {
+                "unknown member (only purpose and auth_result)".into()
+            } else {
+                "purpose and auth_result must be strings".into()
+            }
+        }
+        _ => "body is not a JSON object".into(),
+    }
+}
+
+fn ui(app: &mut App, req: &Request) -> Response {
+    let result = req.query.into_iter().flat_map(|q| q.split('&')).find_map(|kv| kv.strip_prefix("result="));
+    let Some(encoded) = result else {
+        return Response::ui();
+    };
+    let Some(token) = percent_decode(encoded) else {
+        return Response::error(400, "malformed: result is not valid percent-encoding");
+    };
+    match check_token(app, &token) {
+        Ok(note) => {
+            let mut r = Response::ui();
+            r.note = note;
+            r
+        }
+        Err(rejected) => rejected,
+    }
+}
+
+fn auth_result(app: &mut App, req: &Request) -> Response {
+    let Ok(text) = std::str::from_utf8(req.body) else {
+        return Response::error(400, "malformed: body is not UTF-8");
+    };
+    match check_token(app, text.trim()) {
+        Ok(note) => {
+            let mut r = Response::new(200, "text/plain; charset=utf-8", "accepted\n");
+            r.note = note;
+            r
+        }
+        Err(rejected) => rejected,
+    }
+}
+
+/// Decodes a token; on success the note that shows the tester everything
+/// that arrived, on failure the 400 (or 409 for a refused replay).
+fn check_token(app: &mut App, token: &str) -> Result<String, Response> {
+    let now = app.now();
+    let decoded = jose::decode(token, &app.keys, &app.policy, now).map_err(|r| Response::error(400, r.to_string()))?;
+    let until = decoded.claims.exp.saturating_add(app.policy.leeway);
+    let replay = app.replays.seen_before(decoded.token_sha256, until, now);
+    if replay && app.reject_replays {
+        return Err(Response::error(409, "replay: token was accepted before"));
+    }
+    Ok(describe(&decoded, replay))
+}
+
+/// One line with every attribute: JSON-quoted, so no value can forge a
+/// log line or hide from the tester.
+fn describe(d: &Decoded, replay: bool) -> String {
+    let Claims { status, attributes, session_url, .. } = &d.claims;
+    let attributes = attributes.as_ref().map_or_else(|| "-".to_string(), |a| serde_json::to_string(a).unwrap_or_default());
+    let session_url = session_url.as_deref().map_or_else(|| "-".to_string(), json_string);
+    format!(
+        "{}accepted status={} attributes={attributes} session_url={session_url} decrypted_with={} verified_with={}",
+        if replay { "REPLAY " } else { "" },
+        status.as_str(),
+        d.decrypted_with,
+        d.verified_with,
+    )
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// `%XX` decoding of a query value; `None` on a broken escape or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(extra: &[&str]) -> App {
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        App::new(Config::from_args(&args, &|_| None).unwrap())
+    }
+
+    fn req<'a>(method: Method, path: &'a str, query: Option<&'a str>, body: &'a [u8]) -> Request<'a> {
+        Request { method, path, query, content_type: None, body }
+    }
+
+    const SAMPLE: &str = include_str!("../tests/data/sample-token.jwt");
+
+    #[test]
+    fn start_communication_answers_as_the_seed() {
+        let mut a = app(&["--server-url", "http://comm-test.idcontact.test.tweede.golf", "--internal-url", "http://comm-test:8000"]);
+        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, b"{\n    \"purpose\": \"report_move\"\n}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            r#"{"client_url":"http://comm-test.idcontact.test.tweede.golf/ui","attr_url":"http://comm-test:8000/auth_result"}"#
+        );
+    }
+
+    #[test]
+    fn attr_url_left_out_when_disabled_or_result_included() {
+        let mut a = app(&["--use-attr-url", "false"]);
+        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, br#"{"purpose":"p"}"#));
+        assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
+        let mut a = app(&["--clock", "1615879800"]);
+        let body = format!(r#"{{"purpose":"p","auth_result":"{SAMPLE}"}}"#);
+        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, body.as_bytes()));
+        assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
+        assert!(r.note.contains(r#"attributes={"email":"bla"}"#), "{}", r.note);
+        let mut a = app(&[]);
+        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, body.as_bytes()));
+        assert_eq!((r.status, r.body), (400, b"expired: token has expired\n".to_vec()));
+    }
+
+    #[test]
+    fn start_communication_rejections_name_the_problem() {
+        let mut a = app(&[]);
+        for (body, want) in [
+            (&b"{"[..], "bad start_communication request: body is not a JSON object\n"),
+            (b"[]", "bad start_communication request: purpose and auth_result must be strings\n"),
+            (b"{}", "bad start_communication request: purpose is missing\n"),
+            (br#"{"purpose":5}"#, "bad start_communication request: purpose and auth_result must be strings\n"),
+            (br#"{"purpose":"p","x":1}"#, "bad start_communication request: unknown member (only purpose and auth_result)\n"),
+        ] {
+            let r = handle(&mut a, &req(Method::Post, "/start_communication", None, body));
+            assert_eq!((r.status, String::from_utf8(r.body).unwrap()), (400, want.to_string()));
+        }
+        let mut r = req(Method::Post, "/start_communication", None, br#"{"purpose":"p"}"#);
+        r.content_type = Some("text/plain");
+        assert_eq!(handle(&mut a, &r).status, 415);
+        r.content_type = Some("Application/JSON; charset=utf-8");
+        assert_eq!(handle(&mut a, &r).status, 200);
+    }
+
+    #[test]
+    fn ui_with_and_without_result() {
+        let mut a = app(&["--clock", "1615879800"]);
+        let r = handle(&mut a, &req(Method::Get, "/ui", None, b""));
+        assert_eq!((r.status, r.body.as_slice()), (200, UI_BODY.as_bytes()));
+        let q = format!("result={}", SAMPLE.replace('.', "%2E"));
+        let r = handle(&mut a, &req(Method::Get, "/ui", Some(&q), b""));
+        assert_eq!((r.status, r.body.as_slice()), (200, UI_BODY.as_bytes()));
+        assert!(r.note.starts_with("REPLAY ") || r.note.starts_with("accepted"));
+        let r = handle(&mut a, &req(Method::Get, "/ui", Some("result=abc"), b""));
+        assert_eq!((r.status, r.body.as_slice()), (400, &b"malformed: JWE must have exactly 5 parts\n"[..]));
+        let r = handle(&mut a, &req(Method::Get, "/ui", Some("result=%zz"), b""));
+        assert_eq!(r.status, 400);
+    }
+
+    #[test]
+    fn auth_result_accepts_sample_at_its_time_and_logs_everything() {
+        let mut a = app(&["--clock", "1615879800"]);
+        let body = format!("\n {SAMPLE} \r\n");
+        let r = handle(&mut a, &req(Method::Post, "/auth_result", None, body.as_bytes()));
+        assert_eq!(r.status, 200);
+        assert!(r.note.starts_with(r#"accepted status=succes attributes={"email":"bla"} session_url=- decrypted_with="#), "{}", r.note);
+    }
+
+    #[test]
+    fn replays_are_logged_or_refused() {
+        let mut a = app(&["--clock", "1615879800"]);
+        let r1 = handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
+        let r2 = handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
+        assert_eq!((r1.status, r2.status), (200, 200));
+        assert!(!r1.note.starts_with("REPLAY") && r2.note.starts_with("REPLAY accepted"));
+        let mut a = app(&["--clock", "1615879800", "--reject-replays", "true"]);
+        handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
+        let r = handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
+        assert_eq!((r.status, r.body), (409, b"replay: token was accepted before\n".to_vec()));
+    }
+
+    #[test]
+    fn replay_cache_is_bounded_and_forgets_expired_tokens() {
+        let mut c = ReplayCache::new(3);
+        assert!(!c.seen_before([1; 32], 100, 10));
+        assert!(c.seen_before([1; 32], 100, 50));
+        assert!(!c.seen_before([1; 32], 100, 100), "expired entries do not count");
+        for i in 2..10u8 {
+            c.seen_before([i; 32], 100 + u64::from(i), 10);
+            assert!(c.len() <= 3);
+        }
+        assert!(c.seen_before([9; 32], 200, 10), "newest kept");
+        assert!(!c.seen_before([2; 32], 200, 10), "oldest evicted");
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let mut a = app(&[]);
+        assert_eq!(handle(&mut a, &req(Method::Get, "/", None, b"")).status, 404);
+        assert_eq!(handle(&mut a, &req(Method::Get, "/ui/", None, b"")).status, 404);
+        let r = handle(&mut a, &req(Method::Get, "/auth_result", None, b""));
+        assert_eq!((r.status, r.allow), (405, Some("POST")));
+        let r = handle(&mut a, &req(Method::Post, "/ui", None, b""));
+        assert_eq!((r.status, r.allow), (405, Some("GET, HEAD")));
+        assert_eq!(handle(&mut a, &req(Method::Other, "/start_communication", None, b"")).status, 405);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Eb").as_deref(), Some("a.b"));
+        assert_eq!(percent_decode("a.b").as_deref(), Some("a.b"));
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}
