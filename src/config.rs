@@ -54,19 +54,97 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 /// `(flag, environment variable, value name, default, help)`, the single
 /// source for parsing and for `--help`.
 pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
-    ("--listen", "COMM_TEST_LISTEN", "ADDR", "127.0.0.1:8000", "address and port to listen on"),
-    ("--server-url", "COMM_TEST_SERVER_URL", "URL", "http://localhost:8000", "public base URL; client_url is <URL>/ui"),
-    ("--internal-url", "COMM_TEST_INTERNAL_URL", "URL", "the server URL", "base URL the core reaches; attr_url is <URL>/auth_result"),
-    ("--use-attr-url", "COMM_TEST_USE_ATTR_URL", "BOOL", "true", "offer attr_url in start_communication answers"),
-    ("--decryption-key", "COMM_TEST_DECRYPTION_KEYS", "[KID=]FILE", "built-in test keys", "private key PEM for the outer JWE; repeatable (env: comma-separated)"),
-    ("--signature-key", "COMM_TEST_SIGNATURE_KEYS", "[KID=]FILE", "built-in test keys", "public key PEM for the inner JWS; repeatable (env: comma-separated)"),
-    ("--clock", "COMM_TEST_CLOCK", "UNIX_SECONDS", "the system clock", "validate tokens at this fixed time (replaying captured tokens)"),
-    ("--leeway", "COMM_TEST_LEEWAY", "SECONDS", "60", "clock skew allowed for exp, nbf and iat"),
-    ("--read-timeout", "COMM_TEST_READ_TIMEOUT", "SECONDS", "10", "time a client has to send a whole request"),
-    ("--max-connections", "COMM_TEST_MAX_CONNECTIONS", "N", "64", "connections served at once; more wait in the backlog"),
-    ("--max-body", "COMM_TEST_MAX_BODY", "BYTES", "65536", "largest request body accepted"),
-    ("--reject-replays", "COMM_TEST_REJECT_REPLAYS", "BOOL", "false", "answer 409 to a token accepted before (default: log it)"),
-    ("--workers", "COMM_TEST_WORKERS", "N", "1", "request-handling loops; 1 keeps the server single-threaded"),
+    (
+        "--listen",
+        "COMM_TEST_LISTEN",
+        "ADDR",
+        "127.0.0.1:8000",
+        "address and port to listen on",
+    ),
+    (
+        "--server-url",
+        "COMM_TEST_SERVER_URL",
+        "URL",
+        "http://localhost:8000",
+        "public base URL; client_url is <URL>/ui",
+    ),
+    (
+        "--internal-url",
+        "COMM_TEST_INTERNAL_URL",
+        "URL",
+        "the server URL",
+        "base URL the core reaches; attr_url is <URL>/auth_result",
+    ),
+    (
+        "--use-attr-url",
+        "COMM_TEST_USE_ATTR_URL",
+        "BOOL",
+        "true",
+        "offer attr_url in start_communication answers",
+    ),
+    (
+        "--decryption-key",
+        "COMM_TEST_DECRYPTION_KEYS",
+        "[KID=]FILE",
+        "built-in test keys",
+        "private key PEM for the outer JWE; repeatable (env: comma-separated)",
+    ),
+    (
+        "--signature-key",
+        "COMM_TEST_SIGNATURE_KEYS",
+        "[KID=]FILE",
+        "built-in test keys",
+        "public key PEM for the inner JWS; repeatable (env: comma-separated)",
+    ),
+    (
+        "--clock",
+        "COMM_TEST_CLOCK",
+        "UNIX_SECONDS",
+        "the system clock",
+        "validate tokens at this fixed time (replaying captured tokens)",
+    ),
+    (
+        "--leeway",
+        "COMM_TEST_LEEWAY",
+        "SECONDS",
+        "60",
+        "clock skew allowed for exp, nbf and iat",
+    ),
+    (
+        "--read-timeout",
+        "COMM_TEST_READ_TIMEOUT",
+        "SECONDS",
+        "10",
+        "time a client has to send a whole request",
+    ),
+    (
+        "--max-connections",
+        "COMM_TEST_MAX_CONNECTIONS",
+        "N",
+        "64",
+        "connections served at once; more wait in the backlog",
+    ),
+    (
+        "--max-body",
+        "COMM_TEST_MAX_BODY",
+        "BYTES",
+        "65536",
+        "largest request body accepted",
+    ),
+    (
+        "--reject-replays",
+        "COMM_TEST_REJECT_REPLAYS",
+        "BOOL",
+        "false",
+        "answer 409 to a token accepted before (default: log it)",
+    ),
+    (
+        "--workers",
+        "COMM_TEST_WORKERS",
+        "N",
+        "1",
+        "request-handling loops; 1 keeps the server single-threaded",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -77,18 +155,23 @@ pub fn usage() -> String {
          options (flag, environment variable, default):\n",
     );
     for (flag, env, value, default, help) in OPTIONS {
-        s.push_str(&format!("  {flag} {value}\n      {help}\n      env {env}; default: {default}\n"));
+        s.push_str(&format!(
+            "  {flag} {value}\n      {help}\n      env {env}; default: {default}\n"
+        ));
     }
     s.push_str("  --help\n      this text\n");
     s
 }
+
+/// `(flag, value)` in command-line order.
+pub type Flags = Vec<(String, String)>;
 
 /// Collects `--flag VALUE` / `--flag=VALUE` pairs; later flags append.
 /// Returns the remaining positional arguments.
 pub fn collect_flags(
     args: &[String],
     allowed: &[&str],
-) -> Result<(Vec<(String, String)>, Vec<String>), ConfigError> {
+) -> Result<(Flags, Vec<String>), ConfigError> {
     let mut flags = Vec::new();
     let mut positional = Vec::new();
     let mut it = args.iter();
@@ -106,7 +189,10 @@ pub fn collect_flags(
         }
         let value = match inline {
             Some(v) => v,
-            None => it.next().cloned().ok_or_else(|| ConfigError(format!("{name} needs a value")))?,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| ConfigError(format!("{name} needs a value")))?,
         };
         flags.push((name.to_owned(), value));
     }
@@ -129,25 +215,43 @@ impl<'a> Settings<'a> {
     }
 
     fn all(&self, flag: &str) -> Vec<String> {
-        let from_flags: Vec<String> =
-            self.flags.iter().filter(|(n, _)| n == flag).map(|(_, v)| v.clone()).collect();
+        let from_flags: Vec<String> = self
+            .flags
+            .iter()
+            .filter(|(n, _)| n == flag)
+            .map(|(_, v)| v.clone())
+            .collect();
         if !from_flags.is_empty() {
             return from_flags;
         }
         (self.env)(Self::env_name(flag))
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     fn one(&self, flag: &str) -> Option<String> {
-        let last = self.flags.iter().rev().find(|(n, _)| n == flag).map(|(_, v)| v.clone());
+        let last = self
+            .flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == flag)
+            .map(|(_, v)| v.clone());
         last.or_else(|| (self.env)(Self::env_name(flag)))
     }
 
     fn number<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, ConfigError> {
         match self.one(flag) {
             None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| ConfigError(format!("{flag}: not a number: {v:?}"))),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("{flag}: not a number: {v:?}"))),
         }
     }
 
@@ -162,7 +266,11 @@ impl<'a> Settings<'a> {
 
     pub fn clock(&self) -> Result<Option<u64>, ConfigError> {
         self.one("--clock")
-            .map(|v| v.trim().parse().map_err(|_| ConfigError(format!("--clock: not Unix seconds: {v:?}"))))
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("--clock: not Unix seconds: {v:?}")))
+            })
             .transpose()
     }
 
@@ -177,8 +285,10 @@ impl<'a> Settings<'a> {
             let mut keys = KeySet::default();
             for (private, public) in TEST_KEYS {
                 let bad = |e| ConfigError(format!("built-in test key: {e}"));
-                keys.decryption.push(DecryptionKey::from_pem(private, None).map_err(bad)?);
-                keys.verification.push(VerificationKey::from_pem(public, None).map_err(bad)?);
+                keys.decryption
+                    .push(DecryptionKey::from_pem(private, None).map_err(bad)?);
+                keys.verification
+                    .push(VerificationKey::from_pem(public, None).map_err(bad)?);
             }
             return Ok((keys, true));
         }
@@ -198,13 +308,15 @@ impl<'a> Settings<'a> {
         for spec in &dec {
             let (kid, pem) = load("--decryption-key", spec)?;
             keys.decryption.push(
-                DecryptionKey::from_pem(&pem, kid).map_err(|e| ConfigError(format!("--decryption-key {spec}: {e}")))?,
+                DecryptionKey::from_pem(&pem, kid)
+                    .map_err(|e| ConfigError(format!("--decryption-key {spec}: {e}")))?,
             );
         }
         for spec in &sig {
             let (kid, pem) = load("--signature-key", spec)?;
             keys.verification.push(
-                VerificationKey::from_pem(&pem, kid).map_err(|e| ConfigError(format!("--signature-key {spec}: {e}")))?,
+                VerificationKey::from_pem(&pem, kid)
+                    .map_err(|e| ConfigError(format!("--signature-key {spec}: {e}")))?,
             );
         }
         Ok((keys, false))
@@ -212,30 +324,47 @@ impl<'a> Settings<'a> {
 }
 
 fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !url.contains(char::is_whitespace) => {
             Ok(url.trim_end_matches('/').to_owned())
         }
-        _ => err(format!("{flag}: expected an http:// or https:// URL, got {url:?}")),
+        _ => err(format!(
+            "{flag}: expected an http:// or https:// URL, got {url:?}"
+        )),
     }
 }
 
 impl Config {
-    pub fn from_args(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_args(
+        args: &[String],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let names: Vec<&str> = OPTIONS.iter().map(|o| o.0).collect();
         let (flags, positional) = collect_flags(args, &names)?;
         if let Some(p) = positional.first() {
             return err(format!("unexpected argument {p:?} (see --help)"));
         }
         let s = Settings::new(&flags, env);
-        let server_url = check_url("--server-url", s.one("--server-url").unwrap_or_else(|| "http://localhost:8000".into()))?;
+        let server_url = check_url(
+            "--server-url",
+            s.one("--server-url")
+                .unwrap_or_else(|| "http://localhost:8000".into()),
+        )?;
         let internal_url = match s.one("--internal-url") {
             Some(u) => check_url("--internal-url", u)?,
             None => server_url.clone(),
         };
         let (keys, test_keys) = s.keys()?;
-        let positive = |flag: &str, v: usize| if v == 0 { err(format!("{flag} must be at least 1")) } else { Ok(v) };
+        let positive = |flag: &str, v: usize| {
+            if v == 0 {
+                err(format!("{flag} must be at least 1"))
+            } else {
+                Ok(v)
+            }
+        };
         let timeout: u64 = s.number("--read-timeout", 10)?;
         Ok(Config {
             listen: s.one("--listen").unwrap_or_else(|| "127.0.0.1:8000".into()),
@@ -246,7 +375,10 @@ impl Config {
             test_keys,
             clock: s.clock()?,
             leeway: s.leeway()?,
-            read_timeout: Duration::from_secs(positive("--read-timeout", usize::try_from(timeout).unwrap_or(usize::MAX))? as u64),
+            read_timeout: Duration::from_secs(positive(
+                "--read-timeout",
+                usize::try_from(timeout).unwrap_or(usize::MAX),
+            )? as u64),
             max_connections: positive("--max-connections", s.number("--max-connections", 64)?)?,
             max_body: positive("--max-body", s.number("--max-body", 64 * 1024)?)?,
             reject_replays: s.boolean("--reject-replays", false)?,
@@ -268,7 +400,10 @@ mod tests {
     fn defaults_work_with_no_files() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8000");
-        assert_eq!((c.server_url.as_str(), c.internal_url.as_str()), ("http://localhost:8000", "http://localhost:8000"));
+        assert_eq!(
+            (c.server_url.as_str(), c.internal_url.as_str()),
+            ("http://localhost:8000", "http://localhost:8000")
+        );
         assert!(c.use_attr_url && c.test_keys && !c.reject_replays);
         assert_eq!((c.keys.decryption.len(), c.keys.verification.len()), (2, 2));
         assert_eq!((c.clock, c.leeway, c.workers), (None, 60, 1));
@@ -311,16 +446,35 @@ mod tests {
     #[test]
     fn repeated_keys_with_kids() {
         let c = parse(&[
-            "--decryption-key", "a=keys/idcontact-test-rsa.key.pem",
-            "--decryption-key", "keys/idcontact-test-ec.key.sec1.pem",
-            "--signature-key", "keys/idcontact-test-rsa.pub.pem",
+            "--decryption-key",
+            "a=keys/idcontact-test-rsa.key.pem",
+            "--decryption-key",
+            "keys/idcontact-test-ec.key.sec1.pem",
+            "--signature-key",
+            "keys/idcontact-test-rsa.pub.pem",
         ])
         .unwrap();
         assert!(!c.test_keys);
         assert_eq!(c.keys.decryption[0].kid(), "a");
-        assert_eq!(c.keys.decryption[1].kid(), c.keys.decryption[1].fingerprint().to_string());
-        let env = |k: &str| (k == "COMM_TEST_SIGNATURE_KEYS").then(|| "keys/idcontact-test-rsa.pub.pem, keys/idcontact-test-ec.pub.pem".to_string());
-        let args: Vec<String> = ["--decryption-key", "keys/idcontact-test-rsa.key.pem"].map(String::from).to_vec();
-        assert_eq!(Config::from_args(&args, &env).unwrap().keys.verification.len(), 2);
+        assert_eq!(
+            c.keys.decryption[1].kid(),
+            c.keys.decryption[1].fingerprint().to_string()
+        );
+        let env = |k: &str| {
+            (k == "COMM_TEST_SIGNATURE_KEYS").then(|| {
+                "keys/idcontact-test-rsa.pub.pem, keys/idcontact-test-ec.pub.pem".to_string()
+            })
+        };
+        let args: Vec<String> = ["--decryption-key", "keys/idcontact-test-rsa.key.pem"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            Config::from_args(&args, &env)
+                .unwrap()
+                .keys
+                .verification
+                .len(),
+            2
+        );
     }
 }

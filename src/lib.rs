@@ -4,9 +4,17 @@
 //! does no I/O; `routes` maps requests to responses and holds no crypto;
 //! `config` reads flags, environment and key files; `http` is the loop.
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
-pub mod jose;
 pub mod config;
 pub mod http;
+pub mod jose;
 pub mod routes;

@@ -31,6 +31,9 @@ fn main() -> ExitCode {
 
 fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCode, ConfigError> {
     let config = Config::from_args(args, env)?;
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
     if config.test_keys {
         eprintln!(
             "comm-test: WARNING: using the built-in PUBLIC ID Contact test keys; \
@@ -38,41 +41,88 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCo
         );
     }
     for k in &config.keys.decryption {
-        eprintln!("comm-test: decryption key {} kid={} fingerprint={}", k.algorithm().name(), k.kid(), k.fingerprint());
+        eprintln!(
+            "comm-test: decryption key {} kid={} fingerprint={}",
+            k.algorithm().name(),
+            k.kid(),
+            k.fingerprint()
+        );
     }
     for k in &config.keys.verification {
-        eprintln!("comm-test: signature key {} kid={} fingerprint={}", k.algorithm().name(), k.kid(), k.fingerprint());
+        eprintln!(
+            "comm-test: signature key {} kid={} fingerprint={}",
+            k.algorithm().name(),
+            k.kid(),
+            k.fingerprint()
+        );
     }
-    let server = tiny_http::Server::http(&config.listen)
-        .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
-    match server.server_addr().to_ip() {
-        Some(addr) => eprintln!("comm-test: listening on http://{addr}"),
-        None => eprintln!("comm-test: listening"),
+    let limits = http::Limits {
+        read_timeout: config.read_timeout,
+        max_connections: config.max_connections,
+        max_body: config.max_body,
+    };
+    let workers = config.workers;
+    let app = routes::App::new(config);
+    match listener.local_addr() {
+        Ok(addr) => eprintln!("comm-test: listening on http://{addr}"),
+        Err(_) => eprintln!("comm-test: listening"),
     }
-    let max_body = config.max_body;
-    http::serve(server, routes::App::new(config), max_body);
-    Ok(ExitCode::SUCCESS)
+    // Each worker is the same single-threaded loop on a clone of the
+    // listener; one worker (the default) means no other thread at all.
+    let stop = std::thread::scope(|scope| {
+        let extra: Vec<_> = (1..workers)
+            .filter_map(|_| listener.try_clone().ok())
+            .map(|l| scope.spawn(|| http::serve(l, &app, limits)))
+            .collect();
+        let first = http::serve(listener, &app, limits);
+        if first.is_ok() {
+            // Every loop registered its own signal pipes and has stopped too.
+            for w in extra {
+                let _ = w.join();
+            }
+        }
+        first
+    });
+    match stop {
+        Ok(signal) => {
+            eprintln!("comm-test: stopping on {}", signal.name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("comm-test: server loop failed: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `comm-test decode`: the server's decoding, offline, as one JSON document.
 fn decode(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCode, ConfigError> {
-    let (flags, positional) =
-        config::collect_flags(args, &["--clock", "--leeway", "--decryption-key", "--signature-key"])?;
+    let (flags, positional) = config::collect_flags(
+        args,
+        &["--clock", "--leeway", "--decryption-key", "--signature-key"],
+    )?;
     let token = match positional.as_slice() {
         [] => read_stdin()?,
         [t] if t == "-" => read_stdin()?,
         [t] => t.clone(),
-        _ => return Err(ConfigError("decode takes one token (or - for standard input)".into())),
+        _ => {
+            return Err(ConfigError(
+                "decode takes one token (or - for standard input)".into(),
+            ))
+        }
     };
     let settings = Settings::new(&flags, env);
     let (keys, _) = settings.keys()?;
     let policy = Policy::for_keys(&keys, settings.leeway()?);
     let now = settings.clock()?.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     });
     match jose::decode(token.trim(), &keys, &policy, now) {
         Ok(d) => {
-            let header = |json: &[u8]| serde_json::from_slice::<serde_json::Value>(json).unwrap_or_default();
+            let header =
+                |json: &[u8]| serde_json::from_slice::<serde_json::Value>(json).unwrap_or_default();
             let doc = serde_json::json!({
                 "outer_header": header(&d.outer_header),
                 "inner_header": header(&d.inner_header),
@@ -95,6 +145,11 @@ fn read_stdin() -> Result<String, ConfigError> {
     std::io::stdin()
         .take(jose::MAX_TOKEN_LEN as u64 + 1024)
         .read_to_string(&mut s)
-        .map_err(|e| ConfigError(format!("reading the token from standard input: {}", e.kind())))?;
+        .map_err(|e| {
+            ConfigError(format!(
+                "reading the token from standard input: {}",
+                e.kind()
+            ))
+        })?;
     Ok(s)
 }

@@ -3,6 +3,7 @@
 //! claims or a named rejection.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,13 @@ pub struct Response {
 
 impl Response {
     fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
-        Response { status, content_type, body: body.into(), allow: None, note: String::new() }
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+            allow: None,
+            note: String::new(),
+        }
     }
 
     /// A 4xx with a one-line, plain-text reason, logged as well.
@@ -80,7 +87,10 @@ impl ReplayCache {
     pub const DEFAULT_CAP: usize = 10_000;
 
     pub fn new(cap: usize) -> Self {
-        ReplayCache { seen: HashMap::new(), cap }
+        ReplayCache {
+            seen: HashMap::new(),
+            cap,
+        }
     }
 
     /// Records `id` valid until `until`; true if it was already recorded.
@@ -120,7 +130,8 @@ pub struct App {
     policy: Policy,
     clock: Option<u64>,
     reject_replays: bool,
-    replays: ReplayCache,
+    /// The only state that changes; shared by `--workers` loops.
+    replays: Mutex<ReplayCache>,
 }
 
 impl App {
@@ -133,21 +144,23 @@ impl App {
             keys: config.keys,
             clock: config.clock,
             reject_replays: config.reject_replays,
-            replays: ReplayCache::new(ReplayCache::DEFAULT_CAP),
+            replays: Mutex::new(ReplayCache::new(ReplayCache::DEFAULT_CAP)),
         }
     }
 
     /// The validation time: the fixed `--clock`, or the system clock.
     pub fn now(&self) -> u64 {
         self.clock.unwrap_or_else(|| {
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
         })
     }
 }
 
 /// Routes a request. Unknown paths are 404; known paths with another
 /// method are 405 with `Allow`.
-pub fn handle(app: &mut App, req: &Request) -> Response {
+pub fn handle(app: &App, req: &Request) -> Response {
     match (req.path, req.method) {
         ("/start_communication", Method::Post) => start_communication(app, req),
         ("/ui", Method::Get | Method::Head) => ui(app, req),
@@ -185,13 +198,18 @@ fn is_media_type(content_type: Option<&str>, want: &str) -> bool {
         .is_some_and(|mt| mt.trim().eq_ignore_ascii_case(want))
 }
 
-fn start_communication(app: &mut App, req: &Request) -> Response {
+fn start_communication(app: &App, req: &Request) -> Response {
     if req.content_type.is_some() && !is_media_type(req.content_type, "application/json") {
         return Response::error(415, "start_communication takes application/json");
     }
     let start: StartRequest = match serde_json::from_slice(req.body) {
         Ok(s) => s,
-        Err(e) => return Response::error(400, format!("bad start_communication request: {}", json_problem(&e))),
+        Err(e) => {
+            return Response::error(
+                400,
+                format!("bad start_communication request: {}", json_problem(&e)),
+            )
+        }
     };
     let mut note = format!("purpose={}", json_string(&start.purpose));
     // A result that came with the request is checked and shown now, and
@@ -234,8 +252,12 @@ fn json_problem(e: &serde_json::Error) -> String {
     }
 }
 
-fn ui(app: &mut App, req: &Request) -> Response {
-    let result = req.query.into_iter().flat_map(|q| q.split('&')).find_map(|kv| kv.strip_prefix("result="));
+fn ui(app: &App, req: &Request) -> Response {
+    let result = req
+        .query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("result="));
     let Some(encoded) = result else {
         return Response::ui();
     };
@@ -252,7 +274,7 @@ fn ui(app: &mut App, req: &Request) -> Response {
     }
 }
 
-fn auth_result(app: &mut App, req: &Request) -> Response {
+fn auth_result(app: &App, req: &Request) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         return Response::error(400, "malformed: body is not UTF-8");
     };
@@ -268,11 +290,18 @@ fn auth_result(app: &mut App, req: &Request) -> Response {
 
 /// Decodes a token; on success the note that shows the tester everything
 /// that arrived, on failure the 400 (or 409 for a refused replay).
-fn check_token(app: &mut App, token: &str) -> Result<String, Response> {
+fn check_token(app: &App, token: &str) -> Result<String, Response> {
     let now = app.now();
-    let decoded = jose::decode(token, &app.keys, &app.policy, now).map_err(|r| Response::error(400, r.to_string()))?;
+    let decoded = jose::decode(token, &app.keys, &app.policy, now)
+        .map_err(|r| Response::error(400, r.to_string()))?;
     let until = decoded.claims.exp.saturating_add(app.policy.leeway);
-    let replay = app.replays.seen_before(decoded.token_sha256, until, now);
+    // A poisoned lock means another worker panicked mid-insert; the map
+    // itself is still sound, so keep using it.
+    let replay = app
+        .replays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .seen_before(decoded.token_sha256, until, now);
     if replay && app.reject_replays {
         return Err(Response::error(409, "replay: token was accepted before"));
     }
@@ -282,9 +311,19 @@ fn check_token(app: &mut App, token: &str) -> Result<String, Response> {
 /// One line with every attribute: JSON-quoted, so no value can forge a
 /// log line or hide from the tester.
 fn describe(d: &Decoded, replay: bool) -> String {
-    let Claims { status, attributes, session_url, .. } = &d.claims;
-    let attributes = attributes.as_ref().map_or_else(|| "-".to_string(), |a| serde_json::to_string(a).unwrap_or_default());
-    let session_url = session_url.as_deref().map_or_else(|| "-".to_string(), json_string);
+    let Claims {
+        status,
+        attributes,
+        session_url,
+        ..
+    } = &d.claims;
+    let attributes = attributes.as_ref().map_or_else(
+        || "-".to_string(),
+        |a| serde_json::to_string(a).unwrap_or_default(),
+    );
+    let session_url = session_url
+        .as_deref()
+        .map_or_else(|| "-".to_string(), json_string);
     format!(
         "{}accepted status={} attributes={attributes} session_url={session_url} decrypted_with={} verified_with={}",
         if replay { "REPLAY " } else { "" },
@@ -323,16 +362,40 @@ mod tests {
         App::new(Config::from_args(&args, &|_| None).unwrap())
     }
 
-    fn req<'a>(method: Method, path: &'a str, query: Option<&'a str>, body: &'a [u8]) -> Request<'a> {
-        Request { method, path, query, content_type: None, body }
+    fn req<'a>(
+        method: Method,
+        path: &'a str,
+        query: Option<&'a str>,
+        body: &'a [u8],
+    ) -> Request<'a> {
+        Request {
+            method,
+            path,
+            query,
+            content_type: None,
+            body,
+        }
     }
 
     const SAMPLE: &str = include_str!("../tests/data/sample-token.jwt");
 
     #[test]
     fn start_communication_answers_as_the_seed() {
-        let mut a = app(&["--server-url", "http://comm-test.idcontact.test.tweede.golf", "--internal-url", "http://comm-test:8000"]);
-        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, b"{\n    \"purpose\": \"report_move\"\n}"));
+        let a = app(&[
+            "--server-url",
+            "http://comm-test.idcontact.test.tweede.golf",
+            "--internal-url",
+            "http://comm-test:8000",
+        ]);
+        let r = handle(
+            &a,
+            &req(
+                Method::Post,
+                "/start_communication",
+                None,
+                b"{\n    \"purpose\": \"report_move\"\n}",
+            ),
+        );
         assert_eq!(r.status, 200);
         assert_eq!(r.content_type, "application/json");
         assert_eq!(
@@ -343,74 +406,145 @@ mod tests {
 
     #[test]
     fn attr_url_left_out_when_disabled_or_result_included() {
-        let mut a = app(&["--use-attr-url", "false"]);
-        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, br#"{"purpose":"p"}"#));
+        let a = app(&["--use-attr-url", "false"]);
+        let r = handle(
+            &a,
+            &req(
+                Method::Post,
+                "/start_communication",
+                None,
+                br#"{"purpose":"p"}"#,
+            ),
+        );
         assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
-        let mut a = app(&["--clock", "1615879800"]);
+        let a = app(&["--clock", "1615879800"]);
         let body = format!(r#"{{"purpose":"p","auth_result":"{SAMPLE}"}}"#);
-        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, body.as_bytes()));
+        let r = handle(
+            &a,
+            &req(Method::Post, "/start_communication", None, body.as_bytes()),
+        );
         assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
-        assert!(r.note.contains(r#"attributes={"email":"bla"}"#), "{}", r.note);
-        let mut a = app(&[]);
-        let r = handle(&mut a, &req(Method::Post, "/start_communication", None, body.as_bytes()));
-        assert_eq!((r.status, r.body), (400, b"expired: token has expired\n".to_vec()));
+        assert!(
+            r.note.contains(r#"attributes={"email":"bla"}"#),
+            "{}",
+            r.note
+        );
+        let a = app(&[]);
+        let r = handle(
+            &a,
+            &req(Method::Post, "/start_communication", None, body.as_bytes()),
+        );
+        assert_eq!(
+            (r.status, r.body),
+            (400, b"expired: token has expired\n".to_vec())
+        );
     }
 
     #[test]
     fn start_communication_rejections_name_the_problem() {
-        let mut a = app(&[]);
+        let a = app(&[]);
         for (body, want) in [
-            (&b"{"[..], "bad start_communication request: body is not a JSON object\n"),
-            (b"[]", "bad start_communication request: purpose and auth_result must be strings\n"),
-            (b"{}", "bad start_communication request: purpose is missing\n"),
-            (br#"{"purpose":5}"#, "bad start_communication request: purpose and auth_result must be strings\n"),
-            (br#"{"purpose":"p","x":1}"#, "bad start_communication request: unknown member (only purpose and auth_result)\n"),
+            (
+                &b"{"[..],
+                "bad start_communication request: body is not a JSON object\n",
+            ),
+            (
+                b"[]",
+                "bad start_communication request: purpose and auth_result must be strings\n",
+            ),
+            (
+                b"{}",
+                "bad start_communication request: purpose is missing\n",
+            ),
+            (
+                br#"{"purpose":5}"#,
+                "bad start_communication request: purpose and auth_result must be strings\n",
+            ),
+            (
+                br#"{"purpose":"p","x":1}"#,
+                "bad start_communication request: unknown member (only purpose and auth_result)\n",
+            ),
         ] {
-            let r = handle(&mut a, &req(Method::Post, "/start_communication", None, body));
-            assert_eq!((r.status, String::from_utf8(r.body).unwrap()), (400, want.to_string()));
+            let r = handle(&a, &req(Method::Post, "/start_communication", None, body));
+            assert_eq!(
+                (r.status, String::from_utf8(r.body).unwrap()),
+                (400, want.to_string())
+            );
         }
-        let mut r = req(Method::Post, "/start_communication", None, br#"{"purpose":"p"}"#);
+        let mut r = req(
+            Method::Post,
+            "/start_communication",
+            None,
+            br#"{"purpose":"p"}"#,
+        );
         r.content_type = Some("text/plain");
-        assert_eq!(handle(&mut a, &r).status, 415);
+        assert_eq!(handle(&a, &r).status, 415);
         r.content_type = Some("Application/JSON; charset=utf-8");
-        assert_eq!(handle(&mut a, &r).status, 200);
+        assert_eq!(handle(&a, &r).status, 200);
     }
 
     #[test]
     fn ui_with_and_without_result() {
-        let mut a = app(&["--clock", "1615879800"]);
-        let r = handle(&mut a, &req(Method::Get, "/ui", None, b""));
+        let a = app(&["--clock", "1615879800"]);
+        let r = handle(&a, &req(Method::Get, "/ui", None, b""));
         assert_eq!((r.status, r.body.as_slice()), (200, UI_BODY.as_bytes()));
         let q = format!("result={}", SAMPLE.replace('.', "%2E"));
-        let r = handle(&mut a, &req(Method::Get, "/ui", Some(&q), b""));
+        let r = handle(&a, &req(Method::Get, "/ui", Some(&q), b""));
         assert_eq!((r.status, r.body.as_slice()), (200, UI_BODY.as_bytes()));
         assert!(r.note.starts_with("REPLAY ") || r.note.starts_with("accepted"));
-        let r = handle(&mut a, &req(Method::Get, "/ui", Some("result=abc"), b""));
-        assert_eq!((r.status, r.body.as_slice()), (400, &b"malformed: JWE must have exactly 5 parts\n"[..]));
-        let r = handle(&mut a, &req(Method::Get, "/ui", Some("result=%zz"), b""));
+        let r = handle(&a, &req(Method::Get, "/ui", Some("result=abc"), b""));
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (400, &b"malformed: JWE must have exactly 5 parts\n"[..])
+        );
+        let r = handle(&a, &req(Method::Get, "/ui", Some("result=%zz"), b""));
         assert_eq!(r.status, 400);
     }
 
     #[test]
     fn auth_result_accepts_sample_at_its_time_and_logs_everything() {
-        let mut a = app(&["--clock", "1615879800"]);
+        let a = app(&["--clock", "1615879800"]);
         let body = format!("\n {SAMPLE} \r\n");
-        let r = handle(&mut a, &req(Method::Post, "/auth_result", None, body.as_bytes()));
+        let r = handle(
+            &a,
+            &req(Method::Post, "/auth_result", None, body.as_bytes()),
+        );
         assert_eq!(r.status, 200);
-        assert!(r.note.starts_with(r#"accepted status=succes attributes={"email":"bla"} session_url=- decrypted_with="#), "{}", r.note);
+        assert!(
+            r.note.starts_with(
+                r#"accepted status=succes attributes={"email":"bla"} session_url=- decrypted_with="#
+            ),
+            "{}",
+            r.note
+        );
     }
 
     #[test]
     fn replays_are_logged_or_refused() {
-        let mut a = app(&["--clock", "1615879800"]);
-        let r1 = handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
-        let r2 = handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
+        let a = app(&["--clock", "1615879800"]);
+        let r1 = handle(
+            &a,
+            &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
+        );
+        let r2 = handle(
+            &a,
+            &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
+        );
         assert_eq!((r1.status, r2.status), (200, 200));
         assert!(!r1.note.starts_with("REPLAY") && r2.note.starts_with("REPLAY accepted"));
-        let mut a = app(&["--clock", "1615879800", "--reject-replays", "true"]);
-        handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
-        let r = handle(&mut a, &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()));
-        assert_eq!((r.status, r.body), (409, b"replay: token was accepted before\n".to_vec()));
+        let a = app(&["--clock", "1615879800", "--reject-replays", "true"]);
+        handle(
+            &a,
+            &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
+        );
+        let r = handle(
+            &a,
+            &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
+        );
+        assert_eq!(
+            (r.status, r.body),
+            (409, b"replay: token was accepted before\n".to_vec())
+        );
     }
 
     #[test]
@@ -418,7 +552,10 @@ mod tests {
         let mut c = ReplayCache::new(3);
         assert!(!c.seen_before([1; 32], 100, 10));
         assert!(c.seen_before([1; 32], 100, 50));
-        assert!(!c.seen_before([1; 32], 100, 100), "expired entries do not count");
+        assert!(
+            !c.seen_before([1; 32], 100, 100),
+            "expired entries do not count"
+        );
         for i in 2..10u8 {
             c.seen_before([i; 32], 100 + u64::from(i), 10);
             assert!(c.len() <= 3);
@@ -429,14 +566,17 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_methods() {
-        let mut a = app(&[]);
-        assert_eq!(handle(&mut a, &req(Method::Get, "/", None, b"")).status, 404);
-        assert_eq!(handle(&mut a, &req(Method::Get, "/ui/", None, b"")).status, 404);
-        let r = handle(&mut a, &req(Method::Get, "/auth_result", None, b""));
+        let a = app(&[]);
+        assert_eq!(handle(&a, &req(Method::Get, "/", None, b"")).status, 404);
+        assert_eq!(handle(&a, &req(Method::Get, "/ui/", None, b"")).status, 404);
+        let r = handle(&a, &req(Method::Get, "/auth_result", None, b""));
         assert_eq!((r.status, r.allow), (405, Some("POST")));
-        let r = handle(&mut a, &req(Method::Post, "/ui", None, b""));
+        let r = handle(&a, &req(Method::Post, "/ui", None, b""));
         assert_eq!((r.status, r.allow), (405, Some("GET, HEAD")));
-        assert_eq!(handle(&mut a, &req(Method::Other, "/start_communication", None, b"")).status, 405);
+        assert_eq!(
+            handle(&a, &req(Method::Other, "/start_communication", None, b"")).status,
+            405
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use comm_test::jose::{self, DecryptionKey, KeySet, Policy, VerificationKey};
 use serde_json::Value;
 
 fn keyset(decrypt: &str, verify: &str) -> KeySet {
-    let read = |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let read =
+        |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     KeySet {
         decryption: vec![DecryptionKey::from_pem(&read(decrypt), None).unwrap()],
         verification: vec![VerificationKey::from_pem(&read(verify), None).unwrap()],
@@ -23,14 +24,21 @@ fn every_shared_vector_case() {
     assert_eq!(cases.len(), 35);
     for case in &cases {
         let name = case["name"].as_str().unwrap();
-        let keys = keyset(case["decrypt_key"].as_str().unwrap(), case["verify_key"].as_str().unwrap());
+        let keys = keyset(
+            case["decrypt_key"].as_str().unwrap(),
+            case["verify_key"].as_str().unwrap(),
+        );
         let policy = Policy::for_keys(&keys, jose::DEFAULT_LEEWAY);
         let now = case["now"].as_u64().unwrap();
         let got = jose::decode(case["token"].as_str().unwrap(), &keys, &policy, now);
         match case["expect"].as_str().unwrap() {
             "ok" => {
                 let decoded = got.unwrap_or_else(|r| panic!("{name}: rejected: {r}"));
-                assert_eq!(claims_json(&decoded.claims), case["expected_claims"], "{name}");
+                assert_eq!(
+                    claims_json(&decoded.claims),
+                    case["expected_claims"],
+                    "{name}"
+                );
             }
             _ => {
                 let want = match case["reason"].as_str().unwrap() {
@@ -45,7 +53,10 @@ fn every_shared_vector_case() {
 }
 
 fn rsa_keys() -> KeySet {
-    keyset("keys/idcontact-test-rsa.key.pem", "keys/idcontact-test-rsa.pub.pem")
+    keyset(
+        "keys/idcontact-test-rsa.key.pem",
+        "keys/idcontact-test-rsa.pub.pem",
+    )
 }
 
 #[test]
@@ -71,7 +82,10 @@ fn sample_token_decodes_to_the_documented_claims_at_its_iat() {
 fn sample_token_is_expired_at_the_real_clock() {
     let token = include_str!("data/sample-token.jwt");
     let keys = rsa_keys();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let r = jose::decode(token, &keys, &Policy::for_keys(&keys, 60), now).unwrap_err();
     assert_eq!(r.reason(), "expired");
     assert_eq!(r.to_string(), "expired: token has expired");
@@ -82,9 +96,17 @@ fn ec_tokens_with_only_rsa_keys_are_refused_by_name() {
     let cases: Vec<Value> = serde_json::from_str(include_str!("data/tokens.json")).unwrap();
     let keys = rsa_keys();
     let policy = Policy::for_keys(&keys, 60);
-    for case in cases.iter().filter(|c| c["name"].as_str().unwrap().starts_with("ec_")) {
-        let r = jose::decode(case["token"].as_str().unwrap(), &keys, &policy, case["now"].as_u64().unwrap())
-            .unwrap_err();
+    for case in cases
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("ec_"))
+    {
+        let r = jose::decode(
+            case["token"].as_str().unwrap(),
+            &keys,
+            &policy,
+            case["now"].as_u64().unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(r.reason(), "alg_not_allowed", "{}", case["name"]);
     }
 }

@@ -3,8 +3,8 @@
 //! string has exactly one accepted encoding and a token cannot be altered
 //! without changing what the MAC and the signature cover.
 
-use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 
 /// Why a segment is not base64url. The position of a bad character is not
 /// reported: it is the caller's input and says nothing about our keys, but

@@ -5,7 +5,7 @@
 //! oracle.
 
 use aes::Aes128;
-use cbc::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
+use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -41,7 +41,7 @@ pub fn open(
     if iv.len() != IV_LEN
         || tag.len() != TAG_LEN
         || ciphertext.is_empty()
-        || ciphertext.len() % 16 != 0
+        || !ciphertext.len().is_multiple_of(16)
     {
         return Err(CbcHmacError::BadLength);
     }
@@ -51,8 +51,8 @@ pub fn open(
         .and_then(|n| n.checked_mul(8))
         .ok_or(CbcHmacError::BadLength)?
         .to_be_bytes();
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key)
-        .map_err(|_| CbcHmacError::BadLength)?;
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key).map_err(|_| CbcHmacError::BadLength)?;
     mac.update(aad);
     mac.update(iv);
     mac.update(ciphertext);
@@ -82,7 +82,12 @@ mod tests {
             enc.encrypt_padded_vec::<cbc::cipher::block_padding::NoPadding>(pt)
         };
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..16]).unwrap();
-        for part in [aad, iv.as_slice(), &ct, &((aad.len() as u64) * 8).to_be_bytes()] {
+        for part in [
+            aad,
+            iv.as_slice(),
+            &ct,
+            &((aad.len() as u64) * 8).to_be_bytes(),
+        ] {
             mac.update(part);
         }
         (ct, mac.finalize().into_bytes()[..16].to_vec())
@@ -95,7 +100,12 @@ mod tests {
             0x1a, 0xf3, 0x8c, 0x2d, 0xc2, 0xb9, 0x6f, 0xfd, 0xd8, 0x66, 0x94, 0x09, 0x23, 0x41,
             0xbc, 0x04,
         ];
-        (key, b"The second principle of Auguste Kerckhoffs".to_vec(), iv, p)
+        (
+            key,
+            b"The second principle of Auguste Kerckhoffs".to_vec(),
+            iv,
+            p,
+        )
     }
 
     #[test]
@@ -105,7 +115,10 @@ mod tests {
         // T from RFC 7518 Appendix B.1.
         assert_eq!(
             tag,
-            [0x65, 0x2c, 0x3f, 0xa3, 0x6b, 0x0a, 0x7c, 0x5b, 0x32, 0x19, 0xfa, 0xb3, 0xa3, 0x0b, 0xc1, 0xc4]
+            [
+                0x65, 0x2c, 0x3f, 0xa3, 0x6b, 0x0a, 0x7c, 0x5b, 0x32, 0x19, 0xfa, 0xb3, 0xa3, 0x0b,
+                0xc1, 0xc4
+            ]
         );
         assert_eq!(ct.len(), 144);
         assert_eq!(open(&key, &aad, &iv, &ct, &tag).unwrap(), p);
@@ -124,10 +137,16 @@ mod tests {
         let mut i = iv;
         i[3] ^= 4;
         assert_eq!(open(&key, &aad, &i, &ct, &tag), Err(CbcHmacError::BadTag));
-        assert_eq!(open(&key, b"The second", &iv, &ct, &tag), Err(CbcHmacError::BadTag));
+        assert_eq!(
+            open(&key, b"The second", &iv, &ct, &tag),
+            Err(CbcHmacError::BadTag)
+        );
         let mut k = key;
         k[31] ^= 1; // ENC_KEY half: changes no MAC input, so this one decrypts to garbage...
-        assert!(matches!(open(&k, &aad, &iv, &ct, &tag), Ok(_) | Err(CbcHmacError::BadPadding)));
+        assert!(matches!(
+            open(&k, &aad, &iv, &ct, &tag),
+            Ok(_) | Err(CbcHmacError::BadPadding)
+        ));
         k = key;
         k[0] ^= 1; // ...while the MAC_KEY half is caught by the tag.
         assert_eq!(open(&k, &aad, &iv, &ct, &tag), Err(CbcHmacError::BadTag));
@@ -138,21 +157,45 @@ mod tests {
         let (key, aad, iv, p) = rfc7518_b1();
         let (ct, tag) = seal(&key, &aad, &iv, &p, true);
         for n in [0, 1, 8, 15] {
-            assert_eq!(open(&key, &aad, &iv, &ct, &tag[..n]), Err(CbcHmacError::BadLength));
+            assert_eq!(
+                open(&key, &aad, &iv, &ct, &tag[..n]),
+                Err(CbcHmacError::BadLength)
+            );
         }
         let mut long = tag.clone();
         long.push(0);
-        assert_eq!(open(&key, &aad, &iv, &ct, &long), Err(CbcHmacError::BadLength));
-        assert_eq!(open(&key, &aad, &iv[..8], &ct, &tag), Err(CbcHmacError::BadLength));
-        assert_eq!(open(&key, &aad, &iv, &ct[..143], &tag), Err(CbcHmacError::BadLength));
-        assert_eq!(open(&key, &aad, &iv, &[], &tag), Err(CbcHmacError::BadLength));
+        assert_eq!(
+            open(&key, &aad, &iv, &ct, &long),
+            Err(CbcHmacError::BadLength)
+        );
+        assert_eq!(
+            open(&key, &aad, &iv[..8], &ct, &tag),
+            Err(CbcHmacError::BadLength)
+        );
+        assert_eq!(
+            open(&key, &aad, &iv, &ct[..143], &tag),
+            Err(CbcHmacError::BadLength)
+        );
+        assert_eq!(
+            open(&key, &aad, &iv, &[], &tag),
+            Err(CbcHmacError::BadLength)
+        );
     }
 
     #[test]
     fn bad_padding_behind_a_valid_tag_is_bad_padding() {
         let (key, aad, iv, _) = rfc7518_b1();
         // 16 bytes ending in 0x00: never valid PKCS#7, yet correctly MACed.
-        let (ct, tag) = seal(&key, &aad, &iv, &[7u8; 15].iter().chain(&[0]).copied().collect::<Vec<_>>(), false);
-        assert_eq!(open(&key, &aad, &iv, &ct, &tag), Err(CbcHmacError::BadPadding));
+        let (ct, tag) = seal(
+            &key,
+            &aad,
+            &iv,
+            &[7u8; 15].iter().chain(&[0]).copied().collect::<Vec<_>>(),
+            false,
+        );
+        assert_eq!(
+            open(&key, &aad, &iv, &ct, &tag),
+            Err(CbcHmacError::BadPadding)
+        );
     }
 }

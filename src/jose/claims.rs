@@ -53,7 +53,10 @@ pub enum ClaimsError {
     NotYetValid,
 }
 
-/// A verified, valid authentication result.
+/// A verified, valid authentication result. The private `_verified` field
+/// (not `#[non_exhaustive]`, which binds only other crates) keeps
+/// construction inside this module: no code path can make one unverified.
+#[allow(clippy::manual_non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims {
     pub sub: String,
@@ -87,7 +90,15 @@ struct Raw {
 }
 
 /// The claims we read, in the order `which_claim` reports them.
-const CLAIMS: [&str; 7] = ["sub", "status", "attributes", "session_url", "iat", "nbf", "exp"];
+const CLAIMS: [&str; 7] = [
+    "sub",
+    "status",
+    "attributes",
+    "session_url",
+    "iat",
+    "nbf",
+    "exp",
+];
 
 fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     map: &mut A,
@@ -220,7 +231,11 @@ pub fn validate(verified: &Verified, now: u64, leeway: u64) -> Result<Claims, Cl
         Some("failed") => Status::Failed,
         _ => return Err(ClaimsError::Invalid("status")),
     };
-    if raw.attributes.as_ref().is_some_and(|a| a.len() > MAX_ATTRIBUTES) {
+    if raw
+        .attributes
+        .as_ref()
+        .is_some_and(|a| a.len() > MAX_ATTRIBUTES)
+    {
         return Err(ClaimsError::TooManyAttributes);
     }
     let exp = raw.exp.ok_or(ClaimsError::Invalid("exp"))?;
@@ -258,28 +273,54 @@ mod tests {
     }
 
     fn with(extra: &str) -> String {
-        format!(r#"{{"sub":"id-contact-attributes","status":"succes","iat":1700000000,"exp":1700000300{extra}}}"#)
+        format!(
+            r#"{{"sub":"id-contact-attributes","status":"succes","iat":1700000000,"exp":1700000300{extra}}}"#
+        )
     }
 
     #[test]
     fn full_claims_are_read_exactly() {
-        let c = check(&with(r#","attributes":{"email":"a@b.nl","naam":"Zoë"},"session_url":"https://x/s""#)).unwrap();
+        let c = check(&with(
+            r#","attributes":{"email":"a@b.nl","naam":"Zoë"},"session_url":"https://x/s""#,
+        ))
+        .unwrap();
         assert_eq!(c.status, Status::Succes);
         assert_eq!(
             c.attributes.unwrap().into_iter().collect::<Vec<_>>(),
-            [("email".into(), "a@b.nl".into()), ("naam".into(), "Zoë".into())]
+            [
+                ("email".into(), "a@b.nl".into()),
+                ("naam".into(), "Zoë".into())
+            ]
         );
         assert_eq!(c.session_url.as_deref(), Some("https://x/s"));
-        assert_eq!((c.iat, c.nbf, c.exp), (Some(1_700_000_000), None, 1_700_000_300));
+        assert_eq!(
+            (c.iat, c.nbf, c.exp),
+            (Some(1_700_000_000), None, 1_700_000_300)
+        );
     }
 
     #[test]
     fn profile_values_are_enforced() {
-        assert_eq!(check(&with("").replace("id-contact-attributes", "x")), Err(ClaimsError::Invalid("sub")));
-        assert_eq!(check(&with("").replace("succes", "success")), Err(ClaimsError::Invalid("status")));
-        assert_eq!(check(&with("").replace("succes", "Failed")), Err(ClaimsError::Invalid("status")));
-        assert_eq!(check(r#"{"sub":"id-contact-attributes","status":"failed"}"#), Err(ClaimsError::Invalid("exp")));
-        assert_eq!(check(&with("").replace("succes", "failed")).unwrap().status, Status::Failed);
+        assert_eq!(
+            check(&with("").replace("id-contact-attributes", "x")),
+            Err(ClaimsError::Invalid("sub"))
+        );
+        assert_eq!(
+            check(&with("").replace("succes", "success")),
+            Err(ClaimsError::Invalid("status"))
+        );
+        assert_eq!(
+            check(&with("").replace("succes", "Failed")),
+            Err(ClaimsError::Invalid("status"))
+        );
+        assert_eq!(
+            check(r#"{"sub":"id-contact-attributes","status":"failed"}"#),
+            Err(ClaimsError::Invalid("exp"))
+        );
+        assert_eq!(
+            check(&with("").replace("succes", "failed")).unwrap().status,
+            Status::Failed
+        );
     }
 
     #[test]
@@ -288,7 +329,12 @@ mod tests {
             ("exp", with("").replace("1700000300", "\"never\"")),
             ("exp", with("").replace("1700000300", "1700000300.5")),
             ("exp", with("").replace("1700000300", "-1")),
-            ("iat", with("").replace("1700000000", "null").replace(r#""iat":null"#, r#""iat":"x""#)),
+            (
+                "iat",
+                with("")
+                    .replace("1700000000", "null")
+                    .replace(r#""iat":null"#, r#""iat":"x""#),
+            ),
             ("status", with("").replace("\"succes\"", "true")),
             ("attributes", with(r#","attributes":{"a":1}"#)),
             ("attributes", with(r#","attributes":["a"]"#)),
@@ -300,12 +346,17 @@ mod tests {
 
     #[test]
     fn duplicates_and_floods_are_refused() {
-        assert_eq!(check(&with(r#","exp":1800000000"#)), Err(ClaimsError::Invalid("exp")));
+        assert_eq!(
+            check(&with(r#","exp":1800000000"#)),
+            Err(ClaimsError::Invalid("exp"))
+        );
         assert_eq!(
             check(&with(r#","attributes":{"a":"1","a":"2"}"#)),
             Err(ClaimsError::Invalid("attributes"))
         );
-        let many: Vec<String> = (0..=MAX_ATTRIBUTES).map(|i| format!(r#""a{i}":"v""#)).collect();
+        let many: Vec<String> = (0..=MAX_ATTRIBUTES)
+            .map(|i| format!(r#""a{i}":"v""#))
+            .collect();
         assert_eq!(
             check(&with(&format!(r#","attributes":{{{}}}"#, many.join(",")))),
             Err(ClaimsError::TooManyAttributes)
@@ -322,7 +373,9 @@ mod tests {
 
     #[test]
     fn time_checks_share_one_leeway() {
-        let at = |now, leeway, json: &str| validate(&Verified::unsigned_for_test(json.as_bytes()), now, leeway);
+        let at = |now, leeway, json: &str| {
+            validate(&Verified::unsigned_for_test(json.as_bytes()), now, leeway)
+        };
         let c = with("");
         // exp 1700000300: valid through exp+59 with 60 s leeway, not at exp+60.
         assert!(at(1_700_000_359, 60, &c).is_ok());

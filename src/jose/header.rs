@@ -3,8 +3,8 @@
 //! algorithm outside the caller's allow-list or a feature we do not
 //! implement. Unknown non-critical parameters are ignored (RFC 7515 §4).
 
-use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
+use serde::Deserialize;
 
 use super::b64;
 
@@ -267,7 +267,14 @@ mod tests {
 
     #[test]
     fn alg_outside_allow_list_is_refused() {
-        for alg in ["RSA1_5", "RSA-OAEP-256", "dir", "A128KW", "none", "rsa-oaep"] {
+        for alg in [
+            "RSA1_5",
+            "RSA-OAEP-256",
+            "dir",
+            "A128KW",
+            "none",
+            "rsa-oaep",
+        ] {
             let h = format!(r#"{{"alg":"{alg}","enc":"A128CBC-HS256"}}"#);
             assert_eq!(jwe(&h).unwrap_err(), HeaderError::AlgNotAllowed, "{alg}");
         }
@@ -284,7 +291,10 @@ mod tests {
 
     #[test]
     fn enc_must_be_a128cbc_hs256() {
-        assert_eq!(jwe(r#"{"alg":"RSA-OAEP"}"#).unwrap_err(), HeaderError::EncNotAllowed);
+        assert_eq!(
+            jwe(r#"{"alg":"RSA-OAEP"}"#).unwrap_err(),
+            HeaderError::EncNotAllowed
+        );
         assert_eq!(
             jwe(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#).unwrap_err(),
             HeaderError::EncNotAllowed
@@ -347,6 +357,9 @@ mod tests {
         ] {
             assert_eq!(jwe(h).unwrap_err(), HeaderError::Malformed, "{h}");
         }
-        assert_eq!(parse_jws("e30=", ALL_SIG).unwrap_err(), HeaderError::Malformed);
+        assert_eq!(
+            parse_jws("e30=", ALL_SIG).unwrap_err(),
+            HeaderError::Malformed
+        );
     }
 }

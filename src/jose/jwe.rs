@@ -183,7 +183,10 @@ mod tests {
 
     #[test]
     fn split_exact_counts_parts() {
-        assert_eq!(split_exact::<5>("a.b.c.d.e"), Some(["a", "b", "c", "d", "e"]));
+        assert_eq!(
+            split_exact::<5>("a.b.c.d.e"),
+            Some(["a", "b", "c", "d", "e"])
+        );
         assert_eq!(split_exact::<5>("...."), Some(["", "", "", "", ""]));
         assert_eq!(split_exact::<5>("a.b.c.d"), None);
         assert_eq!(split_exact::<5>("a.b.c.d.e.f"), None);
@@ -202,7 +205,12 @@ mod tests {
     }
 
     fn epk(x: &str, y: &str) -> Epk {
-        Epk { kty: "EC".into(), crv: "P-256".into(), x: x.into(), y: y.into() }
+        Epk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: x.into(),
+            y: y.into(),
+        }
     }
 
     #[test]
@@ -230,9 +238,18 @@ mod tests {
     #[test]
     fn payload_shapes() {
         assert_eq!(parse_payload(br#"{"njwt":"a.b.c"}"#), Ok("a.b.c".into()));
-        assert_eq!(parse_payload(br#"{"jwt":"a.b.c"}"#), Err(JweError::MissingNjwt));
-        assert_eq!(parse_payload(br#"{"njwt":{"sub":1}}"#), Err(JweError::NjwtNotString));
-        assert_eq!(parse_payload(br#"{"njwt":null}"#), Err(JweError::NjwtNotString));
+        assert_eq!(
+            parse_payload(br#"{"jwt":"a.b.c"}"#),
+            Err(JweError::MissingNjwt)
+        );
+        assert_eq!(
+            parse_payload(br#"{"njwt":{"sub":1}}"#),
+            Err(JweError::NjwtNotString)
+        );
+        assert_eq!(
+            parse_payload(br#"{"njwt":null}"#),
+            Err(JweError::NjwtNotString)
+        );
         assert_eq!(parse_payload(b"[1]"), Err(JweError::PayloadNotJson));
         assert_eq!(parse_payload(b"\xff"), Err(JweError::PayloadNotJson));
     }

@@ -47,7 +47,11 @@ impl Verified {
     #[cfg(test)]
     pub(super) fn unsigned_for_test(payload: &[u8]) -> Self {
         Verified {
-            header: JwsHeader { alg: SignatureAlg::Rs256, kid: None, json: Vec::new() },
+            header: JwsHeader {
+                alg: SignatureAlg::Rs256,
+                kid: None,
+                json: Vec::new(),
+            },
             payload: payload.to_vec(),
             key: Fingerprint::for_test(),
         }
@@ -98,7 +102,11 @@ pub fn verify(
         .ok_or(JwsError::BadSignature)?
         .fingerprint();
     let payload = b64::decode(p64).map_err(|_| JwsError::Base64)?;
-    Ok(Verified { header, payload, key })
+    Ok(Verified {
+        header,
+        payload,
+        key,
+    })
 }
 
 #[cfg(test)]
@@ -119,7 +127,9 @@ mod tests {
     fn sample_inner_token_verifies() {
         let v = verify(SAMPLE_NJWT, ALL, &rsa()).unwrap();
         assert_eq!(v.header().alg, SignatureAlg::Rs256);
-        assert!(v.payload().starts_with(br#"{"sub":"id-contact-attributes""#));
+        assert!(v
+            .payload()
+            .starts_with(br#"{"sub":"id-contact-attributes""#));
         assert_eq!(v.key(), rsa()[0].fingerprint());
     }
 
@@ -127,7 +137,10 @@ mod tests {
     fn changed_payload_is_bad_signature() {
         // Same claims, one byte different in the payload segment.
         let forged = SAMPLE_NJWT.replacen(".eyJzdWIi", ".eyJzdWIj", 1);
-        assert_eq!(verify(&forged, ALL, &rsa()).unwrap_err(), JwsError::BadSignature);
+        assert_eq!(
+            verify(&forged, ALL, &rsa()).unwrap_err(),
+            JwsError::BadSignature
+        );
     }
 
     #[test]
@@ -150,6 +163,9 @@ mod tests {
     #[test]
     fn part_counts() {
         assert_eq!(verify("a.b", ALL, &rsa()).unwrap_err(), JwsError::PartCount);
-        assert_eq!(verify("a.b.c.d", ALL, &rsa()).unwrap_err(), JwsError::PartCount);
+        assert_eq!(
+            verify("a.b.c.d", ALL, &rsa()).unwrap_err(),
+            JwsError::PartCount
+        );
     }
 }

@@ -113,9 +113,9 @@ impl DecryptionKey {
             Some("RSA PRIVATE KEY") => Decrypt::RsaOaep(Box::new(
                 rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?,
             )),
-            Some("EC PRIVATE KEY") => Decrypt::EcdhEs(
-                p256::SecretKey::from_sec1_pem(pem).map_err(|_| KeyError::Invalid)?,
-            ),
+            Some("EC PRIVATE KEY") => {
+                Decrypt::EcdhEs(p256::SecretKey::from_sec1_pem(pem).map_err(|_| KeyError::Invalid)?)
+            }
             _ => return Err(KeyError::NotPem),
         };
         let spki = match &key {
@@ -192,15 +192,19 @@ impl VerificationKey {
             Some("PUBLIC KEY") => match rsa::PublicKey::from_public_key_pem(pem) {
                 Ok(k) => rsa_parts(&k)?,
                 Err(_) => {
-                    let k = p256::PublicKey::from_public_key_pem(pem)
-                        .map_err(|_| KeyError::Invalid)?;
+                    let k =
+                        p256::PublicKey::from_public_key_pem(pem).map_err(|_| KeyError::Invalid)?;
                     let spki = k.to_public_key_der().map_err(|_| KeyError::Invalid)?;
-                    (SignatureAlg::Es256, k.to_sec1_bytes().into_vec(), spki.into_vec())
+                    (
+                        SignatureAlg::Es256,
+                        k.to_sec1_bytes().into_vec(),
+                        spki.into_vec(),
+                    )
                 }
             },
-            Some("RSA PUBLIC KEY") => rsa_parts(
-                &rsa::PublicKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?,
-            )?,
+            Some("RSA PUBLIC KEY") => {
+                rsa_parts(&rsa::PublicKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?)?
+            }
             _ => return Err(KeyError::NotPem),
         };
         let fingerprint = Fingerprint::of_spki(&spki);
@@ -312,7 +316,9 @@ mod tests {
             assert_eq!(DecryptionKey::from_pem(pem, None).unwrap().algorithm(), alg);
         }
         assert_eq!(
-            VerificationKey::from_pem(RSA_PUB, None).unwrap().algorithm(),
+            VerificationKey::from_pem(RSA_PUB, None)
+                .unwrap()
+                .algorithm(),
             SignatureAlg::Rs256
         );
         assert_eq!(
@@ -323,12 +329,22 @@ mod tests {
 
     #[test]
     fn private_and_public_halves_share_a_fingerprint() {
-        let rsa1 = DecryptionKey::from_pem(RSA_PKCS8, None).unwrap().fingerprint();
-        let rsa2 = DecryptionKey::from_pem(RSA_PKCS1, None).unwrap().fingerprint();
-        let rsa3 = VerificationKey::from_pem(RSA_PUB, None).unwrap().fingerprint();
+        let rsa1 = DecryptionKey::from_pem(RSA_PKCS8, None)
+            .unwrap()
+            .fingerprint();
+        let rsa2 = DecryptionKey::from_pem(RSA_PKCS1, None)
+            .unwrap()
+            .fingerprint();
+        let rsa3 = VerificationKey::from_pem(RSA_PUB, None)
+            .unwrap()
+            .fingerprint();
         assert_eq!((rsa1, rsa2), (rsa3, rsa3));
-        let ec1 = DecryptionKey::from_pem(EC_SEC1, None).unwrap().fingerprint();
-        let ec2 = VerificationKey::from_pem(EC_PUB, None).unwrap().fingerprint();
+        let ec1 = DecryptionKey::from_pem(EC_SEC1, None)
+            .unwrap()
+            .fingerprint();
+        let ec2 = VerificationKey::from_pem(EC_PUB, None)
+            .unwrap()
+            .fingerprint();
         assert_eq!(ec1, ec2);
         assert_ne!(rsa1, ec1);
         assert_eq!(rsa1.to_string().len(), 16);
@@ -336,11 +352,23 @@ mod tests {
 
     #[test]
     fn wrong_pem_kinds_are_refused_by_name() {
-        assert_eq!(DecryptionKey::from_pem(RSA_PUB, None).unwrap_err(), KeyError::NotPem);
-        assert_eq!(VerificationKey::from_pem(RSA_PKCS8, None).unwrap_err(), KeyError::NotPem);
-        assert_eq!(DecryptionKey::from_pem("hello", None).unwrap_err(), KeyError::NotPem);
+        assert_eq!(
+            DecryptionKey::from_pem(RSA_PUB, None).unwrap_err(),
+            KeyError::NotPem
+        );
+        assert_eq!(
+            VerificationKey::from_pem(RSA_PKCS8, None).unwrap_err(),
+            KeyError::NotPem
+        );
+        assert_eq!(
+            DecryptionKey::from_pem("hello", None).unwrap_err(),
+            KeyError::NotPem
+        );
         let broken = RSA_PKCS8.replace("MII", "MIJ");
-        assert_eq!(DecryptionKey::from_pem(&broken, None).unwrap_err(), KeyError::Invalid);
+        assert_eq!(
+            DecryptionKey::from_pem(&broken, None).unwrap_err(),
+            KeyError::Invalid
+        );
     }
 
     #[test]
@@ -349,7 +377,10 @@ mod tests {
         let shown = format!("{k:?}");
         assert_eq!(
             shown,
-            format!("DecryptionKey {{ alg: \"RSA-OAEP\", kid: \"k1\", fingerprint: {}, .. }}", k.fingerprint())
+            format!(
+                "DecryptionKey {{ alg: \"RSA-OAEP\", kid: \"k1\", fingerprint: {}, .. }}",
+                k.fingerprint()
+            )
         );
         let ec = DecryptionKey::from_pem(EC_PKCS8, None).unwrap();
         assert!(!format!("{ec:?}").contains("SecretKey"));
@@ -361,12 +392,17 @@ mod tests {
             DecryptionKey::from_pem(RSA_PKCS8, Some("a".into())).unwrap(),
             DecryptionKey::from_pem(EC_PKCS8, Some("b".into())).unwrap(),
         ];
-        let pick = |kid, alg| {
-            candidates(&keys, kid, alg, |k| k.algorithm(), |k| k.kid()).map(|v| v.len())
-        };
+        let pick =
+            |kid, alg| candidates(&keys, kid, alg, |k| k.algorithm(), |k| k.kid()).map(|v| v.len());
         assert_eq!(pick(None, KeyManagement::RsaOaep), Ok(1));
         assert_eq!(pick(Some("a"), KeyManagement::RsaOaep), Ok(1));
-        assert_eq!(pick(Some("c"), KeyManagement::RsaOaep), Err(KeyChoiceError::UnknownKid));
-        assert_eq!(pick(Some("b"), KeyManagement::RsaOaep), Err(KeyChoiceError::NoKeyForAlg));
+        assert_eq!(
+            pick(Some("c"), KeyManagement::RsaOaep),
+            Err(KeyChoiceError::UnknownKid)
+        );
+        assert_eq!(
+            pick(Some("b"), KeyManagement::RsaOaep),
+            Err(KeyChoiceError::NoKeyForAlg)
+        );
     }
 }

@@ -39,7 +39,11 @@ impl Policy {
         key_management.dedup();
         let mut signature: Vec<_> = keys.verification.iter().map(|k| k.algorithm()).collect();
         signature.dedup();
-        Policy { key_management, signature, leeway }
+        Policy {
+            key_management,
+            signature,
+            leeway,
+        }
     }
 }
 
@@ -176,10 +180,10 @@ pub fn decode(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<D
     if token.len() > MAX_TOKEN_LEN {
         return Err(Rejection::TooLarge);
     }
-    let opened = jwe::decrypt(token, &policy.key_management, &keys.decryption)
-        .map_err(Rejection::Jwe)?;
-    let verified = jws::verify(&opened.njwt, &policy.signature, &keys.verification)
-        .map_err(Rejection::Jws)?;
+    let opened =
+        jwe::decrypt(token, &policy.key_management, &keys.decryption).map_err(Rejection::Jwe)?;
+    let verified =
+        jws::verify(&opened.njwt, &policy.signature, &keys.verification).map_err(Rejection::Jws)?;
     let claims = claims::validate(&verified, now, policy.leeway).map_err(Rejection::Claims)?;
     Ok(Decoded {
         outer_header: opened.header.json,

@@ -1,0 +1,26 @@
+# comm-test tasks. `just --list` shows them.
+
+# Run the plugin on its built-in defaults (public test keys, 127.0.0.1:8000).
+run *ARGS:
+    cargo run --release -- {{ARGS}}
+
+# The whole test suite (what CI runs after the lints).
+test:
+    cargo test
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+
+# Everything CI does, advisories included.
+ci:
+    bash .ci/run
+
+# Fuzz one target (token | http) for SECONDS.
+fuzz TARGET SECONDS="600":
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz {{TARGET}} tests/fuzz/corpus/{{TARGET}} tests/fuzz/seeds/{{TARGET}} -- -max_total_time={{SECONDS}} -close_fd_mask=2
+
+# The soak test: 20 000 mixed requests from several threads (about a minute).
+soak:
+    cargo test --release --test soak -- --ignored --nocapture
