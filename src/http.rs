@@ -356,7 +356,11 @@ pub enum Outcome {
     NeedMore { send_continue: bool },
     /// A whole request was answered: `consumed` bytes of input, `response`
     /// to send, and whether the connection closes after it.
-    Answered { consumed: usize, response: Vec<u8>, close: bool },
+    Answered {
+        consumed: usize,
+        response: Vec<u8>,
+        close: bool,
+    },
 }
 
 /// Parses at most one request from `input` and answers it: the whole HTTP
@@ -367,16 +371,26 @@ pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant
     let mut req = httparse::Request::new(&mut headers);
     let refuse = |m: Option<&str>, t: Option<&str>, r: Response| {
         log(m, t, &r, started);
-        Outcome::Answered { consumed: input.len(), response: serialize(&r, true, false, true), close: true }
+        Outcome::Answered {
+            consumed: input.len(),
+            response: serialize(&r, true, false, true),
+            close: true,
+        }
     };
     let head_len = match req.parse(input) {
         Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
         Ok(httparse::Status::Complete(_)) => {
-            return refuse(None, None, Response::error(431, "request headers too large"));
+            return refuse(
+                None,
+                None,
+                Response::error(431, "request headers too large"),
+            );
         }
         Ok(httparse::Status::Partial) => {
             if input.len() <= MAX_HEAD {
-                return Outcome::NeedMore { send_continue: false };
+                return Outcome::NeedMore {
+                    send_continue: false,
+                };
             }
             let line_done = input.iter().take(MAX_HEAD).any(|&b| b == b'\n');
             let r = if line_done {
@@ -395,19 +409,34 @@ pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant
         Ok(h) => h,
         Err(HeadError::Respond(status, reason)) => {
             let target = req.path.map(path_only);
-            return refuse(req.method, target.as_deref(), Response::error(status, reason));
+            return refuse(
+                req.method,
+                target.as_deref(),
+                Response::error(status, reason),
+            );
         }
     };
     let total = head_len.saturating_add(head.content_length);
     let Some(body) = input.get(head_len..total) else {
-        return Outcome::NeedMore { send_continue: head.expect_continue && !head.http10 };
+        return Outcome::NeedMore {
+            send_continue: head.expect_continue && !head.http10,
+        };
     };
     let (path, query) = match head.target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (head.target, None),
     };
     let method = Method::parse(head.method);
-    let response = routes::handle(app, &Request { method, path, query, content_type: head.content_type, body });
+    let response = routes::handle(
+        app,
+        &Request {
+            method,
+            path,
+            query,
+            content_type: head.content_type,
+            body,
+        },
+    );
     log(Some(head.method), Some(path), &response, started);
     Outcome::Answered {
         consumed: total,
@@ -425,7 +454,11 @@ fn next_request(c: &mut Conn, app: &App, limits: &Limits) -> Progress {
             }
             Progress::NeedMore
         }
-        Outcome::Answered { consumed, response, close } => {
+        Outcome::Answered {
+            consumed,
+            response,
+            close,
+        } => {
             c.out.extend_from_slice(&response);
             c.inbuf.drain(..consumed.min(c.inbuf.len()));
             c.close_after_write = close;

@@ -51,17 +51,36 @@ pub fn open(
         .and_then(|n| n.checked_mul(8))
         .ok_or(CbcHmacError::BadLength)?
         .to_be_bytes();
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key).map_err(|_| CbcHmacError::BadLength)?;
-    mac.update(aad);
-    mac.update(iv);
-    mac.update(ciphertext);
-    mac.update(&al);
-    // RFC 7518 §5.2.2.2 step 4, compared in constant time (subtle, inside
-    // `verify_truncated_left`): the first 16 octets of the MAC must equal T.
-    mac.verify_truncated_left(tag)
-        .map_err(|_| CbcHmacError::BadTag)?;
+    // RFC 7518 §5.2.2.2 step 4, compared in constant time: the first 16
+    // octets of the MAC must equal T.
+    if !verify_tag(mac_key, &[aad, iv, ciphertext, &al], tag) {
+        return Err(CbcHmacError::BadTag);
+    }
     // Step 5, only now: AES-128-CBC decryption and PKCS#7 removal.
+    cbc_decrypt(enc_key, iv, ciphertext)
+}
+
+/// HMAC-SHA-256 over the concatenation of `parts`, truncated to T_LEN and
+/// compared with `tag` in constant time (`subtle`, inside hmac's
+/// `verify_truncated_left`). A tag of any other length is refused before
+/// comparing: a shorter one would be compared on fewer bytes.
+pub fn verify_tag(mac_key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+    if tag.len() != TAG_LEN {
+        return false;
+    }
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key) else {
+        return false;
+    };
+    parts.iter().for_each(|p| mac.update(p));
+    mac.verify_truncated_left(tag).is_ok()
+}
+
+/// AES-128-CBC decryption with PKCS#7 padding removal. Only ever called on
+/// authenticated ciphertext.
+pub fn cbc_decrypt(enc_key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CbcHmacError> {
+    if enc_key.len() != HALF {
+        return Err(CbcHmacError::BadLength);
+    }
     cbc::Decryptor::<Aes128>::new_from_slices(enc_key, iv)
         .map_err(|_| CbcHmacError::BadLength)?
         .decrypt_padded_vec::<Pkcs7>(ciphertext)

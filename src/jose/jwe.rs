@@ -104,17 +104,21 @@ pub fn decrypt(
 fn rsa_oaep_unwrap(key: &DecryptionKey, ek: &[u8], rng: &SystemRandom) -> Option<[u8; KEY_LEN]> {
     let mut random = [0u8; KEY_LEN];
     rng.fill(&mut random).ok()?;
-    let unwrapped = key
-        .rsa()
-        .and_then(|k| k.oaep_decrypt::<sha1::Sha1>(ek).ok())
-        .and_then(|cek| <[u8; KEY_LEN]>::try_from(cek.as_slice()).ok());
+    let unwrapped =
+        rsa_oaep_decrypt(key, ek).and_then(|cek| <[u8; KEY_LEN]>::try_from(cek.as_slice()).ok());
     Some(unwrapped.unwrap_or(random))
+}
+
+/// RSAES-OAEP-DECRYPT (RFC 8017 §7.1.2) with SHA-1, MGF1-SHA-1 and the
+/// empty label, as RFC 7518 §4.3 specifies; `None` for any failure.
+pub fn rsa_oaep_decrypt(key: &DecryptionKey, ciphertext: &[u8]) -> Option<Vec<u8>> {
+    key.rsa()?.oaep_decrypt::<sha1::Sha1>(ciphertext).ok()
 }
 
 /// The sender's ephemeral key as a P-256 point. `from_sec1_bytes` refuses
 /// points off the curve and the identity: the invalid-curve attack of
 /// RFC 8725 §3.4 needs a point we would multiply without checking.
-fn parse_epk(epk: Option<&Epk>) -> Option<p256::PublicKey> {
+pub fn parse_epk(epk: Option<&Epk>) -> Option<p256::PublicKey> {
     let epk = epk?;
     if epk.kty != "EC" || epk.crv != "P-256" {
         return None;
@@ -139,15 +143,20 @@ fn ecdh_es_agree(
 ) -> Option<[u8; KEY_LEN]> {
     // A key of the other type never gets here (`candidates`); if it did, the
     // random-CEK path is not needed: there is no unwrap result to hide.
-    let secret = key.p256()?;
-    let shared = secret.diffie_hellman(epk);
     Some(concat_kdf(
-        shared.raw_secret_bytes(),
+        &ecdh_z(key, epk)?,
         header.enc.name().as_bytes(),
         &header.apu,
         &header.apv,
         256,
     ))
+}
+
+/// The ECDH shared secret Z: the x-coordinate of d·P (SEC 1 §3.3.1), for
+/// a point `parse_epk` has already checked to be on the curve.
+pub fn ecdh_z(key: &DecryptionKey, epk: &p256::PublicKey) -> Option<[u8; 32]> {
+    let shared = key.p256()?.diffie_hellman(epk);
+    Some((*shared.raw_secret_bytes()).into())
 }
 
 /// NIST SP 800-56A Concat KDF with SHA-256 as profiled by RFC 7518 §4.6.2,

@@ -67,6 +67,14 @@ fn ring_algorithm(alg: SignatureAlg) -> &'static dyn signature::VerificationAlgo
     }
 }
 
+/// Verifies `sig` over `message` with `key`, by the one algorithm the key
+/// is bound to (RFC 7515 §5.2 step 8).
+pub fn verify_signature(key: &VerificationKey, message: &[u8], sig: &[u8]) -> bool {
+    UnparsedPublicKey::new(ring_algorithm(key.algorithm()), key.ring_bytes())
+        .verify(message, sig)
+        .is_ok()
+}
+
 pub fn verify(
     jws: &str,
     allowed: &[SignatureAlg],
@@ -91,14 +99,9 @@ pub fn verify(
         .get(..h64.len() + 1 + p64.len())
         .ok_or(JwsError::PartCount)?
         .as_bytes();
-    let algorithm = ring_algorithm(header.alg);
     let key = candidates
         .into_iter()
-        .find(|k| {
-            UnparsedPublicKey::new(algorithm, k.ring_bytes())
-                .verify(signing_input, &sig)
-                .is_ok()
-        })
+        .find(|k| verify_signature(k, signing_input, &sig))
         .ok_or(JwsError::BadSignature)?
         .fingerprint();
     let payload = b64::decode(p64).map_err(|_| JwsError::Base64)?;
