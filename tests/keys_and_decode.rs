@@ -1,0 +1,226 @@
+//! EC tokens over HTTP, key rotation, replays, and `comm-test decode`.
+
+mod common;
+use common::{assert_no_key_material, Server, SAMPLE, SAMPLE_TIME};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+fn cases() -> Vec<Value> {
+    serde_json::from_str(include_str!("data/tokens.json")).unwrap()
+}
+
+fn reason(case: &Value) -> &str {
+    match case["reason"].as_str().unwrap() {
+        "bad_tag" | "wrong_key" => "decryption_failed",
+        r => r,
+    }
+}
+
+#[test]
+fn server_on_defaults_takes_every_shared_case_over_http() {
+    // The built-in keys hold both the RSA and the EC test pairs.
+    for now in ["1700000100", "1700003900", SAMPLE_TIME] {
+        let s = Server::start(&["--clock", now]);
+        for case in cases().iter().filter(|c| c["now"].to_string() == now) {
+            let r = s.request(
+                "POST",
+                "/auth_result",
+                Some("application/jwt"),
+                case["token"].as_str().unwrap().as_bytes(),
+            );
+            let name = case["name"].as_str().unwrap();
+            if case["expect"] == "ok" {
+                assert_eq!((r.status, r.text().as_str()), (200, "accepted\n"), "{name}");
+            } else {
+                assert_eq!(r.status, 400, "{name}");
+                assert!(
+                    r.text().starts_with(&format!("{}: ", reason(case))),
+                    "{name}: {}",
+                    r.text()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rotation_tries_each_key_and_logs_the_one_that_matched() {
+    let s = Server::start(&[
+        "--clock",
+        SAMPLE_TIME,
+        "--decryption-key",
+        "next=tests/data/rotation-rsa.key.pem",
+        "--decryption-key",
+        "keys/idcontact-test-rsa.key.pem",
+        "--decryption-key",
+        "keys/idcontact-test-ec.key.sec1.pem",
+        "--signature-key",
+        "tests/data/rotation-rsa.pub.pem",
+        "--signature-key",
+        "keys/idcontact-test-rsa.pub.pem",
+    ]);
+    let r = s.request(
+        "POST",
+        "/auth_result",
+        Some("application/jwt"),
+        SAMPLE.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let log = s.wait_log("POST /auth_result 200");
+    assert!(
+        log.contains("decrypted_with=f39b64a429a25336 verified_with=f39b64a429a25336"),
+        "{log}"
+    );
+    assert!(log.contains("decryption key RSA-OAEP kid=next fingerprint="));
+}
+
+#[test]
+fn a_key_of_the_other_type_is_a_named_rejection() {
+    let s = Server::start(&[
+        "--clock",
+        SAMPLE_TIME,
+        "--decryption-key",
+        "keys/idcontact-test-ec.key.pem",
+        "--signature-key",
+        "keys/idcontact-test-ec.pub.pem",
+    ]);
+    let r = s.request(
+        "POST",
+        "/auth_result",
+        Some("application/jwt"),
+        SAMPLE.as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, "alg_not_allowed: JWE alg is not allowed\n")
+    );
+}
+
+#[test]
+fn replays_over_http_logged_then_refused() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    for _ in 0..2 {
+        assert_eq!(
+            s.request(
+                "POST",
+                "/auth_result",
+                Some("application/jwt"),
+                SAMPLE.as_bytes()
+            )
+            .status,
+            200
+        );
+    }
+    assert!(s
+        .wait_log("REPLAY accepted")
+        .contains("REPLAY accepted status=succes"));
+    let s = Server::start(&["--clock", SAMPLE_TIME, "--reject-replays", "true"]);
+    assert_eq!(
+        s.request(
+            "POST",
+            "/auth_result",
+            Some("application/jwt"),
+            SAMPLE.as_bytes()
+        )
+        .status,
+        200
+    );
+    let r = s.request("GET", &format!("/ui?result={SAMPLE}"), None, b"");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (409, "replay: token was accepted before\n")
+    );
+}
+
+fn decode(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
+        .arg("decode")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_no_key_material(&o);
+    assert_no_key_material(&e);
+    (out.status.code().unwrap(), o, e)
+}
+
+#[test]
+fn decode_accepts_ec_ok_cases_and_names_every_rejection() {
+    let ec = [
+        "--decryption-key",
+        "keys/idcontact-test-ec.key.pem",
+        "--signature-key",
+        "keys/idcontact-test-ec.pub.pem",
+    ];
+    for case in cases()
+        .iter()
+        .filter(|c| c["decrypt_key"].as_str().unwrap().contains("-ec."))
+    {
+        let now = case["now"].to_string();
+        let mut args = vec!["--clock", &now];
+        args.extend(ec);
+        args.push(case["token"].as_str().unwrap());
+        let (code, out, err) = decode(&args, None);
+        let name = case["name"].as_str().unwrap();
+        if case["expect"] == "ok" {
+            assert_eq!(code, 0, "{name}: {err}");
+            let doc: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(doc["claims"], case["expected_claims"], "{name}");
+            assert_eq!(doc["outer_header"]["alg"], "ECDH-ES");
+            assert_eq!(doc["inner_header"]["alg"], "ES256");
+            assert_eq!(
+                (
+                    doc["decrypted_with"].as_str(),
+                    doc["verified_with"].as_str()
+                ),
+                (Some("e9615783bb954f38"), Some("e9615783bb954f38"))
+            );
+        } else {
+            assert_eq!(code, 1, "{name}");
+            assert!(
+                err.starts_with(&format!("rejected: {}: ", reason(case))),
+                "{name}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn decode_reads_stdin_and_reports_usage_errors() {
+    let (code, out, _) = decode(&["--clock", SAMPLE_TIME, "-"], Some(SAMPLE));
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["claims"]["attributes"]["email"],
+        "bla"
+    );
+    let (code, _, err) = decode(&[], Some(SAMPLE));
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "rejected: expired: token has expired\n")
+    );
+    let (code, _, err) = decode(&["--bogus"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "comm-test: unknown option --bogus (see --help)\n")
+    );
+    let (code, _, _) = decode(&["a", "b"], None);
+    assert_eq!(code, 2);
+}
