@@ -21,7 +21,10 @@ fn server_on_defaults_takes_every_shared_case_over_http() {
     // The built-in keys hold both the RSA and the EC test pairs.
     for now in ["1700000100", "1700003900", SAMPLE_TIME] {
         let s = Server::start(&["--clock", now]);
-        for case in cases().iter().filter(|c| c["now"].to_string() == now) {
+        for case in cases()
+            .iter()
+            .filter(|c| c["now"].as_u64().unwrap().to_string() == now)
+        {
             let r = s.request(
                 "POST",
                 "/auth_result",
