@@ -1,4 +1,77 @@
-//! AUDIT_MAP_PLACEHOLDER
+//! The crypto path: an ID Contact auth-result token in, verified `Claims`
+//! or a named `Rejection` out. No I/O, no clock (the caller passes `now`),
+//! no `unsafe`, no panicking operations outside tests. One entry point,
+//! [`decode`]; read it and the files below top to bottom, in this order.
+//!
+//! # Audit map: the checks in the order they run
+//!
+//! | # | check | where | spec | proved by |
+//! |---|---|---|---|---|
+//! | 1 | token ≤ 16 KiB before anything is decoded | `mod.rs` `decode` | (ours) | `vectors::oversized_token_is_refused_before_parsing` |
+//! | 2 | exactly 5 parts | `jwe.rs` `decrypt`, `split_exact` | RFC 7516 §5.2 (1) | `jwe::tests::split_exact_counts_parts`, `mutation::truncations_at_every_part_boundary` |
+//! | 3 | header: strict base64url, JSON object, no duplicate member | `b64.rs` `decode`, `header.rs` `decode_raw` | RFC 7515 §2, §4; RFC 7516 §5.2 (2-4) | `b64::tests::*`, `header::tests::wrong_shapes_are_malformed` |
+//! | 4 | `alg` ∈ caller's allow-list (closed enum), `enc` = A128CBC-HS256 | `header.rs` `parse_jwe` | RFC 7516 §4.1.1-2 | `header::tests::alg_outside_allow_list_is_refused`, `enc_must_be_a128cbc_hs256` |
+//! | 5 | refuse `zip`, `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
+//! | 6 | key chosen from the fixed set by `kid`, else every key bound to `alg` | `keys.rs` `candidates` | RFC 7515 §4.1.4 | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::rotation_*` |
+//! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES | `jwe.rs` `decrypt` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6 | `vectors` (`reject_non_base64url_chars`) |
+//! | 8a | RSA-OAEP-SHA1 unwrap (blinded, constant-time decode); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
+//! | 8b | ECDH-ES: `epk` a P-256 JWK whose point is on the curve; Z = x(d·P); Concat KDF(Z, "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `parse_epk`, `ecdh_z`, `concat_kdf` | RFC 7518 §4.6.1-2; RFC 8725 §3.4 | `jwe::tests::epk_must_be_a_p256_point_on_the_curve`, `concat_kdf_rfc7518_appendix_c`, `wycheproof::ecdh_*` |
+//! | 9 | IV 16, tag exactly 16, ciphertext whole blocks | `cbc_hmac.rs` `open` | RFC 7518 §5.2.2.2 | `cbc_hmac::tests::truncated_or_extended_tags_are_refused_before_comparing` |
+//! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `verify_tag` | RFC 7518 §5.2.2.2 (2-4) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
+//! | 11 | AES-128-CBC decrypt, PKCS#7 padding checked | `cbc_hmac.rs` `cbc_decrypt` | RFC 7518 §5.2.2.2 (5) | `cbc_hmac::tests::bad_padding_behind_a_valid_tag_is_bad_padding`, `wycheproof::aes_cbc_pkcs7_decryption` |
+//! | 12 | steps 8-11 fail as one `decryption_failed` | `jwe.rs` `decrypt` | RFC 7516 §11.4-5 | `vectors` (`bad_tag` and `wrong_key` cases), `mutation::every_byte_replaced_is_rejected_by_name` |
+//! | 13 | payload is `{"njwt": string}` | `jwe.rs` `parse_payload` | ID Contact | `jwe::tests::payload_shapes`, `vectors` (`rsa_reject_missing_njwt`, `rsa_reject_njwt_not_string`) |
+//! | 14 | inner: exactly 3 parts; header as 3-5 with `alg` ∈ {RS256, ES256} ∩ allow-list, no `cty` | `jws.rs` `verify`; `header.rs` `parse_jws` | RFC 7515 §5.2 (1-4); RFC 8725 §3.1 | `jws::tests::*`, `vectors` (`rsa_reject_inner_alg_none`, `rsa_reject_inner_hs256_key_confusion`) |
+//! | 15 | signature over the exact ASCII signing input, by ring, with the key's own algorithm | `jws.rs` `verify_signature` | RFC 7515 §5.2 (8); RFC 7518 §3.3-3.4 | `wycheproof::rs256_verification`, `es256_p1363_verification`, `vectors` (`*_inner_signed_by_other_key`) |
+//! | 16 | only now the payload: claims read from `Verified`, which only `jws.rs` builds | `jws.rs` `Verified`; `claims.rs` `validate` | RFC 7519 §7.2 (7-10) | type system; `claims::tests::*` |
+//! | 17 | nesting ≤ 8, ≤ 256 attributes, no duplicate claim or attribute, each claim its exact type | `claims.rs` `nesting_depth`, `Raw`, `Attributes` | RFC 7519 §4; RFC 8259 §4 | `claims::tests::duplicates_and_floods_are_refused`, `wrong_types_are_rejections_never_absent` |
+//! | 18 | `sub` = id-contact-attributes, `status` ∈ {succes, failed} | `claims.rs` `validate` | ID Contact | `claims::tests::profile_values_are_enforced`, `vectors` (`rsa_reject_invalid_status`) |
+//! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating) | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
+//!
+//! # Attacks considered
+//!
+//! - **alg none / HMAC key confusion**: algorithms are closed enums; `none`
+//!   and `HS*` have no variant, keys are bound to one algorithm, the
+//!   allow-list is derived from the configured keys (steps 4, 14, 15).
+//! - **Algorithm substitution between key types**: an RSA key never serves
+//!   ECDH-ES/ES256 and vice versa (`candidates`, `wrong_key_type`).
+//! - **Invalid-curve**: `epk` must decode to a point on P-256, identity
+//!   excluded, before any scalar multiplication (step 8b; Wycheproof).
+//! - **Padding oracle**: MAC before decryption (10, 11); all failures after
+//!   the header are one reason (12).
+//! - **Tag truncation**: tag length must be exactly 16 (9, 10).
+//! - **Marvin / Bleichenbacher-style RSA timing**: RSA1_5 is not allowed;
+//!   `rsa` 0.10 blinds and decodes OAEP in constant time
+//!   (RUSTSEC-2023-0071 was fixed in 0.10.0); a failed unwrap takes the
+//!   random-CEK path, so it fails where a bad tag fails (8a, 12). Known
+//!   upstream deviation: `rsa` 0.10.0 does not check OAEP's leading byte
+//!   (Wycheproof tcId 23, pinned in `tests/wycheproof.rs`); no oracle and
+//!   no authenticity loss for JWE.
+//! - **Zip bombs**: `zip` is refused before decryption (5).
+//! - **`crit` extensions** (e.g. `b64: false`): any `crit` is refused (5).
+//! - **Keys from the token** (`jwk`, `jku`, `x5u`, `x5c`): refused (5); `kid`
+//!   only selects from the in-memory set, never a path or a URL (6).
+//! - **Huge tokens, JSON bombs**: 16 KiB cap first (1); nesting and
+//!   attribute caps (17); serde_json's recursion limit on every parse.
+//! - **Parser differentials**: strict canonical base64url (3); duplicate
+//!   JSON members refused in headers and claims (3, 17).
+//!
+//! # Dependencies (`cargo tree -e normal`), and why each is there
+//!
+//! - `rsa` 0.10 (+ `crypto-bigint`, `crypto-primes`, `pkcs1`, `pkcs8`, `spki`,
+//!   `der`, `pem-rfc7468`, `base64ct`, `const-oid`, `zeroize`, `num-traits`,
+//!   `signature`, `getrandom` 0.4): RSA-OAEP private operation and PEM key parsing.
+//! - `p256` (+ `elliptic-curve`, `primeorder`, `primefield`, `ff`, `group`,
+//!   `sec1`, `base16ct`, `hkdf`, `ecdsa`, `hybrid-array`): ECDH-ES; ring has no
+//!   static-key ECDH. PEM parsing of EC keys.
+//! - `ring`: RS256 and ES256 verification, system randomness for the random CEK.
+//! - `aes`, `cbc`, `block-padding`, `cipher`, `inout`: AES-128-CBC with PKCS#7.
+//! - `hmac`, `sha2`, `sha1`, `digest`, `block-buffer`, `crypto-common`,
+//!   `ctutils`, `cmov`, `cpufeatures`, `cpubits`, `typenum`: HMAC-SHA-256 with
+//!   constant-time compare; SHA-1 for OAEP; SHA-256 for Concat KDF and fingerprints.
+//! - `base64`: base64url. `serde`, `serde_json` (+ `itoa`, `memchr`, `zmij`):
+//!   JSON. (Outside `jose`: `httparse`, `mio` + `libc`, `signal-hook`
+//!   + `signal-hook-registry`; see the README.)
 
 pub mod b64;
 pub mod cbc_hmac;
