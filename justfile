@@ -24,3 +24,18 @@ fuzz TARGET SECONDS="600":
 # The soak test with its figures: 20 000 mixed requests from 4 threads.
 soak:
     cargo test --release --test soak -- --nocapture
+
+# A fully static release binary (glibc, +crt-static): runs with no shared libraries.
+static:
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
+    ls -l target/x86_64-unknown-linux-gnu/release/comm-test
+    ldd target/x86_64-unknown-linux-gnu/release/comm-test || true
+
+# Per-operation medians: raw primitives, full decode, HTTP per route.
+bench *FEATURES:
+    cargo bench --bench bench {{FEATURES}}
+
+# wrk against the release binary (apt-get install wrk); ARGS go to the server.
+load *ARGS:
+    cargo build --release
+    tests/load/run.sh target/release/comm-test {{ARGS}}

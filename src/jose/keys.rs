@@ -86,8 +86,36 @@ fn kid_or_fingerprint(kid: Option<String>, fp: Fingerprint) -> String {
     kid.unwrap_or_else(|| fp.to_string())
 }
 
+/// An RSA private key, prepared once for the OAEP private operation.
+pub(super) struct RsaKey {
+    pub(super) key: rsa::PrivateKey,
+    /// With `--features aws-lc`, the same key in AWS-LC, which then does
+    /// the OAEP private operation (and nothing else).
+    #[cfg(feature = "aws-lc")]
+    pub(super) aws_lc: aws_lc_rs::rsa::OaepPrivateDecryptingKey,
+}
+
+impl RsaKey {
+    fn new(key: rsa::PrivateKey) -> Result<Box<Self>, KeyError> {
+        check_rsa_size(&key)?;
+        #[cfg(feature = "aws-lc")]
+        let aws_lc = {
+            use rsa::pkcs8::EncodePrivateKey;
+            let der = key.to_pkcs8_der().map_err(|_| KeyError::Invalid)?;
+            let k = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(der.as_bytes())
+                .map_err(|_| KeyError::Invalid)?;
+            aws_lc_rs::rsa::OaepPrivateDecryptingKey::new(k).map_err(|_| KeyError::Invalid)?
+        };
+        Ok(Box::new(RsaKey {
+            key,
+            #[cfg(feature = "aws-lc")]
+            aws_lc,
+        }))
+    }
+}
+
 enum Decrypt {
-    RsaOaep(Box<rsa::PrivateKey>),
+    RsaOaep(Box<RsaKey>),
     EcdhEs(p256::SecretKey),
 }
 
@@ -105,24 +133,21 @@ impl DecryptionKey {
     pub fn from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
         let key = match pem_label(pem) {
             Some("PRIVATE KEY") => match rsa::PrivateKey::from_pkcs8_pem(pem) {
-                Ok(k) => Decrypt::RsaOaep(Box::new(k)),
+                Ok(k) => Decrypt::RsaOaep(RsaKey::new(k)?),
                 Err(_) => Decrypt::EcdhEs(
                     p256::SecretKey::from_pkcs8_pem(pem).map_err(|_| KeyError::Invalid)?,
                 ),
             },
-            Some("RSA PRIVATE KEY") => Decrypt::RsaOaep(Box::new(
+            Some("RSA PRIVATE KEY") => Decrypt::RsaOaep(RsaKey::new(
                 rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?,
-            )),
+            )?),
             Some("EC PRIVATE KEY") => {
                 Decrypt::EcdhEs(p256::SecretKey::from_sec1_pem(pem).map_err(|_| KeyError::Invalid)?)
             }
             _ => return Err(KeyError::NotPem),
         };
         let spki = match &key {
-            Decrypt::RsaOaep(k) => {
-                check_rsa_size(k.as_ref())?;
-                k.to_public_key().to_public_key_der()
-            }
+            Decrypt::RsaOaep(k) => k.key.to_public_key().to_public_key_der(),
             Decrypt::EcdhEs(k) => k.public_key().to_public_key_der(),
         }
         .map_err(|_| KeyError::Invalid)?;
@@ -149,7 +174,7 @@ impl DecryptionKey {
         self.fingerprint
     }
 
-    pub(super) fn rsa(&self) -> Option<&rsa::PrivateKey> {
+    pub(super) fn rsa(&self) -> Option<&RsaKey> {
         match &self.key {
             Decrypt::RsaOaep(k) => Some(k),
             Decrypt::EcdhEs(_) => None,

@@ -1,0 +1,250 @@
+//! `cargo bench` (add `--features aws-lc` for the AWS-LC RSA path):
+//! per-operation medians of the raw primitives, of the full token decode,
+//! and of each route through the real server on loopback. It reports; it
+//! never fails on speed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use comm_test::jose::{self, jwe, DecryptionKey, KeySet, Policy, VerificationKey};
+use ring::signature::{self, UnparsedPublicKey};
+
+const SAMPLE: &str = include_str!("../data/sample-token.jwt");
+
+fn median<F: FnMut()>(iters: usize, mut f: F) -> Duration {
+    for _ in 0..iters / 10 + 1 {
+        f();
+    }
+    let mut t: Vec<Duration> = (0..iters)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[iters / 2]
+}
+
+fn report(name: &str, d: Duration) -> f64 {
+    let us = d.as_secs_f64() * 1e6;
+    println!("{name:<44} {us:>10.2} µs  {:>10.0} /s", 1e6 / us);
+    us
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+fn keys(dec: &str, sig: &str) -> KeySet {
+    KeySet {
+        decryption: vec![DecryptionKey::from_pem(dec, None).unwrap()],
+        verification: vec![VerificationKey::from_pem(sig, None).unwrap()],
+    }
+}
+
+fn token_path() {
+    let rsa_pem = include_str!("../../keys/idcontact-test-rsa.key.pem");
+    let rsa_keys = keys(
+        rsa_pem,
+        include_str!("../../keys/idcontact-test-rsa.pub.pem"),
+    );
+    let ec_pem = include_str!("../../keys/idcontact-test-ec.key.pem");
+    let ec_keys = keys(ec_pem, include_str!("../../keys/idcontact-test-ec.pub.pem"));
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../data/tokens.json")).unwrap();
+    let ec_token = cases
+        .iter()
+        .find(|c| c["name"] == "ec_ok_succes_attributes")
+        .unwrap()["token"]
+        .as_str()
+        .unwrap();
+
+    // Raw primitives, called directly on the crates (no code of ours).
+    let parts: Vec<&str> = SAMPLE.split('.').collect();
+    let ek = b64(parts[1]);
+    #[cfg(not(feature = "aws-lc"))]
+    let raw_oaep = {
+        use rsa::pkcs8::DecodePrivateKey;
+        let k = rsa::PrivateKey::from_pkcs8_pem(rsa_pem).unwrap();
+        median(400, || {
+            std::hint::black_box(k.oaep_decrypt::<sha1::Sha1>(&ek).unwrap());
+        })
+    };
+    #[cfg(feature = "aws-lc")]
+    let raw_oaep = {
+        use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+        let der = rsa::PrivateKey::from_pkcs8_pem(rsa_pem)
+            .unwrap()
+            .to_pkcs8_der()
+            .unwrap();
+        let k = aws_lc_rs::rsa::OaepPrivateDecryptingKey::new(
+            aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(der.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let mut out = vec![0u8; k.min_output_size()];
+        median(2000, || {
+            std::hint::black_box(
+                k.decrypt(&aws_lc_rs::rsa::OAEP_SHA1_MGF1SHA1, &ek, &mut out, None)
+                    .unwrap(),
+            );
+        })
+    };
+    let opened = jwe::decrypt(
+        SAMPLE,
+        &[jose::KeyManagement::RsaOaep],
+        &rsa_keys.decryption,
+    )
+    .unwrap();
+    let inner: Vec<&str> = opened.njwt.split('.').collect();
+    let signing_input = format!("{}.{}", inner[0], inner[1]);
+    let sig = b64(inner[2]);
+    let rsa_pub = {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::PublicKey::from_public_key_pem(include_str!("../../keys/idcontact-test-rsa.pub.pem"))
+            .unwrap()
+            .to_pkcs1_der()
+            .unwrap()
+    };
+    let raw_rs256 = median(4000, || {
+        UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, rsa_pub.as_bytes())
+            .verify(signing_input.as_bytes(), &sig)
+            .unwrap();
+    });
+
+    let ec_opened = jwe::decrypt(
+        ec_token,
+        &[jose::KeyManagement::EcdhEs],
+        &ec_keys.decryption,
+    )
+    .unwrap();
+    let epk = jwe::parse_epk(ec_opened.header.epk.as_ref()).unwrap();
+    let ec_secret = {
+        use p256::pkcs8::DecodePrivateKey;
+        p256::SecretKey::from_pkcs8_pem(ec_pem).unwrap()
+    };
+    let raw_ecdh = median(4000, || {
+        std::hint::black_box(ec_secret.diffie_hellman(&epk));
+    });
+    let ec_inner: Vec<&str> = ec_opened.njwt.split('.').collect();
+    let ec_input = format!("{}.{}", ec_inner[0], ec_inner[1]);
+    let ec_sig = b64(ec_inner[2]);
+    let ec_point = {
+        use p256::pkcs8::DecodePublicKey;
+        p256::PublicKey::from_public_key_pem(include_str!("../../keys/idcontact-test-ec.pub.pem"))
+            .unwrap()
+            .to_sec1_bytes()
+    };
+    let raw_es256 = median(4000, || {
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &ec_point[..])
+            .verify(ec_input.as_bytes(), &ec_sig)
+            .unwrap();
+    });
+
+    println!("# raw primitives (crates called directly)");
+    let oaep_us = report(
+        if cfg!(feature = "aws-lc") {
+            "RSA-OAEP-SHA1 decrypt (aws-lc-rs)"
+        } else {
+            "RSA-OAEP-SHA1 decrypt (rsa 0.10)"
+        },
+        raw_oaep,
+    );
+    let rs256_us = report("RS256 verify (ring)", raw_rs256);
+    let ecdh_us = report("ECDH P-256 (p256)", raw_ecdh);
+    let es256_us = report("ES256 verify (ring)", raw_es256);
+
+    println!("# full decode: both layers and the claims (jose::decode)");
+    let rsa_policy = Policy::for_keys(&rsa_keys, 60);
+    let rsa_decode = median(if cfg!(feature = "aws-lc") { 2000 } else { 400 }, || {
+        jose::decode(SAMPLE, &rsa_keys, &rsa_policy, 1_615_879_800).unwrap();
+    });
+    let ec_policy = Policy::for_keys(&ec_keys, 60);
+    let ec_decode = median(2000, || {
+        jose::decode(ec_token, &ec_keys, &ec_policy, 1_700_000_100).unwrap();
+    });
+    let r = report("decode RSA-OAEP + RS256 (sample token)", rsa_decode);
+    println!(
+        "{:<44} {:>10.3}x",
+        "  ratio to RSA-OAEP + RS256",
+        r / (oaep_us + rs256_us)
+    );
+    let e = report("decode ECDH-ES + ES256", ec_decode);
+    println!(
+        "{:<44} {:>10.3}x",
+        "  ratio to ECDH + ES256",
+        e / (ecdh_us + es256_us)
+    );
+}
+
+fn http_path() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
+        .args(["--listen", "127.0.0.1:0", "--clock", "1615879800"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let l = lines.next().unwrap().unwrap();
+        if let Some(a) = l.strip_prefix("comm-test: listening on http://") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut roundtrip = |req: &[u8]| {
+        conn.write_all(req).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            if let Some(h) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&got[..h]).unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if got.len() >= h + 4 + len {
+                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                    break;
+                }
+            }
+        }
+    };
+    println!("# HTTP through the real server, one keep-alive client, loopback");
+    let ui = b"GET /ui HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    report("GET /ui", median(20000, || roundtrip(&ui)));
+    let start = b"POST /start_communication HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"purpose\":\"report_move\"}".to_vec();
+    report(
+        "POST /start_communication",
+        median(20000, || roundtrip(&start)),
+    );
+    let auth = format!("POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Type: application/jwt\r\nContent-Length: {}\r\n\r\n{SAMPLE}", SAMPLE.len()).into_bytes();
+    report(
+        "POST /auth_result (RSA sample token)",
+        median(if cfg!(feature = "aws-lc") { 2000 } else { 400 }, || {
+            roundtrip(&auth)
+        }),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a list; nothing to list.
+    }
+    token_path();
+    http_path();
+}
