@@ -488,11 +488,14 @@ fn log(method: Option<&str>, path: Option<&str>, r: &Response, started: Option<I
         printable(method.unwrap_or("-")),
         printable(path.unwrap_or("-")),
     );
-    if r.note.is_empty() {
-        eprintln!("{m} {p} {} {ms:.1}ms", r.status);
-    } else {
-        eprintln!("{m} {p} {} {ms:.1}ms {}", r.status, r.note);
+    let mut line = format!("{m} {p} {} {ms:.1}ms", r.status);
+    if !r.note.is_empty() {
+        line.push(' ');
+        line.push_str(&r.note);
     }
+    line.push('\n');
+    // One write per line: stderr is unbuffered, and a line must not be torn.
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 fn reason_phrase(status: u16) -> &'static str {

@@ -241,10 +241,43 @@ fn http_path() {
     let _ = child.wait();
 }
 
+/// Exec to the first answered `GET /ui`, polling connect every 100 µs.
+fn startup() {
+    println!("# start-up: exec to first answered GET /ui (median of 30)");
+    let port = 18_099;
+    let mut times: Vec<Duration> = (0..30)
+        .map(|_| {
+            let t = Instant::now();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let took = loop {
+                if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
+                    c.write_all(b"GET /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                    let mut r = Vec::new();
+                    c.read_to_end(&mut r).unwrap();
+                    assert!(r.starts_with(b"HTTP/1.1 200"));
+                    break t.elapsed();
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+            took
+        })
+        .collect();
+    times.sort();
+    report("exec -> first GET /ui answered", times[15]);
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; nothing to list.
     }
     token_path();
     http_path();
+    startup();
 }
