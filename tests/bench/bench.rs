@@ -256,7 +256,8 @@ fn startup() {
                 .unwrap();
             let took = loop {
                 if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
-                    c.write_all(b"GET /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                    c.write_all(b"GET /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .unwrap();
                     let mut r = Vec::new();
                     c.read_to_end(&mut r).unwrap();
                     assert!(r.starts_with(b"HTTP/1.1 200"));
