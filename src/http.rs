@@ -244,14 +244,22 @@ fn on_ready(c: &mut Conn, app: &App, limits: &Limits) -> bool {
             Err(_) => return false,
         }
     }
-    while c.out.is_empty() && !c.close_after_write && !c.inbuf.is_empty() {
-        match next_request(c, app, limits) {
-            Progress::Answered => {}
-            Progress::NeedMore => break,
+    // Answer buffered requests one at a time, each only once the previous
+    // answer is fully out: pipelined requests need no further read event.
+    loop {
+        let mut need_more = false;
+        while c.out.is_empty() && !c.close_after_write && !c.inbuf.is_empty() {
+            if let Progress::NeedMore = next_request(c, app, limits) {
+                need_more = true;
+                break;
+            }
         }
-    }
-    if !flush(c) {
-        return false;
+        if !flush(c) {
+            return false;
+        }
+        if need_more || c.inbuf.is_empty() || !c.out.is_empty() || c.close_after_write {
+            break;
+        }
     }
     // A client that closed its side gets what it asked for, then we close.
     !(eof && c.out.is_empty())

@@ -210,3 +210,83 @@ fn bad_configuration_exits_2_with_one_line() {
         assert!(stderr.starts_with("comm-test: "), "{stderr}");
     }
 }
+
+#[test]
+fn http_details_expect_continue_head_pipelining_and_exact_codes() {
+    use std::io::Write;
+    let s = seed_server();
+    // curl sends bodies over 1 KiB with Expect: 100-continue and waits.
+    let mut c = s.connect();
+    let head = format!(
+        "POST /auth_result HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        SAMPLE.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    std::io::Read::read_exact(&mut c, &mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(SAMPLE.as_bytes()).unwrap();
+    let r = common::read_reply(&mut c);
+    assert_eq!((r.status, r.text().as_str()), (200, "accepted\n"));
+    // HEAD: the GET's headers, no body.
+    let r = s.raw(b"HEAD /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        (
+            r.status,
+            r.header("content-length").as_deref(),
+            r.body.len()
+        ),
+        (200, Some("23"), 0)
+    );
+    // Pipelined requests on one connection are answered in order.
+    let mut c = s.connect();
+    c.write_all(b"GET /ui HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(common::read_reply(&mut c).status, 200);
+    let r = common::read_reply(&mut c);
+    assert_eq!(
+        (r.status, r.header("connection").as_deref()),
+        (404, Some("close"))
+    );
+    // Exact codes and reasons for what the HTTP layer refuses itself.
+    for (req, status, reason) in [
+        (
+            &b"POST /auth_result HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+            411,
+            "Transfer-Encoding is not supported; send Content-Length\n",
+        ),
+        (
+            b"POST /auth_result HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            400,
+            "conflicting Content-Length headers\n",
+        ),
+        (
+            b"POST /auth_result HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
+            400,
+            "Content-Length is not a number\n",
+        ),
+        (
+            b"POST /auth_result HTTP/1.1\r\nContent-Length: 70000\r\n\r\n",
+            413,
+            "request body too large\n",
+        ),
+        (
+            b"GET http://x/ui HTTP/1.1\r\n\r\n",
+            400,
+            "request target must be a path\n",
+        ),
+        (
+            b"GET /ui HTTP/1.1\r\nBad Header\r\n\r\n",
+            400,
+            "malformed HTTP request\n",
+        ),
+    ] {
+        let r = s.raw(req);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (status, reason),
+            "{}",
+            String::from_utf8_lossy(req)
+        );
+        assert_eq!(r.header("connection").as_deref(), Some("close"));
+    }
+}
