@@ -268,3 +268,50 @@ fn sigterm_and_sigint_stop_promptly() {
             .contains(&format!("stopping on SIG{sig}")));
     }
 }
+
+#[test]
+fn two_workers_share_the_listener_and_stop_together() {
+    let mut s = Server::start(&["--workers", "2", "--clock", SAMPLE_TIME]);
+    let pid = s.child().id();
+    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
+        .unwrap();
+    assert_eq!(threads, "2");
+    for _ in 0..20 {
+        assert_eq!(
+            s.request(
+                "POST",
+                "/auth_result",
+                Some("application/jwt"),
+                SAMPLE.as_bytes()
+            )
+            .status,
+            200
+        );
+    }
+    // 20 deliveries, whichever loop took each: one first sight, 19 replays.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.log().matches("REPLAY accepted").count() < 19 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        s.log().matches("REPLAY accepted").count(),
+        19,
+        "replay cache shared by both loops"
+    );
+    let t = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    while s.child().try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(2), "workers did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        s.child().try_wait().unwrap().and_then(|st| st.code()),
+        Some(0)
+    );
+}
