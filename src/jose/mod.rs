@@ -14,7 +14,7 @@
 //! | 5 | refuse `zip`, `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
 //! | 6 | key chosen from the fixed set by `kid`, else every key bound to `alg` | `keys.rs` `candidates` | RFC 7515 §4.1.4 | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::rotation_*` |
 //! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES | `jwe.rs` `decrypt` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6 | `vectors` (`reject_non_base64url_chars`) |
-//! | 8a | RSA-OAEP-SHA1 unwrap (blinded, constant-time decode); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
+//! | 8a | RSA-OAEP-SHA1 unwrap (blinded: `rsa`'s `getrandom` feature, see Cargo.toml; constant-time decode; or AWS-LC with `--features aws-lc`); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
 //! | 8b | ECDH-ES: `epk` a P-256 JWK whose point is on the curve; Z = x(d·P); Concat KDF(Z, "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `parse_epk`, `ecdh_z`, `concat_kdf` | RFC 7518 §4.6.1-2; RFC 8725 §3.4 | `jwe::tests::epk_must_be_a_p256_point_on_the_curve`, `concat_kdf_rfc7518_appendix_c`, `wycheproof::ecdh_*` |
 //! | 9 | IV 16, tag exactly 16, ciphertext whole blocks | `cbc_hmac.rs` `open` | RFC 7518 §5.2.2.2 | `cbc_hmac::tests::truncated_or_extended_tags_are_refused_before_comparing` |
 //! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `verify_tag` | RFC 7518 §5.2.2.2 (2-4) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
@@ -65,6 +65,8 @@
 //!   `sec1`, `base16ct`, `hkdf`, `ecdsa`, `hybrid-array`): ECDH-ES; ring has no
 //!   static-key ECDH. PEM parsing of EC keys.
 //! - `ring`: RS256 and ES256 verification, system randomness for the random CEK.
+//! - `aws-lc-rs` (only with `--features aws-lc`): the RSA-OAEP private
+//!   operation, nothing else.
 //! - `aes`, `cbc`, `block-padding`, `cipher`, `inout`: AES-128-CBC with PKCS#7.
 //! - `hmac`, `sha2`, `sha1`, `digest`, `block-buffer`, `crypto-common`,
 //!   `ctutils`, `cmov`, `cpufeatures`, `cpubits`, `typenum`: HMAC-SHA-256 with
