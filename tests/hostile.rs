@@ -273,12 +273,6 @@ fn sigterm_and_sigint_stop_promptly() {
 fn two_workers_share_the_listener_and_stop_together() {
     let mut s = Server::start(&["--workers", "2", "--clock", SAMPLE_TIME]);
     let pid = s.child().id();
-    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
-        .unwrap();
-    assert_eq!(threads, "2");
     for _ in 0..20 {
         assert_eq!(
             s.request(
@@ -291,6 +285,14 @@ fn two_workers_share_the_listener_and_stop_together() {
             200
         );
     }
+    // Checked after serving: "listening" is printed before the second loop
+    // starts, so an earlier look could race it.
+    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
+        .unwrap();
+    assert_eq!(threads, "2");
     // 20 deliveries, whichever loop took each: one first sight, 19 replays.
     let deadline = Instant::now() + Duration::from_secs(5);
     while s.log().matches("REPLAY accepted").count() < 19 && Instant::now() < deadline {
