@@ -190,8 +190,11 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
 /// Fails if `text` contains any line of any key file's PEM body, or a PEM
 /// armour line: key material in any form we could print.
 pub fn assert_no_key_material(text: &str) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/keys");
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let dirs = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/keys"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"),
+    ];
+    for entry in dirs.iter().flat_map(|d| std::fs::read_dir(d).unwrap()) {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "pem") {
             continue;
