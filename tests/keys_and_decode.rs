@@ -1,6 +1,8 @@
 //! EC tokens over HTTP, key rotation, replays, and `comm-test decode`.
 
 mod common;
+#[path = "common/mint.rs"]
+mod mint;
 use common::{assert_no_key_material, Server, SAMPLE, SAMPLE_TIME};
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -226,4 +228,120 @@ fn decode_reads_stdin_and_reports_usage_errors() {
     );
     let (code, _, _) = decode(&["a", "b"], None);
     assert_eq!(code, 2);
+}
+
+const TEST_PRIV: &str = include_str!("../keys/idcontact-test-rsa.key.pem");
+const TEST_PUB: &str = include_str!("../keys/idcontact-test-rsa.pub.pem");
+const NEXT_PRIV: &str = include_str!("data/rotation-rsa.key.pem");
+const NEXT_PUB: &str = include_str!("data/rotation-rsa.pub.pem");
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn minted(outer_kid: Option<&str>, to: &str, inner_kid: Option<&str>, signer: &str) -> String {
+    let mut inner = serde_json::json!({"typ": "JWT", "alg": "RS256"});
+    if let Some(k) = inner_kid {
+        inner["kid"] = k.into();
+    }
+    let mut outer =
+        serde_json::json!({"typ": "JWT", "cty": "JWT", "alg": "RSA-OAEP", "enc": "A128CBC-HS256"});
+    if let Some(k) = outer_kid {
+        outer["kid"] = k.into();
+    }
+    mint::encrypt(
+        &outer,
+        &mint::sign(&inner, &mint::claims(now()), signer),
+        to,
+    )
+}
+
+/// Rotation as an operator does it: old and next keys side by side, each
+/// named by a kid, tokens minted fresh at the real clock.
+#[test]
+fn kid_selects_the_key_end_to_end() {
+    let s = Server::start(&[
+        "--decryption-key",
+        "old=keys/idcontact-test-rsa.key.pem",
+        "--decryption-key",
+        "next=tests/data/rotation-rsa.key.pem",
+        "--decryption-key",
+        "ec=keys/idcontact-test-ec.key.pem",
+        "--signature-key",
+        "old=keys/idcontact-test-rsa.pub.pem",
+        "--signature-key",
+        "next=tests/data/rotation-rsa.pub.pem",
+    ]);
+    let post = |t: &str| {
+        let r = s.request(
+            "POST",
+            "/auth_result",
+            Some("application/jwt"),
+            t.as_bytes(),
+        );
+        (r.status, r.text())
+    };
+    // Each kid picks its key, on both layers; no kid tries each key.
+    assert_eq!(
+        post(&minted(Some("next"), NEXT_PUB, Some("next"), NEXT_PRIV)),
+        (200, "accepted\n".into())
+    );
+    assert_eq!(
+        post(&minted(Some("old"), TEST_PUB, Some("old"), TEST_PRIV)),
+        (200, "accepted\n".into())
+    );
+    assert_eq!(
+        post(&minted(None, NEXT_PUB, None, NEXT_PRIV)),
+        (200, "accepted\n".into())
+    );
+    let log = s.wait_log("minted@example.nl");
+    let fp = |pem: &str| {
+        comm_test::jose::VerificationKey::from_pem(pem, None)
+            .unwrap()
+            .fingerprint()
+            .to_string()
+    };
+    assert!(
+        log.contains(&format!(
+            "decrypted_with={} verified_with={}",
+            fp(NEXT_PUB),
+            fp(NEXT_PUB)
+        )),
+        "{log}"
+    );
+    // A kid that names no key is refused by name, before any crypto.
+    assert_eq!(
+        post(&minted(Some("nope"), NEXT_PUB, None, NEXT_PRIV)),
+        (
+            400,
+            "unknown_kid: kid names no configured decryption key\n".into()
+        )
+    );
+    assert_eq!(
+        post(&minted(None, NEXT_PUB, Some("nope"), NEXT_PRIV)),
+        (
+            400,
+            "unknown_kid: kid names no configured signature key\n".into()
+        )
+    );
+    // A kid naming a key of the other type.
+    assert_eq!(
+        post(&minted(Some("ec"), NEXT_PUB, None, NEXT_PRIV)),
+        (
+            400,
+            "wrong_key_type: no configured decryption key fits the token's alg\n".into()
+        )
+    );
+    // The kid is a choice, not a trust decision: the named key must still work.
+    assert_eq!(
+        post(&minted(Some("old"), NEXT_PUB, None, NEXT_PRIV)).1,
+        "decryption_failed: JWE could not be decrypted\n"
+    );
+    assert_eq!(
+        post(&minted(None, NEXT_PUB, Some("old"), NEXT_PRIV)).1,
+        "bad_signature: JWS signature does not verify\n"
+    );
 }
