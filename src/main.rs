@@ -68,20 +68,23 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCo
         Err(_) => eprintln!("comm-test: listening"),
     }
     // Each worker is the same single-threaded loop on a clone of the
-    // listener; one worker (the default) means no other thread at all.
+    // listener; each registers its own signal pipes, so a signal stops all.
     let stop = std::thread::scope(|scope| {
-        let extra: Vec<_> = (1..workers)
-            .filter_map(|_| listener.try_clone().ok())
-            .map(|l| scope.spawn(|| http::serve(l, &app, limits)))
-            .collect();
-        let first = http::serve(listener, &app, limits);
-        if first.is_ok() {
-            // Every loop registered its own signal pipes and has stopped too.
-            for w in extra {
-                let _ = w.join();
-            }
+        for _ in 1..workers {
+            let Ok(l) = listener.try_clone() else {
+                return Err(std::io::Error::other(
+                    "cannot share the listener with another worker",
+                ));
+            };
+            // A failed loop ends the process rather than leave it half-serving.
+            scope.spawn(|| {
+                if let Err(e) = http::serve(l, &app, limits) {
+                    eprintln!("comm-test: server loop failed: {e}");
+                    std::process::exit(1);
+                }
+            });
         }
-        first
+        http::serve(listener, &app, limits)
     });
     match stop {
         Ok(signal) => {
@@ -90,7 +93,7 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCo
         }
         Err(e) => {
             eprintln!("comm-test: server loop failed: {e}");
-            Ok(ExitCode::FAILURE)
+            std::process::exit(1);
         }
     }
 }

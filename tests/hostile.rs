@@ -7,6 +7,17 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+fn threads(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Threads:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap()
+}
+
 fn ui_answered_within(s: &Server, limit: Duration) -> Duration {
     let t = Instant::now();
     let r = s.request("GET", "/ui", None, b"");
@@ -62,14 +73,7 @@ fn connection_flood_is_capped_and_drains() {
     let _flood: Vec<TcpStream> = (0..50).map(|_| s.connect()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let pid = s.child().id();
-    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Threads:")
-                .map(|v| v.trim().parse::<usize>().unwrap())
-        })
-        .unwrap();
+    let threads = threads(pid);
     assert!(threads <= 4, "{threads} threads for 50 idle connections");
     // Idle connections lose their slots to waiting clients after a short
     // grace, so a real client is served long before the read timeout...
@@ -287,12 +291,7 @@ fn two_workers_share_the_listener_and_stop_together() {
     }
     // Checked after serving: "listening" is printed before the second loop
     // starts, so an earlier look could race it.
-    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
-        .unwrap();
-    assert_eq!(threads, "2");
+    assert_eq!(threads(pid), 2);
     // 20 deliveries, whichever loop took each: one first sight, 19 replays.
     let deadline = Instant::now() + Duration::from_secs(5);
     while s.log().matches("REPLAY accepted").count() < 19 && Instant::now() < deadline {
