@@ -222,12 +222,7 @@ fn malformed_corpus_never_stops_the_loop() {
         );
     }
     // Still answering, and correctly.
-    let r = s.request(
-        "POST",
-        "/auth_result",
-        Some("application/jwt"),
-        SAMPLE.as_bytes(),
-    );
+    let r = s.post_token(SAMPLE);
     assert_eq!((r.status, r.text().as_str()), (200, "accepted\n"));
     let log = s.wait_log("POST /auth_result 200");
     assert!(
@@ -278,16 +273,7 @@ fn two_workers_share_the_listener_and_stop_together() {
     let mut s = Server::start(&["--workers", "2", "--clock", SAMPLE_TIME]);
     let pid = s.child().id();
     for _ in 0..20 {
-        assert_eq!(
-            s.request(
-                "POST",
-                "/auth_result",
-                Some("application/jwt"),
-                SAMPLE.as_bytes()
-            )
-            .status,
-            200
-        );
+        assert_eq!(s.post_token(SAMPLE).status, 200);
     }
     // Checked after serving: "listening" is printed before the second loop
     // starts, so an earlier look could race it.

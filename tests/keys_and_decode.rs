@@ -27,12 +27,7 @@ fn server_on_defaults_takes_every_shared_case_over_http() {
             .iter()
             .filter(|c| c["now"].as_u64().unwrap().to_string() == now)
         {
-            let r = s.request(
-                "POST",
-                "/auth_result",
-                Some("application/jwt"),
-                case["token"].as_str().unwrap().as_bytes(),
-            );
+            let r = s.post_token(case["token"].as_str().unwrap());
             let name = case["name"].as_str().unwrap();
             if case["expect"] == "ok" {
                 assert_eq!((r.status, r.text().as_str()), (200, "accepted\n"), "{name}");
@@ -64,12 +59,7 @@ fn rotation_tries_each_key_and_logs_the_one_that_matched() {
         "--signature-key",
         "keys/idcontact-test-rsa.pub.pem",
     ]);
-    let r = s.request(
-        "POST",
-        "/auth_result",
-        Some("application/jwt"),
-        SAMPLE.as_bytes(),
-    );
+    let r = s.post_token(SAMPLE);
     assert_eq!(r.status, 200);
     let log = s.wait_log("POST /auth_result 200");
     assert!(
@@ -89,12 +79,7 @@ fn a_key_of_the_other_type_is_a_named_rejection() {
         "--signature-key",
         "keys/idcontact-test-ec.pub.pem",
     ]);
-    let r = s.request(
-        "POST",
-        "/auth_result",
-        Some("application/jwt"),
-        SAMPLE.as_bytes(),
-    );
+    let r = s.post_token(SAMPLE);
     assert_eq!(
         (r.status, r.text().as_str()),
         (400, "alg_not_allowed: JWE alg is not allowed\n")
@@ -105,31 +90,13 @@ fn a_key_of_the_other_type_is_a_named_rejection() {
 fn replays_over_http_logged_then_refused() {
     let s = Server::start(&["--clock", SAMPLE_TIME]);
     for _ in 0..2 {
-        assert_eq!(
-            s.request(
-                "POST",
-                "/auth_result",
-                Some("application/jwt"),
-                SAMPLE.as_bytes()
-            )
-            .status,
-            200
-        );
+        assert_eq!(s.post_token(SAMPLE).status, 200);
     }
     assert!(s
         .wait_log("REPLAY accepted")
         .contains("REPLAY accepted status=succes"));
     let s = Server::start(&["--clock", SAMPLE_TIME, "--reject-replays", "true"]);
-    assert_eq!(
-        s.request(
-            "POST",
-            "/auth_result",
-            Some("application/jwt"),
-            SAMPLE.as_bytes()
-        )
-        .status,
-        200
-    );
+    assert_eq!(s.post_token(SAMPLE).status, 200);
     let r = s.request("GET", &format!("/ui?result={SAMPLE}"), None, b"");
     assert_eq!(
         (r.status, r.text().as_str()),
@@ -276,12 +243,7 @@ fn kid_selects_the_key_end_to_end() {
         "next=tests/data/rotation-rsa.pub.pem",
     ]);
     let post = |t: &str| {
-        let r = s.request(
-            "POST",
-            "/auth_result",
-            Some("application/jwt"),
-            t.as_bytes(),
-        );
+        let r = s.post_token(t);
         (r.status, r.text())
     };
     // Each kid picks its key, on both layers; no kid tries each key.

@@ -58,12 +58,7 @@ fn seed_interaction_byte_for_byte() {
 #[test]
 fn real_clock_rejects_the_sample_as_expired() {
     let s = Server::start(&[]);
-    let r = s.request(
-        "POST",
-        "/auth_result",
-        Some("application/jwt"),
-        SAMPLE.as_bytes(),
-    );
+    let r = s.post_token(SAMPLE);
     assert_eq!(
         (r.status, r.text().as_str()),
         (400, "expired: token has expired\n")
@@ -173,12 +168,7 @@ fn error_paths() {
         (r.status, r.text().as_str()),
         (400, "malformed: body is not UTF-8\n")
     );
-    let r = s.request(
-        "POST",
-        "/auth_result",
-        Some("application/jwt"),
-        "x".repeat(20_000).as_bytes(),
-    );
+    let r = s.post_token(&"x".repeat(20_000));
     assert_eq!(
         (r.status, r.text().as_str()),
         (400, "too_large: token longer than 16384 bytes\n")

@@ -96,6 +96,16 @@ impl Server {
         self.raw(&bytes)
     }
 
+    /// `POST /auth_result` with `token` as `application/jwt`.
+    pub fn post_token(&self, token: &str) -> Reply {
+        self.request(
+            "POST",
+            "/auth_result",
+            Some("application/jwt"),
+            token.as_bytes(),
+        )
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
