@@ -2,6 +2,7 @@
 //! they name, read and parsed once at start-up. Every error is one line for
 //! an operator and names the setting, never the key material.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
@@ -31,10 +32,18 @@ pub struct Config {
     pub clock: Option<u64>,
     pub leeway: u64,
     pub read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_body: usize,
     pub reject_replays: bool,
     pub workers: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// One line for the operator; `main` prints it and exits 2.
@@ -52,7 +61,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 }
 
 /// `(flag, environment variable, value name, default, help)`, the single
-/// source for parsing and for `--help`.
+/// source for parsing and for `--help`. Numeric settings say their range
+/// and why it is that.
 pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "--listen",
@@ -87,49 +97,64 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
         "COMM_TEST_DECRYPTION_KEYS",
         "[KID=]FILE",
         "built-in test keys",
-        "private key PEM for the outer JWE; repeatable (env: comma-separated)",
+        "private key PEM for the outer JWE; repeatable (env: comma-separated).\n      \
+         KID: 1-64 of A-Z a-z 0-9 . _ - : (no other character); a path containing\n      \
+         '=' is written with its KID, or with an empty one: =PATH",
     ),
     (
         "--signature-key",
         "COMM_TEST_SIGNATURE_KEYS",
         "[KID=]FILE",
         "built-in test keys",
-        "public key PEM for the inner JWS; repeatable (env: comma-separated)",
+        "public key PEM for the inner JWS; repeatable (env: comma-separated); KID as above",
     ),
     (
         "--clock",
         "COMM_TEST_CLOCK",
         "UNIX_SECONDS",
         "the system clock",
-        "validate tokens at this fixed time (replaying captured tokens)",
+        "validate tokens at this fixed time (replaying captured tokens);\n      \
+         0-253402300799: the last second of 9999, the last RFC 3339 can write",
     ),
     (
         "--leeway",
         "COMM_TEST_LEEWAY",
         "SECONDS",
         "60",
-        "clock skew allowed for exp, nbf and iat",
+        "clock skew allowed for exp, nbf and iat;\n      \
+         0-86400: more than a day is no clock skew",
     ),
     (
         "--read-timeout",
         "COMM_TEST_READ_TIMEOUT",
         "SECONDS",
         "10",
-        "time a client has to send a whole request",
+        "time from a request's first byte to its last, and for its answer to be taken;\n      \
+         1-3600: a request is at most a few KB; an hour is beyond any client",
+    ),
+    (
+        "--idle-timeout",
+        "COMM_TEST_IDLE_TIMEOUT",
+        "SECONDS",
+        "15",
+        "time a connection may stay open with no request in progress;\n      \
+         1-3600, as --read-timeout",
     ),
     (
         "--max-connections",
         "COMM_TEST_MAX_CONNECTIONS",
         "N",
-        "64",
-        "connections served at once; more wait in the backlog",
+        "1024",
+        "connections open at once; past it the least advanced one is closed;\n      \
+         1-65536: one file descriptor each; an idle one costs ~0.2 KB of our memory",
     ),
     (
         "--max-body",
         "COMM_TEST_MAX_BODY",
         "BYTES",
         "65536",
-        "largest request body accepted",
+        "largest request body accepted;\n      \
+         1-1048576: a token is at most 16 KiB, and each connection may hold 8 KiB + this",
     ),
     (
         "--reject-replays",
@@ -143,16 +168,37 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
         "COMM_TEST_WORKERS",
         "N",
         "1",
-        "request-handling loops; 1 keeps the server single-threaded",
+        "request-handling loops; 1 keeps the server single-threaded;\n      \
+         1-64: each loop is one core's worth of work",
+    ),
+    (
+        "--log-format",
+        "COMM_TEST_LOG_FORMAT",
+        "text|json",
+        "text",
+        "log lines for people (text) or pipelines (json, one object per line)",
     ),
 ];
+
+/// The numeric ranges `--help` states, checked at start.
+const READ_TIMEOUT: (u64, u64) = (1, 3600);
+const IDLE_TIMEOUT: (u64, u64) = (1, 3600);
+const MAX_CONNECTIONS: (u64, u64) = (1, 65_536);
+const MAX_BODY: (u64, u64) = (1, 1 << 20);
+const LEEWAY: (u64, u64) = (0, 86_400);
+const CLOCK: (u64, u64) = (0, 253_402_300_799);
+const WORKERS: (u64, u64) = (1, 64);
+/// A PEM key is a few KB (RSA-4096 PKCS#8 is 3.3 KB); anything larger is
+/// not a key, and is not read.
+pub const MAX_KEY_FILE: u64 = 64 * 1024;
 
 pub fn usage() -> String {
     let mut s = String::from(
         "comm-test: the ID Contact test communication plugin\n\n\
          usage: comm-test [OPTIONS]\n       \
          comm-test decode [--clock T] [--leeway S] [--decryption-key F]... [--signature-key F]... [TOKEN | -]\n\n\
-         options (flag, environment variable, default):\n",
+         options (flag, environment variable, default). A variable that is set must be\n\
+         usable: set but empty, not UTF-8, or out of range is an error, never a default.\n",
     );
     for (flag, env, value, default, help) in OPTIONS {
         s.push_str(&format!(
@@ -165,6 +211,10 @@ pub fn usage() -> String {
 
 /// `(flag, value)` in command-line order.
 pub type Flags = Vec<(String, String)>;
+
+/// How a setting is looked up in the environment: `None` when unset, the
+/// raw value otherwise (checked for UTF-8 here, not by the caller).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// Collects `--flag VALUE` / `--flag=VALUE` pairs; later flags append.
 /// Returns the remaining positional arguments.
@@ -185,7 +235,7 @@ pub fn collect_flags(
             None => (arg.as_str(), None),
         };
         if !allowed.contains(&name) {
-            return err(format!("unknown option {name} (see --help)"));
+            return err(format!("unknown option {name:?} (see --help)"));
         }
         let value = match inline {
             Some(v) => v,
@@ -202,11 +252,11 @@ pub fn collect_flags(
 /// Looks a setting up: the flags (all occurrences) or else the environment.
 pub struct Settings<'a> {
     flags: &'a [(String, String)],
-    env: &'a dyn Fn(&str) -> Option<String>,
+    env: Env<'a>,
 }
 
 impl<'a> Settings<'a> {
-    pub fn new(flags: &'a [(String, String)], env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    pub fn new(flags: &'a [(String, String)], env: Env<'a>) -> Self {
         Settings { flags, env }
     }
 
@@ -214,49 +264,88 @@ impl<'a> Settings<'a> {
         OPTIONS.iter().find(|o| o.0 == flag).map_or("", |o| o.1)
     }
 
-    fn all(&self, flag: &str) -> Vec<String> {
+    /// The variable's value if set; set but unusable is an error.
+    fn env_value(&self, flag: &str) -> Result<Option<String>, ConfigError> {
+        let name = Self::env_name(flag);
+        let Some(raw) = (self.env)(name) else {
+            return Ok(None);
+        };
+        let Some(v) = raw.to_str() else {
+            return err(format!("{name} is not UTF-8"));
+        };
+        if v.trim().is_empty() {
+            return err(format!(
+                "{name} is set but empty (unset it for the default)"
+            ));
+        }
+        Ok(Some(v.to_owned()))
+    }
+
+    fn all(&self, flag: &str) -> Result<Vec<String>, ConfigError> {
         let from_flags: Vec<String> = self
             .flags
             .iter()
             .filter(|(n, _)| n == flag)
             .map(|(_, v)| v.clone())
             .collect();
-        if !from_flags.is_empty() {
-            return from_flags;
+        if let Some(empty) = from_flags.iter().find(|v| v.trim().is_empty()) {
+            return err(format!("{flag} needs a value, got {empty:?}"));
         }
-        (self.env)(Self::env_name(flag))
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+        if !from_flags.is_empty() {
+            return Ok(from_flags);
+        }
+        let Some(v) = self.env_value(flag)? else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).collect();
+        if items.iter().any(String::is_empty) {
+            return err(format!(
+                "{} has an empty entry: {v:?}",
+                Self::env_name(flag)
+            ));
+        }
+        Ok(items)
     }
 
-    fn one(&self, flag: &str) -> Option<String> {
+    fn one(&self, flag: &str) -> Result<Option<String>, ConfigError> {
         let last = self
             .flags
             .iter()
             .rev()
             .find(|(n, _)| n == flag)
             .map(|(_, v)| v.clone());
-        last.or_else(|| (self.env)(Self::env_name(flag)))
-    }
-
-    fn number<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, ConfigError> {
-        match self.one(flag) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError(format!("{flag}: not a number: {v:?}"))),
+        match last {
+            Some(v) if v.trim().is_empty() => err(format!("{flag} needs a value, got {v:?}")),
+            Some(v) => Ok(Some(v)),
+            None => self.env_value(flag),
         }
     }
 
+    /// A whole number within `range`, or the default.
+    fn number(&self, flag: &str, default: u64, range: (u64, u64)) -> Result<u64, ConfigError> {
+        let Some(v) = self.one(flag)? else {
+            return Ok(default);
+        };
+        let n: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{flag}: not a whole number: {v:?}")))?;
+        if n < range.0 || n > range.1 {
+            return err(format!(
+                "{flag}: {n} is out of range {}-{} (see --help)",
+                range.0, range.1
+            ));
+        }
+        Ok(n)
+    }
+
+    fn size(&self, flag: &str, default: u64, range: (u64, u64)) -> Result<usize, ConfigError> {
+        let n = self.number(flag, default, range)?;
+        usize::try_from(n).map_err(|_| ConfigError(format!("{flag}: {n} is too large here")))
+    }
+
     fn boolean(&self, flag: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.one(flag).as_deref().map(str::trim) {
+        match self.one(flag)?.as_deref().map(str::trim) {
             None => Ok(default),
             Some("true" | "1" | "yes") => Ok(true),
             Some("false" | "0" | "no") => Ok(false),
@@ -265,22 +354,23 @@ impl<'a> Settings<'a> {
     }
 
     pub fn clock(&self) -> Result<Option<u64>, ConfigError> {
-        self.one("--clock")
-            .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("--clock: not Unix seconds: {v:?}")))
-            })
-            .transpose()
+        match self.one("--clock")? {
+            None => Ok(None),
+            Some(_) => self.number("--clock", 0, CLOCK).map(Some),
+        }
     }
 
     pub fn leeway(&self) -> Result<u64, ConfigError> {
-        self.number("--leeway", jose::DEFAULT_LEEWAY)
+        self.number("--leeway", jose::DEFAULT_LEEWAY, LEEWAY)
     }
 
-    /// The configured keys, or the built-in test keys when none are named.
+    /// The configured keys, or the built-in test keys when none are named
+    /// anywhere (a setting that is present but unusable is an error).
     pub fn keys(&self) -> Result<(KeySet, bool), ConfigError> {
-        let (dec, sig) = (self.all("--decryption-key"), self.all("--signature-key"));
+        let (dec, sig) = (
+            self.all("--decryption-key")?,
+            self.all("--signature-key")?,
+        );
         if dec.is_empty() && sig.is_empty() {
             let mut keys = KeySet::default();
             for (private, public) in TEST_KEYS {
@@ -295,32 +385,95 @@ impl<'a> Settings<'a> {
         if dec.is_empty() || sig.is_empty() {
             return err("give both --decryption-key and --signature-key, or neither for the built-in test keys");
         }
-        let load = |flag: &str, spec: &str| -> Result<(Option<String>, String), ConfigError> {
-            let (kid, path) = match spec.split_once('=') {
-                Some((kid, path)) if !kid.is_empty() => (Some(kid.to_owned()), path),
-                _ => (None, spec),
-            };
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("{flag} {path}: cannot read: {}", e.kind())))?;
-            Ok((kid, pem))
-        };
         let mut keys = KeySet::default();
         for spec in &dec {
-            let (kid, pem) = load("--decryption-key", spec)?;
+            let (kid, path) = key_spec("--decryption-key", spec)?;
+            let pem = read_key_file("--decryption-key", path)?;
             keys.decryption.push(
                 DecryptionKey::from_pem(&pem, kid)
-                    .map_err(|e| ConfigError(format!("--decryption-key {spec}: {e}")))?,
+                    .map_err(|e| ConfigError(format!("--decryption-key {path:?}: {e}")))?,
             );
         }
         for spec in &sig {
-            let (kid, pem) = load("--signature-key", spec)?;
+            let (kid, path) = key_spec("--signature-key", spec)?;
+            let pem = read_key_file("--signature-key", path)?;
             keys.verification.push(
                 VerificationKey::from_pem(&pem, kid)
-                    .map_err(|e| ConfigError(format!("--signature-key {spec}: {e}")))?,
+                    .map_err(|e| ConfigError(format!("--signature-key {path:?}: {e}")))?,
             );
         }
         Ok((keys, false))
     }
+}
+
+/// A KID names a key in logs and in tokens' `kid`: printable, no blanks,
+/// and none of the characters that separate (`=`, `,`), so it can neither
+/// be confused with a path nor forge a log line.
+pub fn check_kid(kid: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&kid.len())
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kid:?} is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :)"
+        ))
+    }
+}
+
+/// `KID=FILE` or `FILE`: a value with `=` always has a KID before the
+/// first one, and `=PATH` names a path that contains `=` with no KID.
+fn key_spec<'s>(flag: &str, spec: &'s str) -> Result<(Option<String>, &'s str), ConfigError> {
+    match spec.split_once('=') {
+        None => Ok((None, spec)),
+        Some(("", path)) => Ok((None, path)),
+        Some((kid, path)) => {
+            check_kid(kid).map_err(|e| {
+                ConfigError(format!(
+                    "{flag}: {e}; a path containing '=' is written =PATH"
+                ))
+            })?;
+            Ok((Some(kid.to_owned()), path))
+        }
+    }
+}
+
+/// Reads a key file: a regular file of at most `MAX_KEY_FILE` bytes.
+/// Opened non-blocking, so a FIFO cannot hang start-up, and checked on
+/// the opened descriptor, so what is checked is what is read.
+pub fn read_key_file(flag: &str, path: &str) -> Result<String, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |what: String| ConfigError(format!("{flag} {path:?}: {what}"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(fail(format!(
+            "{} bytes is too large for a PEM key (at most {MAX_KEY_FILE})",
+            meta.len()
+        )));
+    }
+    let mut pem = String::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_string(&mut pem)
+        .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
+    if pem.len() as u64 > MAX_KEY_FILE {
+        return Err(fail(format!(
+            "too large for a PEM key (at most {MAX_KEY_FILE} bytes)"
+        )));
+    }
+    Ok(pem)
 }
 
 fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
@@ -338,10 +491,7 @@ fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
 }
 
 impl Config {
-    pub fn from_args(
-        args: &[String],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_args(args: &[String], env: Env<'_>) -> Result<Config, ConfigError> {
         let names: Vec<&str> = OPTIONS.iter().map(|o| o.0).collect();
         let (flags, positional) = collect_flags(args, &names)?;
         if let Some(p) = positional.first() {
@@ -350,24 +500,21 @@ impl Config {
         let s = Settings::new(&flags, env);
         let server_url = check_url(
             "--server-url",
-            s.one("--server-url")
+            s.one("--server-url")?
                 .unwrap_or_else(|| "http://localhost:8000".into()),
         )?;
-        let internal_url = match s.one("--internal-url") {
+        let internal_url = match s.one("--internal-url")? {
             Some(u) => check_url("--internal-url", u)?,
             None => server_url.clone(),
         };
         let (keys, test_keys) = s.keys()?;
-        let positive = |flag: &str, v: usize| {
-            if v == 0 {
-                err(format!("{flag} must be at least 1"))
-            } else {
-                Ok(v)
-            }
+        let log_format = match s.one("--log-format")?.as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(v) => return err(format!("--log-format: expected text or json, got {v:?}")),
         };
-        let timeout: u64 = s.number("--read-timeout", 10)?;
         Ok(Config {
-            listen: s.one("--listen").unwrap_or_else(|| "127.0.0.1:8000".into()),
+            listen: s.one("--listen")?.unwrap_or_else(|| "127.0.0.1:8000".into()),
             server_url,
             internal_url,
             use_attr_url: s.boolean("--use-attr-url", true)?,
@@ -375,14 +522,13 @@ impl Config {
             test_keys,
             clock: s.clock()?,
             leeway: s.leeway()?,
-            read_timeout: Duration::from_secs(positive(
-                "--read-timeout",
-                usize::try_from(timeout).unwrap_or(usize::MAX),
-            )? as u64),
-            max_connections: positive("--max-connections", s.number("--max-connections", 64)?)?,
-            max_body: positive("--max-body", s.number("--max-body", 64 * 1024)?)?,
+            read_timeout: Duration::from_secs(s.number("--read-timeout", 10, READ_TIMEOUT)?),
+            idle_timeout: Duration::from_secs(s.number("--idle-timeout", 15, IDLE_TIMEOUT)?),
+            max_connections: s.size("--max-connections", 1024, MAX_CONNECTIONS)?,
+            max_body: s.size("--max-body", 64 * 1024, MAX_BODY)?,
             reject_replays: s.boolean("--reject-replays", false)?,
-            workers: positive("--workers", s.number("--workers", 1)?)?,
+            workers: s.size("--workers", 1, WORKERS)?,
+            log_format,
         })
     }
 }
@@ -412,8 +558,8 @@ mod tests {
     #[test]
     fn flags_override_environment() {
         let env = |k: &str| match k {
-            "COMM_TEST_LISTEN" => Some("0.0.0.0:1".to_string()),
-            "COMM_TEST_CLOCK" => Some("5".to_string()),
+            "COMM_TEST_LISTEN" => Some("0.0.0.0:1".into()),
+            "COMM_TEST_CLOCK" => Some("5".into()),
             _ => None,
         };
         let args = vec!["--clock=7".to_string()];
@@ -424,18 +570,18 @@ mod tests {
     #[test]
     fn bad_configuration_is_one_clear_line() {
         for (args, want) in [
-            (vec!["--nope"], "unknown option --nope (see --help)"),
+            (vec!["--nope"], "unknown option \"--nope\" (see --help)"),
             (vec!["--clock"], "--clock needs a value"),
-            (vec!["--clock", "soon"], "--clock: not Unix seconds: \"soon\""),
+            (vec!["--clock", "soon"], "--clock: not a whole number: \"soon\""),
             (vec!["--use-attr-url", "maybe"], "--use-attr-url: expected true or false, got \"maybe\""),
             (vec!["--server-url", "ftp://x"], "--server-url: expected an http:// or https:// URL, got \"ftp://x\""),
             (vec!["--decryption-key", "/nonexistent.pem", "--signature-key", "keys/idcontact-test-rsa.pub.pem"],
-             "--decryption-key /nonexistent.pem: cannot read: entity not found"),
+             "--decryption-key \"/nonexistent.pem\": cannot read: entity not found"),
             (vec!["--decryption-key", "keys/idcontact-test-rsa.pub.pem", "--signature-key", "keys/idcontact-test-rsa.pub.pem"],
-             "--decryption-key keys/idcontact-test-rsa.pub.pem: not a PEM key of a supported kind (private: PKCS#8, PKCS#1 RSA, SEC1 EC; public: SPKI)"),
+             "--decryption-key \"keys/idcontact-test-rsa.pub.pem\": not a PEM key of a supported kind (private: PKCS#8, PKCS#1 RSA, SEC1 EC; public: SPKI)"),
             (vec!["--decryption-key", "keys/idcontact-test-rsa.key.pem"],
              "give both --decryption-key and --signature-key, or neither for the built-in test keys"),
-            (vec!["--workers", "0"], "--workers must be at least 1"),
+            (vec!["--workers", "0"], "--workers: 0 is out of range 1-64 (see --help)"),
         ] {
             let e = parse(&args).err().unwrap_or_else(|| panic!("{args:?} accepted"));
             assert_eq!(e.0, want);
@@ -462,7 +608,7 @@ mod tests {
         );
         let env = |k: &str| {
             (k == "COMM_TEST_SIGNATURE_KEYS").then(|| {
-                "keys/idcontact-test-rsa.pub.pem, keys/idcontact-test-ec.pub.pem".to_string()
+                "keys/idcontact-test-rsa.pub.pem, keys/idcontact-test-ec.pub.pem".into()
             })
         };
         let args: Vec<String> = ["--decryption-key", "keys/idcontact-test-rsa.key.pem"]
@@ -475,6 +621,108 @@ mod tests {
                 .verification
                 .len(),
             2
+        );
+    }
+
+    fn with_env(vars: &[(&str, &[u8])]) -> Result<Config, ConfigError> {
+        use std::os::unix::ffi::OsStringExt;
+        let vars: Vec<(String, Vec<u8>)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        let env = move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from_vec(v.clone()))
+        };
+        Config::from_args(&[], &env)
+    }
+
+    /// Issue 8 item 9: these fell back to the built-in PUBLIC test keys, or
+    /// to a default, with nothing but a warning to show for it.
+    #[test]
+    fn set_but_unusable_variables_are_errors_not_defaults() {
+        for (name, value, want) in [
+            ("COMM_TEST_DECRYPTION_KEYS", &b""[..], "COMM_TEST_DECRYPTION_KEYS is set but empty (unset it for the default)"),
+            ("COMM_TEST_DECRYPTION_KEYS", b" , ,", "COMM_TEST_DECRYPTION_KEYS has an empty entry: \" , ,\""),
+            ("COMM_TEST_SIGNATURE_KEYS", b"a.pem,,b.pem", "COMM_TEST_SIGNATURE_KEYS has an empty entry: \"a.pem,,b.pem\""),
+            ("COMM_TEST_DECRYPTION_KEYS", b"k\xff.pem", "COMM_TEST_DECRYPTION_KEYS is not UTF-8"),
+            ("COMM_TEST_LISTEN", b"127.0.0.1:\xff", "COMM_TEST_LISTEN is not UTF-8"),
+            ("COMM_TEST_REJECT_REPLAYS", b"tru\xe9", "COMM_TEST_REJECT_REPLAYS is not UTF-8"),
+            ("COMM_TEST_REJECT_REPLAYS", b"   ", "COMM_TEST_REJECT_REPLAYS is set but empty (unset it for the default)"),
+            ("COMM_TEST_LEEWAY", b"", "COMM_TEST_LEEWAY is set but empty (unset it for the default)"),
+        ] {
+            let e = with_env(&[(name, value)]).err().unwrap_or_else(|| panic!("{name}={value:?} accepted"));
+            assert_eq!(e.0, want);
+        }
+        assert!(with_env(&[]).unwrap().test_keys, "nothing configured: test keys");
+        let e = parse(&["--decryption-key", ""]).err().unwrap();
+        assert_eq!(e.0, "--decryption-key needs a value, got \"\"");
+    }
+
+    /// Issue 8 item 10: `--read-timeout 18446744073709551615` aborted on
+    /// the first connection and `--max-body` of the same wrapped.
+    #[test]
+    fn numeric_settings_have_ranges() {
+        for (args, want) in [
+            (["--read-timeout", "18446744073709551615"], "--read-timeout: 18446744073709551615 is out of range 1-3600 (see --help)"),
+            (["--read-timeout", "18446744073709551616"], "--read-timeout: not a whole number: \"18446744073709551616\""),
+            (["--idle-timeout", "0"], "--idle-timeout: 0 is out of range 1-3600 (see --help)"),
+            (["--max-body", "18446744073709551615"], "--max-body: 18446744073709551615 is out of range 1-1048576 (see --help)"),
+            (["--max-connections", "0"], "--max-connections: 0 is out of range 1-65536 (see --help)"),
+            (["--leeway", "86401"], "--leeway: 86401 is out of range 0-86400 (see --help)"),
+            (["--clock", "253402300800"], "--clock: 253402300800 is out of range 0-253402300799 (see --help)"),
+            (["--workers", "-1"], "--workers: not a whole number: \"-1\""),
+            (["--log-format", "xml"], "--log-format: expected text or json, got \"xml\""),
+        ] {
+            assert_eq!(parse(&args).err().map(|e| e.0).as_deref(), Some(want));
+        }
+        let help = usage();
+        for flag in ["--read-timeout", "--idle-timeout", "--max-body", "--max-connections", "--leeway", "--clock", "--workers"] {
+            let entry = help.split(&format!("  {flag} ")).nth(1).unwrap();
+            let entry = entry.split("\n  --").next().unwrap();
+            assert!(entry.contains(':') && entry.chars().any(|c| c.is_ascii_digit()), "{flag}: {entry}");
+        }
+    }
+
+    /// Issue 8 item 11: `/dev/zero` ran out of memory, a FIFO hung start-up.
+    #[test]
+    fn key_files_must_be_small_regular_files() {
+        let dir = std::env::temp_dir().join(format!("comm-test-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo.pem");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let big = dir.join("big.pem");
+        std::fs::write(&big, vec![b'A'; 70_000]).unwrap();
+        for (path, want) in [
+            ("/dev/zero".to_string(), "--decryption-key \"/dev/zero\": not a regular file".to_string()),
+            (fifo.display().to_string(), format!("--decryption-key {:?}: not a regular file", fifo.display().to_string())),
+            ("/tmp".to_string(), "--decryption-key \"/tmp\": not a regular file".to_string()),
+            (big.display().to_string(), format!("--decryption-key {:?}: 70000 bytes is too large for a PEM key (at most 65536)", big.display().to_string())),
+        ] {
+            let spec = format!("={path}");
+            let e = parse(&["--decryption-key", &spec, "--signature-key", "keys/idcontact-test-rsa.pub.pem"]).err().unwrap();
+            assert_eq!(e.0, want);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 8 item 12: a path with `=` was split as `KID=path`, and a KID
+    /// with a newline forged a start-up log line.
+    #[test]
+    fn key_specs_are_unambiguous() {
+        assert_eq!(key_spec("--k", "a.pem").unwrap(), (None, "a.pem"));
+        assert_eq!(key_spec("--k", "v2=a.pem").unwrap(), (Some("v2".into()), "a.pem"));
+        assert_eq!(key_spec("--k", "=/etc/a=b.pem").unwrap(), (None, "/etc/a=b.pem"));
+        assert_eq!(key_spec("--k", "v2=/etc/a=b.pem").unwrap(), (Some("v2".into()), "/etc/a=b.pem"));
+        assert_eq!(
+            key_spec("--k", "/etc/a=b.pem").unwrap_err().0,
+            "--k: \"/etc/a\" is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :); a path containing '=' is written =PATH"
+        );
+        assert_eq!(
+            key_spec("--k", "x\nFAKE LINE=a.pem").unwrap_err().0,
+            "--k: \"x\\nFAKE LINE\" is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :); a path containing '=' is written =PATH"
         );
     }
 }

@@ -10,11 +10,14 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::indexing_slicing,
-        clippy::panic
+        clippy::panic,
+        clippy::print_stdout,
+        clippy::print_stderr
     )
 )]
 
 pub mod config;
+pub mod date;
 pub mod http;
 pub mod jose;
 pub mod routes;

@@ -1,21 +1,47 @@
 //! `comm-test`: flags, start-up, and the `decode` subcommand. Exit codes:
 //! 0 success, 1 token rejected (`decode`), 2 bad usage or configuration.
+//! Nothing here may panic on output: a closed stdout or stderr is ignored.
 #![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
-use std::io::Read;
+use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use comm_test::config::{self, Config, ConfigError, Settings};
+use comm_test::http::{self, log};
 use comm_test::jose::{self, Policy};
-use comm_test::{http, routes};
+use comm_test::{date, routes};
+
+/// Writes to stderr directly (before the log runs, or for `decode`).
+fn say(text: &str) {
+    let _ = std::io::stderr().write_all(format!("comm-test: {text}\n").as_bytes());
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = Vec::new();
+    for (i, a) in std::env::args_os().skip(1).enumerate() {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(_) => {
+                say(&format!("argument {} is not UTF-8", i + 1));
+                return ExitCode::from(2);
+            }
+        }
+    }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{}", config::usage());
+        let _ = std::io::stdout().write_all(config::usage().as_bytes());
         return ExitCode::SUCCESS;
     }
-    let env = |name: &str| std::env::var(name).ok();
+    let env = |name: &str| std::env::var_os(name);
     let result = match args.split_first() {
         Some((cmd, rest)) if cmd == "decode" => decode(rest, &env),
         _ => serve(&args, &env),
@@ -23,49 +49,51 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("comm-test: {e}");
+            say(&e.to_string());
             ExitCode::from(2)
         }
     }
 }
 
-fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCode, ConfigError> {
+fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<ExitCode, ConfigError> {
     let config = Config::from_args(args, env)?;
     let listener = std::net::TcpListener::bind(&config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
+    log::init(config.log_format);
     if config.test_keys {
-        eprintln!(
-            "comm-test: WARNING: using the built-in PUBLIC ID Contact test keys; \
-             anyone can mint tokens this server accepts. Pass --decryption-key and --signature-key for real keys."
+        log::message(
+            "WARNING: using the built-in PUBLIC ID Contact test keys; \
+             anyone can mint tokens this server accepts. Pass --decryption-key and --signature-key for real keys.",
         );
     }
     for k in &config.keys.decryption {
-        eprintln!(
-            "comm-test: decryption key {} kid={} fingerprint={}",
+        log::message(&format!(
+            "decryption key {} kid={} fingerprint={}",
             k.algorithm().name(),
             k.kid(),
             k.fingerprint()
-        );
+        ));
     }
     for k in &config.keys.verification {
-        eprintln!(
-            "comm-test: signature key {} kid={} fingerprint={}",
+        log::message(&format!(
+            "signature key {} kid={} fingerprint={}",
             k.algorithm().name(),
             k.kid(),
             k.fingerprint()
-        );
+        ));
     }
     let limits = http::Limits {
         read_timeout: config.read_timeout,
+        idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
         max_body: config.max_body,
     };
     let workers = config.workers;
     let app = routes::App::new(config);
     match listener.local_addr() {
-        Ok(addr) => eprintln!("comm-test: listening on http://{addr}"),
-        Err(_) => eprintln!("comm-test: listening"),
+        Ok(addr) => log::message(&format!("listening on http://{addr}")),
+        Err(_) => log::message("listening"),
     }
     // Each worker is the same single-threaded loop on a clone of the
     // listener; each registers its own signal pipes, so a signal stops all.
@@ -79,7 +107,8 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCo
             // A failed loop ends the process rather than leave it half-serving.
             scope.spawn(|| {
                 if let Err(e) = http::serve(l, &app, limits) {
-                    eprintln!("comm-test: server loop failed: {e}");
+                    log::message(&format!("server loop failed: {e}"));
+                    log::flush(Duration::from_millis(200));
                     std::process::exit(1);
                 }
             });
@@ -88,18 +117,22 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCo
     });
     match stop {
         Ok(signal) => {
-            eprintln!("comm-test: stopping on {}", signal.name());
-            Ok(ExitCode::SUCCESS)
+            log::message(&format!("stopping on {}", signal.name()));
+            log::flush(Duration::from_millis(200));
+            // Other workers' loops stop on the same signal; do not wait
+            // for a writer stuck on a stalled stderr.
+            std::process::exit(0);
         }
         Err(e) => {
-            eprintln!("comm-test: server loop failed: {e}");
+            log::message(&format!("server loop failed: {e}"));
+            log::flush(Duration::from_millis(200));
             std::process::exit(1);
         }
     }
 }
 
 /// `comm-test decode`: the server's decoding, offline, as one JSON document.
-fn decode(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitCode, ConfigError> {
+fn decode(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<ExitCode, ConfigError> {
     let (flags, positional) = config::collect_flags(
         args,
         &["--clock", "--leeway", "--decryption-key", "--signature-key"],
@@ -117,11 +150,7 @@ fn decode(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitC
     let settings = Settings::new(&flags, env);
     let (keys, _) = settings.keys()?;
     let policy = Policy::for_keys(&keys, settings.leeway()?);
-    let now = settings.clock()?.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    });
+    let now = settings.clock()?.unwrap_or_else(date::unix_now);
     match jose::decode(token.trim(), &keys, &policy, now) {
         Ok(d) => {
             let header =
@@ -133,11 +162,13 @@ fn decode(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<ExitC
                 "decrypted_with": d.decrypted_with.to_string(),
                 "verified_with": d.verified_with.to_string(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            out.push('\n');
+            let _ = std::io::stdout().write_all(out.as_bytes());
             Ok(ExitCode::SUCCESS)
         }
         Err(r) => {
-            eprintln!("rejected: {r}");
+            let _ = std::io::stderr().write_all(format!("rejected: {r}\n").as_bytes());
             Ok(ExitCode::from(1))
         }
     }

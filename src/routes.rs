@@ -2,11 +2,12 @@
 //! No crypto here: tokens go to `jose::decode`, which answers with verified
 //! claims or a named rejection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::jose::{self, Claims, Decoded, KeySet, Policy};
@@ -49,7 +50,20 @@ pub struct Response {
     /// For 405: the methods the path takes.
     pub allow: Option<&'static str>,
     /// What the log line adds after method, path, status and duration.
-    pub note: String,
+    pub note: Note,
+}
+
+/// What a request's log line says beyond method, path, status and
+/// duration, as values: the log escapes and bounds them when it writes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `accepted`, `replay` (accepted again), `rejected`.
+    pub verdict: Option<&'static str>,
+    pub reason: Option<String>,
+    /// Request values shown to the tester (e.g. `purpose`).
+    pub fields: Vec<(&'static str, Value)>,
+    /// The accepted token's claims and keys, in the order shown.
+    pub claims: Vec<(&'static str, Value)>,
 }
 
 impl Response {
@@ -59,7 +73,7 @@ impl Response {
             content_type,
             body: body.into(),
             allow: None,
-            note: String::new(),
+            note: Note::default(),
         }
     }
 
@@ -67,7 +81,11 @@ impl Response {
     pub fn error(status: u16, reason: impl Into<String>) -> Self {
         let reason = reason.into();
         let mut r = Response::new(status, "text/plain; charset=utf-8", format!("{reason}\n"));
-        r.note = format!("rejected: {reason}");
+        r.note = Note {
+            verdict: Some("rejected"),
+            reason: Some(reason),
+            ..Note::default()
+        };
         r
     }
 
@@ -76,10 +94,15 @@ impl Response {
     }
 }
 
-/// Hashes of accepted tokens until they expire, so a second delivery of the
-/// same token is seen. Bounded: expired entries go first, then the oldest.
+/// Accepted results until they expire, so a second delivery is seen. Keyed
+/// on what the issuer signed (the inner JWS), so the same result
+/// re-encrypted is still a replay. Bounded: when full, expired entries go
+/// first, then the one expiring soonest, and among equals the first seen.
 pub struct ReplayCache {
-    seen: HashMap<[u8; 32], u64>,
+    seen: HashMap<[u8; 32], (u64, u64)>,
+    /// (valid until, arrival number, id): the eviction order.
+    order: BTreeSet<(u64, u64, [u8; 32])>,
+    arrivals: u64,
     cap: usize,
 }
 
@@ -89,27 +112,42 @@ impl ReplayCache {
     pub fn new(cap: usize) -> Self {
         ReplayCache {
             seen: HashMap::new(),
-            cap,
+            order: BTreeSet::new(),
+            arrivals: 0,
+            cap: cap.max(1),
         }
     }
 
     /// Records `id` valid until `until`; true if it was already recorded.
     pub fn seen_before(&mut self, id: [u8; 32], until: u64, now: u64) -> bool {
-        if let Some(&t) = self.seen.get(&id) {
+        if let Some(&(t, _)) = self.seen.get(&id) {
             if t > now {
                 return true;
             }
         }
-        if self.seen.len() >= self.cap {
-            self.seen.retain(|_, &mut t| t > now);
+        self.forget(&id);
+        while self.seen.len() >= self.cap
+            || self.order.first().is_some_and(|&(t, _, _)| t <= now)
+        {
+            let Some((_, _, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.seen.remove(&oldest);
         }
-        if self.seen.len() >= self.cap {
-            if let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
-                self.seen.remove(&oldest);
-            }
-        }
-        self.seen.insert(id, until);
+        self.arrivals += 1;
+        self.seen.insert(id, (until, self.arrivals));
+        self.order.insert((until, self.arrivals, id));
         false
+    }
+
+    fn forget(&mut self, id: &[u8; 32]) {
+        if let Some((t, n)) = self.seen.remove(id) {
+            self.order.remove(&(t, n, *id));
+        }
+    }
+
+    pub fn contains(&self, id: &[u8; 32]) -> bool {
+        self.seen.contains_key(id)
     }
 
     pub fn len(&self) -> usize {
@@ -211,15 +249,19 @@ fn start_communication(app: &App, req: &Request) -> Response {
             )
         }
     };
-    let mut note = format!("purpose={}", json_string(&start.purpose));
+    let mut note = Note::default();
     // A result that came with the request is checked and shown now, and
     // then there is nothing more to receive: no attr_url.
     if let Some(token) = &start.auth_result {
         match check_token(app, token) {
-            Ok(accepted) => note = format!("{note} {accepted}"),
-            Err(rejected) => return rejected,
+            Ok(accepted) => note = accepted,
+            Err(mut rejected) => {
+                rejected.note.fields.push(("purpose", json!(start.purpose)));
+                return rejected;
+            }
         }
     }
+    note.fields.insert(0, ("purpose", json!(start.purpose)));
     let body = StartResponse {
         client_url: format!("{}/ui", app.server_url),
         attr_url: (app.use_attr_url && start.auth_result.is_none())
@@ -290,7 +332,7 @@ fn auth_result(app: &App, req: &Request) -> Response {
 
 /// Decodes a token; on success the note that shows the tester everything
 /// that arrived, on failure the 400 (or 409 for a refused replay).
-fn check_token(app: &App, token: &str) -> Result<String, Response> {
+fn check_token(app: &App, token: &str) -> Result<Note, Response> {
     let now = app.now();
     let decoded = jose::decode(token, &app.keys, &app.policy, now)
         .map_err(|r| Response::error(400, r.to_string()))?;
@@ -301,40 +343,33 @@ fn check_token(app: &App, token: &str) -> Result<String, Response> {
         .replays
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .seen_before(decoded.token_sha256, until, now);
+        .seen_before(decoded.signed_sha256, until, now);
     if replay && app.reject_replays {
         return Err(Response::error(409, "replay: token was accepted before"));
     }
     Ok(describe(&decoded, replay))
 }
 
-/// One line with every attribute: JSON-quoted, so no value can forge a
-/// log line or hide from the tester.
-fn describe(d: &Decoded, replay: bool) -> String {
+/// Everything that arrived, as values the log escapes and bounds.
+fn describe(d: &Decoded, replay: bool) -> Note {
     let Claims {
         status,
         attributes,
         session_url,
         ..
     } = &d.claims;
-    let attributes = attributes.as_ref().map_or_else(
-        || "-".to_string(),
-        |a| serde_json::to_string(a).unwrap_or_default(),
-    );
-    let session_url = session_url
-        .as_deref()
-        .map_or_else(|| "-".to_string(), json_string);
-    format!(
-        "{}accepted status={} attributes={attributes} session_url={session_url} decrypted_with={} verified_with={}",
-        if replay { "REPLAY " } else { "" },
-        status.as_str(),
-        d.decrypted_with,
-        d.verified_with,
-    )
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+    Note {
+        verdict: Some(if replay { "replay" } else { "accepted" }),
+        reason: None,
+        fields: Vec::new(),
+        claims: vec![
+            ("status", json!(status.as_str())),
+            ("attributes", json!(attributes)),
+            ("session_url", json!(session_url)),
+            ("decrypted_with", json!(d.decrypted_with.to_string())),
+            ("verified_with", json!(d.verified_with.to_string())),
+        ],
+    }
 }
 
 /// `%XX` decoding of a query value; `None` on a broken escape or non-UTF-8.
@@ -378,6 +413,10 @@ mod tests {
     }
 
     const SAMPLE: &str = include_str!("../tests/data/sample-token.jwt");
+
+    fn claim<'n>(note: &'n Note, name: &str) -> &'n Value {
+        &note.claims.iter().find(|(k, _)| *k == name).unwrap().1
+    }
 
     #[test]
     fn start_communication_answers_as_the_seed() {
@@ -424,11 +463,8 @@ mod tests {
             &req(Method::Post, "/start_communication", None, body.as_bytes()),
         );
         assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
-        assert!(
-            r.note.contains(r#"attributes={"email":"bla"}"#),
-            "{}",
-            r.note
-        );
+        assert_eq!(claim(&r.note, "attributes"), &json!({"email": "bla"}));
+        assert_eq!(r.note.fields, vec![("purpose", json!("p"))]);
         let a = app(&[]);
         let r = handle(
             &a,
@@ -491,7 +527,7 @@ mod tests {
         let q = format!("result={}", SAMPLE.replace('.', "%2E"));
         let r = handle(&a, &req(Method::Get, "/ui", Some(&q), b""));
         assert_eq!((r.status, r.body.as_slice()), (200, UI_BODY.as_bytes()));
-        assert!(r.note.starts_with("REPLAY ") || r.note.starts_with("accepted"));
+        assert_eq!(r.note.verdict, Some("accepted"));
         let r = handle(&a, &req(Method::Get, "/ui", Some("result=abc"), b""));
         assert_eq!(
             (r.status, r.body.as_slice()),
@@ -510,13 +546,10 @@ mod tests {
             &req(Method::Post, "/auth_result", None, body.as_bytes()),
         );
         assert_eq!(r.status, 200);
-        assert!(
-            r.note.starts_with(
-                r#"accepted status=succes attributes={"email":"bla"} session_url=- decrypted_with="#
-            ),
-            "{}",
-            r.note
-        );
+        assert_eq!(r.note.verdict, Some("accepted"));
+        assert_eq!(claim(&r.note, "status"), &json!("succes"));
+        assert_eq!(claim(&r.note, "attributes"), &json!({"email": "bla"}));
+        assert_eq!(claim(&r.note, "session_url"), &Value::Null);
     }
 
     #[test]
@@ -531,7 +564,10 @@ mod tests {
             &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
         );
         assert_eq!((r1.status, r2.status), (200, 200));
-        assert!(!r1.note.starts_with("REPLAY") && r2.note.starts_with("REPLAY accepted"));
+        assert_eq!(
+            (r1.note.verdict, r2.note.verdict),
+            (Some("accepted"), Some("replay"))
+        );
         let a = app(&["--clock", "1615879800", "--reject-replays", "true"]);
         handle(
             &a,

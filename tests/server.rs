@@ -249,27 +249,27 @@ fn http_details_expect_continue_head_pipelining_and_exact_codes() {
     // Exact codes and reasons for what the HTTP layer refuses itself.
     for (req, status, reason) in [
         (
-            &b"POST /auth_result HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+            &b"POST /auth_result HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
             411,
             "Transfer-Encoding is not supported; send Content-Length\n",
         ),
         (
-            b"POST /auth_result HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            b"POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
             400,
             "conflicting Content-Length headers\n",
         ),
         (
-            b"POST /auth_result HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
+            b"POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
             400,
             "Content-Length is not a number\n",
         ),
         (
-            b"POST /auth_result HTTP/1.1\r\nContent-Length: 70000\r\n\r\n",
+            b"POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n",
             413,
             "request body too large\n",
         ),
         (
-            b"GET http://x/ui HTTP/1.1\r\n\r\n",
+            b"GET http://x/ui HTTP/1.1\r\nHost: x\r\n\r\n",
             400,
             "request target must be a path\n",
         ),

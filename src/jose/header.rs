@@ -141,6 +141,13 @@ fn decode_raw(segment: &str) -> Result<(Raw, Vec<u8>), HeaderError> {
 
 /// Refusals common to both layers, in the order RFC 7515 gives them weight.
 fn refuse_common(raw: &Raw) -> Result<(), HeaderError> {
+    // RFC 7516 §4.1.3: we implement no compression; decompressing
+    // attacker data before it is authenticated invites zip bombs. In a JWS
+    // header `zip` means nothing (RFC 7515 has no such parameter), so a
+    // producer that sends one there expects something we do not do.
+    if raw.zip.0 {
+        return Err(HeaderError::Unsupported("zip"));
+    }
     // RFC 7515 §4.1.11: a recipient MUST reject a `crit` it does not
     // understand, and we understand no extension.
     if raw.crit.0 {
@@ -190,11 +197,6 @@ pub fn parse_jwe(segment: &str, allowed: &[KeyManagement]) -> Result<JweHeader, 
         Some("A128CBC-HS256") => ContentEncryption::A128CbcHs256,
         _ => return Err(HeaderError::EncNotAllowed),
     };
-    // RFC 7516 §4.1.3: we implement no compression; decompressing
-    // attacker data before it is authenticated invites zip bombs.
-    if raw.zip.0 {
-        return Err(HeaderError::Unsupported("zip"));
-    }
     refuse_common(&raw)?;
     // RFC 7519 §5.2: cty "JWT" marks a nested token; nothing else is expected.
     if let Some(cty) = &raw.cty {
@@ -324,6 +326,15 @@ mod tests {
             jws(r#"{"alg":"RS256","jwk":{"kty":"RSA"}}"#).unwrap_err(),
             HeaderError::Unsupported("jwk")
         );
+    }
+
+    /// Issue 8 item 14: `zip` in the inner JWS header was not refused.
+    #[test]
+    fn zip_in_the_jws_header_is_refused() {
+        for value in ["null", "\"DEF\""] {
+            let h = format!(r#"{{"alg":"RS256","zip":{value}}}"#);
+            assert_eq!(jws(&h).unwrap_err(), HeaderError::Unsupported("zip"), "{h}");
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum JweError {
     PayloadNotJson,
     MissingNjwt,
     NjwtNotString,
+    /// A member of the payload object appears twice.
+    DuplicateMember,
 }
 
 /// A successfully opened JWE: its header, the inner JWS, and the key that opened it.
@@ -195,12 +197,57 @@ fn concat_kdf(z: &[u8], alg_id: &[u8], apu: &[u8], apv: &[u8], keydatalen_bits: 
 
 /// The plaintext must be `{"njwt": "<compact JWS>"}`.
 fn parse_payload(plaintext: &[u8]) -> Result<String, JweError> {
-    let mut payload: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(plaintext).map_err(|_| JweError::PayloadNotJson)?;
-    match payload.remove("njwt") {
-        None => Err(JweError::MissingNjwt),
-        Some(serde_json::Value::String(s)) => Ok(s),
-        Some(_) => Err(JweError::NjwtNotString),
+    serde_json::from_slice::<Payload>(plaintext)
+        .map_err(|e| {
+            // Our visitor's own messages; serde_json's otherwise.
+            let msg = e.to_string();
+            if msg.starts_with("duplicate member") {
+                JweError::DuplicateMember
+            } else if msg.starts_with("njwt not a string") {
+                JweError::NjwtNotString
+            } else {
+                JweError::PayloadNotJson
+            }
+        })?
+        .0
+        .ok_or(JweError::MissingNjwt)
+}
+
+/// `{"njwt": <string>}`, read by hand: any member named twice (however
+/// its name is escaped) is refused, so no two parsers can disagree on
+/// which `njwt` is the token (RFC 8259 §4; RFC 7516 §5.2 step 10's
+/// payload is ours to define, and we define it strictly).
+struct Payload(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Payload;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
+                let mut names = std::collections::BTreeSet::new();
+                let mut njwt = None;
+                while let Some(name) = map.next_key::<String>()? {
+                    if name == "njwt" {
+                        njwt = Some(
+                            map.next_value::<String>()
+                                .map_err(|_| A::Error::custom("njwt not a string"))?,
+                        );
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    if !names.insert(name) {
+                        return Err(A::Error::custom("duplicate member"));
+                    }
+                }
+                Ok(Payload(njwt))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -279,5 +326,18 @@ mod tests {
         );
         assert_eq!(parse_payload(b"[1]"), Err(JweError::PayloadNotJson));
         assert_eq!(parse_payload(b"\xff"), Err(JweError::PayloadNotJson));
+    }
+
+    /// Issue 8 item 14: `{"njwt": A, "njwt": B}` was accepted with B, and
+    /// so was the `\u006ejwt` spelling.
+    #[test]
+    fn duplicate_njwt_is_refused() {
+        for payload in [
+            &br#"{"njwt":"a.b.c","njwt":"d.e.f"}"#[..],
+            br#"{"njwt":"a.b.c","\u006ejwt":"d.e.f"}"#,
+            br#"{"x":1,"njwt":"a.b.c","x":2}"#,
+        ] {
+            assert_eq!(parse_payload(payload), Err(JweError::DuplicateMember));
+        }
     }
 }

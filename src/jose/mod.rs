@@ -11,7 +11,7 @@
 //! | 2 | exactly 5 parts | `jwe.rs` `decrypt`, `split_exact` | RFC 7516 §5.2 (1) | `jwe::tests::split_exact_counts_parts`, `mutation::truncations_at_every_part_boundary` |
 //! | 3 | header: strict base64url, JSON object, no duplicate member | `b64.rs` `decode`, `header.rs` `decode_raw` | RFC 7515 §2, §4; RFC 7516 §5.2 (2-4) | `b64::tests::*`, `header::tests::wrong_shapes_are_malformed` |
 //! | 4 | `alg` ∈ caller's allow-list (closed enum), `enc` = A128CBC-HS256 | `header.rs` `parse_jwe` | RFC 7516 §4.1.1-2 | `header::tests::alg_outside_allow_list_is_refused`, `enc_must_be_a128cbc_hs256` |
-//! | 5 | refuse `zip`, `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
+//! | 5 | refuse `zip` (in both layers), `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
 //! | 6 | key chosen from the fixed set by `kid`, else every key bound to `alg` | `keys.rs` `candidates` | RFC 7515 §4.1.4 | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::rotation_*` |
 //! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES | `jwe.rs` `decrypt` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6 | `vectors` (`reject_non_base64url_chars`) |
 //! | 8a | RSA-OAEP-SHA1 unwrap (blinded: `rsa`'s `getrandom` feature, see Cargo.toml; constant-time decode; or AWS-LC with `--features aws-lc`); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
@@ -20,7 +20,7 @@
 //! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `verify_tag` | RFC 7518 §5.2.2.2 (2-4) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
 //! | 11 | AES-128-CBC decrypt, PKCS#7 padding checked | `cbc_hmac.rs` `cbc_decrypt` | RFC 7518 §5.2.2.2 (5) | `cbc_hmac::tests::bad_padding_behind_a_valid_tag_is_bad_padding`, `wycheproof::aes_cbc_pkcs7_decryption` |
 //! | 12 | steps 8-11 fail as one `decryption_failed` | `jwe.rs` `decrypt` | RFC 7516 §11.4-5 | `vectors` (`bad_tag` and `wrong_key` cases), `mutation::every_byte_replaced_is_rejected_by_name` |
-//! | 13 | payload is `{"njwt": string}` | `jwe.rs` `parse_payload` | ID Contact | `jwe::tests::payload_shapes`, `vectors` (`rsa_reject_missing_njwt`, `rsa_reject_njwt_not_string`) |
+//! | 13 | payload is `{"njwt": string}`, no member twice (however escaped) | `jwe.rs` `parse_payload`, `Payload` | ID Contact; RFC 8259 §4 | `jwe::tests::payload_shapes`, `duplicate_njwt_is_refused`, `vectors` (`rsa_reject_missing_njwt`, `rsa_reject_njwt_not_string`) |
 //! | 14 | inner: exactly 3 parts; header as 3-5 with `alg` ∈ {RS256, ES256} ∩ allow-list, no `cty` | `jws.rs` `verify`; `header.rs` `parse_jws` | RFC 7515 §5.2 (1-4); RFC 8725 §3.1 | `jws::tests::*`, `vectors` (`rsa_reject_inner_alg_none`, `rsa_reject_inner_hs256_key_confusion`) |
 //! | 15 | signature over the exact ASCII signing input, by ring, with the key's own algorithm | `jws.rs` `verify_signature` | RFC 7515 §5.2 (8); RFC 7518 §3.3-3.4 | `wycheproof::rs256_verification`, `es256_p1363_verification`, `vectors` (`*_inner_signed_by_other_key`) |
 //! | 16 | only now the payload: claims read from `Verified`, which only `jws.rs` builds | `jws.rs` `Verified`; `claims.rs` `validate` | RFC 7519 §7.2 (7-10) | type system; `claims::tests::*` |
@@ -131,8 +131,9 @@ pub struct Decoded {
     pub claims: Claims,
     pub decrypted_with: Fingerprint,
     pub verified_with: Fingerprint,
-    /// SHA-256 of the token as received: its identity for replay detection.
-    pub token_sha256: [u8; 32],
+    /// SHA-256 of the inner JWS: what the issuer signed, so the identity
+    /// of the result for replay detection, however often it is re-encrypted.
+    pub signed_sha256: [u8; 32],
 }
 
 /// Why a token was refused, by layer.
@@ -170,7 +171,8 @@ impl Rejection {
                 | JweError::EncryptedKeyShape
                 | JweError::InvalidEpk
                 | JweError::PayloadNotJson
-                | JweError::NjwtNotString => "malformed",
+                | JweError::NjwtNotString
+                | JweError::DuplicateMember => "malformed",
             },
             Rejection::Jws(e) => match e {
                 JwsError::Header(h) => header(h),
@@ -206,6 +208,7 @@ impl fmt::Display for Rejection {
                 JweError::PayloadNotJson => "JWE payload is not a JSON object".into(),
                 JweError::MissingNjwt => "JWE payload has no njwt member".into(),
                 JweError::NjwtNotString => "njwt is not a string".into(),
+                JweError::DuplicateMember => "JWE payload has a duplicate member".into(),
             },
             Rejection::Jws(e) => match e {
                 JwsError::PartCount => "JWS must have exactly 3 parts".into(),
@@ -257,6 +260,7 @@ pub fn decode(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<D
     }
     let opened =
         jwe::decrypt(token, &policy.key_management, &keys.decryption).map_err(Rejection::Jwe)?;
+    let signed_sha256 = sha2::Sha256::digest(opened.njwt.as_bytes()).into();
     let verified =
         jws::verify(&opened.njwt, &policy.signature, &keys.verification).map_err(Rejection::Jws)?;
     let claims = claims::validate(&verified, now, policy.leeway).map_err(Rejection::Claims)?;
@@ -266,6 +270,6 @@ pub fn decode(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<D
         claims,
         decrypted_with: opened.key,
         verified_with: verified.key(),
-        token_sha256: sha2::Sha256::digest(token.as_bytes()).into(),
+        signed_sha256,
     })
 }

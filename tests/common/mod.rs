@@ -35,7 +35,7 @@ impl Server {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("comm-test: listening on http://") {
+                if let Some((_, addr)) = line.split_once(" comm-test: listening on http://") {
                     let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
                 }
                 let mut l = sink.lock().unwrap();

@@ -1,0 +1,93 @@
+//! Dates as the wire, the log and rejections want them, from Unix time, no
+//! time-zone database: the HTTP `Date` header (RFC 9110 §5.6.7) and the
+//! log's and the rejections' RFC 3339 UTC timestamps.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01: Howard
+/// Hinnant's civil-from-days, exact for every `u64` second we accept.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
+}
+
+fn split(secs: u64) -> (i64, u32, u32, u64) {
+    let days = (secs / 86_400) as i64;
+    let (y, m, d) = civil(days);
+    (y, m, d, secs % 86_400)
+}
+
+/// IMF-fixdate, e.g. `Tue, 16 Mar 2021 07:30:00 GMT`.
+pub fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day, rem) = split(secs);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS.get((secs / 86_400 % 7) as usize).unwrap_or(&"Thu"),
+        MONTHS.get(month as usize - 1).unwrap_or(&"Jan"),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// RFC 3339 UTC to the second, e.g. `2021-03-16T07:30:00Z`.
+pub fn rfc3339(secs: u64) -> String {
+    let (year, month, day, rem) = split(secs);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// RFC 3339 UTC to the millisecond: the log's timestamp.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut s = rfc3339(d.as_secs());
+    s.pop();
+    s.push_str(&format!(".{:03}Z", d.subsec_millis()));
+    s
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // The seed's response date.
+        assert_eq!(http_date(1_615_879_800), "Tue, 16 Mar 2021 07:30:00 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_615_880_100), "2021-03-16T07:35:00Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(1_615_879_800_042)),
+            "2021-03-16T07:30:00.042Z"
+        );
+    }
+}

@@ -1,0 +1,460 @@
+//! The log: one line per event on stderr, for people (`text`) or pipelines
+//! (`json`), that never blocks or crashes the server.
+//!
+//! - Lines go through a bounded queue to a writer thread. When stderr
+//!   cannot keep up (a stalled pipe), lines are dropped, counted, and the
+//!   next line that gets through says how many: serving never waits.
+//! - Writes never panic: a closed stderr (EPIPE) is one more dropped line.
+//! - Every value is escaped so that nothing from the network can forge or
+//!   disguise a line (control characters, C1, line and paragraph
+//!   separators, bidi and zero-width format characters, DEL), every string
+//!   is cut at `MAX_VALUE_CHARS` and every line at `MAX_LINE` bytes, both
+//!   visibly and with the original length.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::date;
+use crate::routes::Note;
+
+/// A line longer than this is cut (text) or re-rendered without claims
+/// (json); with `QUEUE` lines in flight, the log holds ≤ 1 MiB.
+pub const MAX_LINE: usize = 8 * 1024;
+/// Strings longer than this many characters are cut, with their length.
+pub const MAX_VALUE_CHARS: usize = 256;
+/// Lines waiting for the writer; past this they are dropped and counted.
+pub const QUEUE: usize = 128;
+
+pub use crate::config::LogFormat as Format;
+
+struct Logger {
+    format: Format,
+    tx: SyncSender<String>,
+    /// Lines accepted by the queue and not yet written (or given up).
+    pending: AtomicUsize,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the writer thread. Before this (tests, the fuzzer, `decode`),
+/// lines are written directly, still without ever panicking.
+pub fn init(format: Format) {
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let (tx, rx) = sync_channel::<String>(QUEUE);
+    if LOGGER
+        .set(Logger {
+            format,
+            tx,
+            pending: AtomicUsize::new(0),
+        })
+        .is_err()
+    {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("log".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut out = File::from(fd);
+            for line in rx {
+                let lost = DROPPED.swap(0, Ordering::Relaxed);
+                let mut ok = true;
+                if lost > 0 {
+                    let note = message_line(format, &format!("{lost} log lines dropped"));
+                    ok = out.write_all(note.as_bytes()).is_ok();
+                    if !ok {
+                        DROPPED.fetch_add(lost, Ordering::Relaxed);
+                    }
+                }
+                if !ok || out.write_all(line.as_bytes()).is_err() {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(l) = LOGGER.get() {
+                    l.pending.fetch_sub(1, Ordering::Release);
+                }
+            }
+        });
+    if spawned.is_err() {
+        // No writer: every line will be counted as dropped, none blocks.
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub fn format() -> Format {
+    LOGGER.get().map_or(Format::Text, |l| l.format)
+}
+
+fn emit(line: String) {
+    match LOGGER.get() {
+        Some(l) => {
+            l.pending.fetch_add(1, Ordering::Acquire);
+            match l.tx.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    l.pending.fetch_sub(1, Ordering::Release);
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        None => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Waits up to `limit` for queued lines to be written (at shutdown).
+pub fn flush(limit: Duration) {
+    let Some(l) = LOGGER.get() else { return };
+    let deadline = Instant::now() + limit;
+    while l.pending.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// How many lines were dropped and not yet reported (for tests).
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// A start-up or shutdown message: `comm-test: <text>`.
+pub fn message(text: &str) {
+    emit(message_line(format(), text));
+}
+
+fn message_line(format: Format, text: &str) -> String {
+    let time = date::rfc3339_millis(SystemTime::now());
+    match format {
+        Format::Text => {
+            let mut line = format!("{time} comm-test: ");
+            push_text(&mut line, text);
+            finish_text(line)
+        }
+        Format::Json => {
+            let mut line = format!("{{\"time\":\"{time}\",\"message\":");
+            push_json_string(&mut line, text, MAX_LINE / 2);
+            line.push_str("}\n");
+            line
+        }
+    }
+}
+
+/// The request line, from the parts the HTTP layer knows.
+pub struct RequestLine<'a> {
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub status: u16,
+    pub duration: Duration,
+    pub note: &'a Note,
+}
+
+pub fn request(r: &RequestLine<'_>) {
+    emit(render_request(format(), SystemTime::now(), r));
+}
+
+pub fn render_request(format: Format, now: SystemTime, r: &RequestLine<'_>) -> String {
+    let time = date::rfc3339_millis(now);
+    let ms = r.duration.as_secs_f64() * 1000.0;
+    match format {
+        Format::Text => {
+            let mut line = format!("{time} ");
+            push_text(&mut line, r.method.unwrap_or("-"));
+            line.push(' ');
+            push_text(&mut line, r.path.unwrap_or("-"));
+            let _ = write!(line, " {} {ms:.1}ms", r.status);
+            let n = r.note;
+            if let Some(v) = n.verdict {
+                line.push(' ');
+                line.push_str(v);
+                if n.reason.is_some() {
+                    line.push(':');
+                }
+            }
+            if let Some(reason) = &n.reason {
+                line.push(' ');
+                push_text(&mut line, reason);
+            }
+            for (k, v) in n.fields.iter().chain(&n.claims) {
+                let _ = write!(line, " {k}=");
+                push_value_text(&mut line, v);
+            }
+            finish_text(line)
+        }
+        Format::Json => {
+            let full = json_request(&time, ms, r, true);
+            if full.len() <= MAX_LINE {
+                return full;
+            }
+            // Too long: values cut short, claims summarised, still one
+            // valid JSON object.
+            json_request(&time, ms, r, false)
+        }
+    }
+}
+
+fn json_request(time: &str, ms: f64, r: &RequestLine<'_>, whole: bool) -> String {
+    let limit = if whole { MAX_VALUE_CHARS } else { 32 };
+    let mut line = format!("{{\"time\":\"{time}\",\"method\":");
+    push_json_string(&mut line, r.method.unwrap_or("-"), limit);
+    line.push_str(",\"path\":");
+    push_json_string(&mut line, r.path.unwrap_or("-"), limit);
+    let _ = write!(
+        line,
+        ",\"status\":{},\"duration_ms\":{}",
+        r.status,
+        (ms * 1000.0).round() / 1000.0
+    );
+    let n = r.note;
+    if let Some(v) = n.verdict {
+        let _ = write!(line, ",\"verdict\":\"{v}\"");
+    }
+    if let Some(reason) = &n.reason {
+        line.push_str(",\"reason\":");
+        push_json_string(&mut line, reason, MAX_VALUE_CHARS);
+    }
+    for (k, v) in &n.fields {
+        let _ = write!(line, ",\"{k}\":");
+        push_value_json(&mut line, v, limit);
+    }
+    if !n.claims.is_empty() {
+        if whole {
+            line.push_str(",\"claims\":{");
+            for (i, (k, v)) in n.claims.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let _ = write!(line, "\"{k}\":");
+                push_value_json(&mut line, v, limit);
+            }
+            line.push('}');
+        } else {
+            line.push_str(",\"claims\":\"cut: line over 8192 bytes\"");
+        }
+    }
+    line.push_str("}\n");
+    line
+}
+
+/// Cuts a text line at `MAX_LINE` bytes, saying so and how long it was.
+fn finish_text(mut line: String) -> String {
+    if line.len() > MAX_LINE {
+        let total = line.len();
+        let mut cut = MAX_LINE - 64;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        let _ = write!(line, "…[line cut, {total} bytes]");
+    }
+    line.push('\n');
+    line
+}
+
+/// Characters that could end, forge or disguise a line on a terminal or in
+/// a log viewer: controls (C0, DEL, C1 such as NEL and CSI), line and
+/// paragraph separators, bidi controls, zero-width and other invisible
+/// format characters.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Free text (method, path, reason, message): unsafe characters as `\u{..}`.
+fn push_text(out: &mut String, s: &str) {
+    let mut chars = s.chars();
+    for c in chars.by_ref().take(MAX_VALUE_CHARS * 4) {
+        if is_unsafe(c) || c == '\\' {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    if chars.next().is_some() {
+        let _ = write!(out, "…[cut, {} bytes]", s.len());
+    }
+}
+
+/// A JSON string literal: `"` and `\` escaped, every unsafe character as
+/// `\uXXXX` (so the result is valid JSON too), cut after `limit` chars.
+pub fn push_json_string(out: &mut String, s: &str, limit: usize) {
+    out.push('"');
+    let mut chars = s.chars();
+    for c in chars.by_ref().take(limit) {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    if chars.next().is_some() {
+        let _ = write!(out, "…[cut, {} bytes]", s.len());
+    }
+    out.push('"');
+}
+
+/// A plain word (status, fingerprints) is shown bare; anything else quoted.
+fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
+fn push_value_text(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push('-'),
+        Value::String(s) if is_word(s) => out.push_str(s),
+        _ => push_value_json(out, v, MAX_VALUE_CHARS),
+    }
+}
+
+fn push_value_json(out: &mut String, v: &Value, limit: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => push_json_string(out, s, limit),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value_json(out, item, limit);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_string(out, k, limit);
+                out.push(':');
+                push_value_json(out, item, limit);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(format: Format, note: &Note) -> String {
+        render_request(
+            format,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_615_879_800),
+            &RequestLine {
+                method: Some("POST"),
+                path: Some("/auth_result"),
+                status: 200,
+                duration: Duration::from_micros(1500),
+                note,
+            },
+        )
+    }
+
+    fn accepted() -> Note {
+        Note {
+            verdict: Some("accepted"),
+            reason: None,
+            fields: vec![],
+            claims: vec![
+                ("status", json!("succes")),
+                ("attributes", json!({"email": "bla"})),
+                ("session_url", Value::Null),
+            ],
+        }
+    }
+
+    #[test]
+    fn text_and_json_lines() {
+        assert_eq!(
+            line(Format::Text, &accepted()),
+            "2021-03-16T07:30:00.000Z POST /auth_result 200 1.5ms accepted status=succes attributes={\"email\":\"bla\"} session_url=-\n"
+        );
+        let j = line(Format::Json, &accepted());
+        assert_eq!(
+            j,
+            "{\"time\":\"2021-03-16T07:30:00.000Z\",\"method\":\"POST\",\"path\":\"/auth_result\",\"status\":200,\"duration_ms\":1.5,\"verdict\":\"accepted\",\"claims\":{\"status\":\"succes\",\"attributes\":{\"email\":\"bla\"},\"session_url\":null}}\n"
+        );
+        serde_json::from_str::<Value>(&j).unwrap();
+    }
+
+    /// Issue 8 item 15: these reached the log raw through attribute names
+    /// and values, `purpose` and `session_url`.
+    #[test]
+    fn log_forgery_characters_are_escaped() {
+        let evil = "a\u{2028}b\u{2029}c\u{85}d\u{9b}31me\u{202e}f\u{7f}g\r\n\u{1b}[2J\u{200b}";
+        let mut n = accepted();
+        n.fields.push(("purpose", json!(evil)));
+        n.claims.push(("attributes", json!({ evil: evil })));
+        for f in [Format::Text, Format::Json] {
+            let l = line(f, &n);
+            let body = &l[..l.len() - 1];
+            assert!(
+                !body.chars().any(is_unsafe),
+                "{f:?}: unsafe character in {body:?}"
+            );
+            assert!(body.contains("\\u2028") && body.contains("\\u009b") && body.contains("\\u202e"));
+        }
+        let j = line(Format::Json, &n);
+        let v: Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["purpose"], json!(evil), "escapes round-trip in JSON");
+    }
+
+    /// Issue 8 item 5: a 65 KB `purpose` made a 65 KB line.
+    #[test]
+    fn long_values_and_lines_are_cut_visibly() {
+        let mut n = accepted();
+        n.fields.push(("purpose", json!("p".repeat(65_000))));
+        let l = line(Format::Text, &n);
+        assert!(l.len() < 1024, "{}", l.len());
+        assert!(l.contains("…[cut, 65000 bytes]"), "{l}");
+        let many: serde_json::Map<String, Value> = (0..256)
+            .map(|i| (format!("attr{i:03}{}", "n".repeat(200)), json!("v".repeat(250))))
+            .collect();
+        n.claims = vec![("attributes", Value::Object(many))];
+        let t = line(Format::Text, &n);
+        assert!(t.len() <= MAX_LINE + 1 && t.contains("…[line cut, "), "{}", t.len());
+        let j = line(Format::Json, &n);
+        assert!(j.len() <= MAX_LINE, "{}", j.len());
+        let v: Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["claims"], json!("cut: line over 8192 bytes"));
+    }
+
+    #[test]
+    fn messages() {
+        let m = message_line(Format::Text, "listening on http://127.0.0.1:8000");
+        assert!(m.ends_with("Z comm-test: listening on http://127.0.0.1:8000\n"), "{m}");
+        let m = message_line(Format::Json, "kid=\u{1b}x");
+        let v: Value = serde_json::from_str(&m).unwrap();
+        assert_eq!(v["message"], json!("kid=\u{1b}x"));
+        assert!(!m.contains('\u{1b}'));
+    }
+}

@@ -1,0 +1,62 @@
+//! Writing an answer: status line, the few headers we send, the body.
+
+use std::io::Write as _;
+
+use crate::date;
+use crate::routes::Response;
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        _ => "Internal Server Error",
+    }
+}
+
+pub fn serialize(r: &Response, close: bool, http10: bool, with_body: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160 + r.body.len());
+    let version = if http10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let _ = write!(
+        out,
+        "{version} {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        r.status,
+        reason_phrase(r.status),
+        date::http_date(date::unix_now()),
+        r.content_type,
+        r.body.len()
+    );
+    if let Some(allow) = r.allow {
+        let _ = write!(out, "Allow: {allow}\r\n");
+    }
+    if close && !http10 {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if with_body {
+        out.extend_from_slice(&r.body);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_heads() {
+        let mut r = Response::error(405, "method not allowed");
+        r.allow = Some("POST");
+        let s = String::from_utf8(serialize(&r, true, false, false)).unwrap();
+        assert!(s.starts_with("HTTP/1.1 405 Method Not Allowed\r\nDate: "));
+        assert!(s.ends_with("Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nAllow: POST\r\nConnection: close\r\n\r\n"));
+    }
+}
