@@ -257,7 +257,7 @@ fn start_communication(app: &App, req: &Request) -> Response {
             Ok(accepted) => note = accepted,
             Err(mut rejected) => {
                 rejected.note.fields.push(("purpose", json!(start.purpose)));
-                return rejected;
+                return *rejected;
             }
         }
     }
@@ -312,7 +312,7 @@ fn ui(app: &App, req: &Request) -> Response {
             r.note = note;
             r
         }
-        Err(rejected) => rejected,
+        Err(rejected) => *rejected,
     }
 }
 
@@ -326,16 +326,16 @@ fn auth_result(app: &App, req: &Request) -> Response {
             r.note = note;
             r
         }
-        Err(rejected) => rejected,
+        Err(rejected) => *rejected,
     }
 }
 
 /// Decodes a token; on success the note that shows the tester everything
 /// that arrived, on failure the 400 (or 409 for a refused replay).
-fn check_token(app: &App, token: &str) -> Result<Note, Response> {
+fn check_token(app: &App, token: &str) -> Result<Note, Box<Response>> {
     let now = app.now();
     let decoded = jose::decode(token, &app.keys, &app.policy, now)
-        .map_err(|r| Response::error(400, r.to_string()))?;
+        .map_err(|r| Box::new(Response::error(400, r.to_string())))?;
     let until = decoded.claims.exp.saturating_add(app.policy.leeway);
     // A poisoned lock means another worker panicked mid-insert; the map
     // itself is still sound, so keep using it.
@@ -345,7 +345,10 @@ fn check_token(app: &App, token: &str) -> Result<Note, Response> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .seen_before(decoded.signed_sha256, until, now);
     if replay && app.reject_replays {
-        return Err(Response::error(409, "replay: token was accepted before"));
+        return Err(Box::new(Response::error(
+            409,
+            "replay: token was accepted before",
+        )));
     }
     Ok(describe(&decoded, replay))
 }
@@ -598,6 +601,30 @@ mod tests {
         }
         assert!(c.seen_before([9; 32], 200, 10), "newest kept");
         assert!(!c.seen_before([2; 32], 200, 10), "oldest evicted");
+    }
+
+    /// Issue 8 item 13: after 10 500 tokens of one `exp`, the evicted ones
+    /// were #14, #38, … while #0 stayed.
+    #[test]
+    fn replay_cache_evicted_arbitrary_entries_among_equal_exp() {
+        let id = |i: u32| {
+            let mut a = [0u8; 32];
+            a[..4].copy_from_slice(&i.to_be_bytes());
+            a
+        };
+        let mut c = ReplayCache::new(ReplayCache::DEFAULT_CAP);
+        for i in 0..10_500 {
+            assert!(!c.seen_before(id(i), 1_000, 10));
+        }
+        assert_eq!(c.len(), ReplayCache::DEFAULT_CAP);
+        assert!((0..500).all(|i| !c.contains(&id(i))), "the first 500 evicted");
+        assert!((500..10_500).all(|i| c.contains(&id(i))), "the rest kept");
+        // Sooner expiry goes first, whatever the arrival order.
+        let mut c = ReplayCache::new(2);
+        c.seen_before(id(1), 300, 10);
+        c.seen_before(id(2), 200, 10);
+        c.seen_before(id(3), 400, 10);
+        assert!(c.contains(&id(1)) && !c.contains(&id(2)) && c.contains(&id(3)));
     }
 
     #[test]

@@ -75,12 +75,11 @@ fn connection_flood_is_capped_and_drains() {
     let pid = s.child().id();
     let threads = threads(pid);
     assert!(threads <= 4, "{threads} threads for 50 idle connections");
-    // Idle connections lose their slots to waiting clients after a short
-    // grace, so a real client is served long before the read timeout...
-    let took = ui_answered_within(&s, Duration::from_secs(3));
+    // At the cap, each new connection takes the slot of the one that has
+    // made the least progress for the longest: idle ones first...
+    let took = ui_answered_within(&s, Duration::from_secs(1));
     eprintln!("GET /ui behind 50 idle connections (cap 8): {took:?}");
-    // ...while slowloris clients, which did send something, keep theirs
-    // only until the read timeout.
+    // ...and slowloris clients, which did send something, just as well.
     let _slow: Vec<TcpStream> = (0..20)
         .map(|_| {
             let mut c = s.connect();
@@ -88,7 +87,7 @@ fn connection_flood_is_capped_and_drains() {
             c
         })
         .collect();
-    ui_answered_within(&s, Duration::from_secs(5));
+    ui_answered_within(&s, Duration::from_secs(1));
 }
 
 #[test]

@@ -137,8 +137,8 @@ impl Conn {
 
     fn more_to_do(&self, cap: usize) -> bool {
         self.out.is_empty()
-            && ((self.readable && !self.eof && self.inbuf.len() < cap)
-                || self.eof
+            && (self.eof
+                || (self.readable && self.inbuf.len() < cap)
                 || (!self.inbuf.is_empty() && self.parsed_len != Some(self.inbuf.len())))
     }
 

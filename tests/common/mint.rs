@@ -9,7 +9,7 @@ use cbc::cipher::{block_padding::Pkcs7, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use rsa::pkcs8::DecodePublicKey;
 
-fn b64(b: &[u8]) -> String {
+pub fn b64(b: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 

@@ -18,12 +18,68 @@ pub struct Server {
     log: Arc<Mutex<String>>,
 }
 
+/// The binary under test: this build's, or `COMM_TEST_BIN` (to run the
+/// suite against a release or static build, or an older one).
+pub fn binary() -> String {
+    std::env::var("COMM_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_comm-test").into())
+}
+
+/// The binary with `args`, in the crate's directory.
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(binary());
+    c.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `addr` answers `GET /ui`.
+pub fn wait_serving(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
 impl Server {
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
+        let mut c = command(&["--listen", "127.0.0.1:0"]);
+        c.args(args);
+        Server::spawn(c)
+    }
+
+    /// Started with at most `nofile` open file descriptors.
+    pub fn start_limited(nofile: u32, args: &[&str]) -> Server {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(binary())
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        Server::spawn(c)
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -35,7 +91,7 @@ impl Server {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some((_, addr)) = line.split_once(" comm-test: listening on http://") {
+                if let Some((_, addr)) = line.split_once("comm-test: listening on http://") {
                     let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
                 }
                 let mut l = sink.lock().unwrap();
@@ -104,6 +160,10 @@ impl Server {
             Some("application/jwt"),
             token.as_bytes(),
         )
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn is_running(&mut self) -> bool {

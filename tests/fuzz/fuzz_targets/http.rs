@@ -19,7 +19,12 @@ fn app() -> &'static App {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { read_timeout: Duration::from_secs(10), max_connections: 8, max_body: 64 * 1024 };
+    let limits = Limits {
+        read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+        max_connections: 8,
+        max_body: 64 * 1024,
+    };
     let mut input = data;
     // Pipelined requests, as the loop would take them.
     while !input.is_empty() {
