@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
-use crate::jose::{self, DecryptionKey, KeySet, VerificationKey};
+use crate::jose::{self, DecryptionKey, KeySet, Profile, VerificationKey};
 
 /// The published ID Contact test keys, built in so the binary runs anywhere
 /// on its defaults. Public test material: never for production.
@@ -38,6 +38,7 @@ pub struct Config {
     pub reject_replays: bool,
     pub workers: usize,
     pub log_format: LogFormat,
+    pub profile: Profile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +171,14 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
         "1",
         "request-handling loops; 1 keeps the server single-threaded;\n      \
          1-64: each loop is one core's worth of work",
+    ),
+    (
+        "--profile",
+        "COMM_TEST_PROFILE",
+        "id-contact|verder-helpen",
+        "id-contact",
+        "the claims' spelling: sub id-contact-attributes and status succes, or\n      \
+         sub verder-helpen-attributes and status success (Verder Helpen)",
     ),
     (
         "--log-format",
@@ -360,6 +369,17 @@ impl<'a> Settings<'a> {
         }
     }
 
+    pub fn profile(&self) -> Result<Profile, ConfigError> {
+        match self.one("--profile")? {
+            None => Ok(Profile::IdContact),
+            Some(v) => Profile::parse(v.trim()).ok_or_else(|| {
+                ConfigError(format!(
+                    "--profile: expected id-contact or verder-helpen, got {v:?}"
+                ))
+            }),
+        }
+    }
+
     pub fn leeway(&self) -> Result<u64, ConfigError> {
         self.number("--leeway", jose::DEFAULT_LEEWAY, LEEWAY)
     }
@@ -513,7 +533,9 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(v) => return err(format!("--log-format: expected text or json, got {v:?}")),
         };
+        let profile = s.profile()?;
         Ok(Config {
+            profile,
             listen: s.one("--listen")?.unwrap_or_else(|| "127.0.0.1:8000".into()),
             server_url,
             internal_url,

@@ -135,7 +135,13 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
 fn decode(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<ExitCode, ConfigError> {
     let (flags, positional) = config::collect_flags(
         args,
-        &["--clock", "--leeway", "--decryption-key", "--signature-key"],
+        &[
+            "--clock",
+            "--leeway",
+            "--decryption-key",
+            "--signature-key",
+            "--profile",
+        ],
     )?;
     let token = match positional.as_slice() {
         [] => read_stdin()?,
@@ -149,7 +155,7 @@ fn decode(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exi
     };
     let settings = Settings::new(&flags, env);
     let (keys, _) = settings.keys()?;
-    let policy = Policy::for_keys(&keys, settings.leeway()?);
+    let policy = Policy::for_keys(&keys, settings.leeway()?).with_profile(settings.profile()?);
     let now = settings.clock()?.unwrap_or_else(date::unix_now);
     match jose::decode(token.trim(), &keys, &policy, now) {
         Ok(d) => {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::jose::{self, Claims, Decoded, KeySet, Policy};
+use crate::jose::{self, Claims, Decoded, KeySet, KidHint, Policy};
 
 pub const UI_BODY: &str = "Communication plugin UI";
 
@@ -175,7 +175,7 @@ pub struct App {
 impl App {
     pub fn new(config: Config) -> Self {
         App {
-            policy: Policy::for_keys(&config.keys, config.leeway),
+            policy: Policy::for_keys(&config.keys, config.leeway).with_profile(config.profile),
             server_url: config.server_url,
             internal_url: config.internal_url,
             use_attr_url: config.use_attr_url,
@@ -215,11 +215,15 @@ fn method_not_allowed(allow: &'static str) -> Response {
     r
 }
 
+/// Unknown members are ignored, as the ecosystem's own request types
+/// (serde without `deny_unknown_fields`) ignore them, so a newer core
+/// that adds one does not break us; their names are logged.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct StartRequest {
     purpose: String,
     auth_result: Option<String>,
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 #[derive(Serialize)]
@@ -262,6 +266,10 @@ fn start_communication(app: &App, req: &Request) -> Response {
         }
     }
     note.fields.insert(0, ("purpose", json!(start.purpose)));
+    if !start.unknown.is_empty() {
+        let names: Vec<&String> = start.unknown.keys().collect();
+        note.fields.push(("ignored_members", json!(names)));
+    }
     let body = StartResponse {
         client_url: format!("{}/ui", app.server_url),
         attr_url: (app.use_attr_url && start.auth_result.is_none())
@@ -284,8 +292,8 @@ fn json_problem(e: &serde_json::Error) -> String {
             let msg = e.to_string();
             if msg.contains("missing field `purpose`") {
                 "purpose is missing".into()
-            } else if msg.contains("unknown field") {
-                "unknown member (only purpose and auth_result)".into()
+            } else if msg.contains("duplicate field") {
+                "a member appears twice".into()
             } else {
                 "purpose and auth_result must be strings".into()
             }
@@ -361,10 +369,21 @@ fn describe(d: &Decoded, replay: bool) -> Note {
         session_url,
         ..
     } = &d.claims;
+    let mut fields = Vec::new();
+    // A producer's own name for its key: worth knowing, never a verdict.
+    let mut unrecognised = serde_json::Map::new();
+    for (layer, hint) in [("jwe", &d.outer_kid), ("jws", &d.inner_kid)] {
+        if let KidHint::Unrecognised(kid) = hint {
+            unrecognised.insert(layer.into(), json!(kid));
+        }
+    }
+    if !unrecognised.is_empty() {
+        fields.push(("unrecognised_kid", Value::Object(unrecognised)));
+    }
     Note {
         verdict: Some(if replay { "replay" } else { "accepted" }),
         reason: None,
-        fields: Vec::new(),
+        fields,
         claims: vec![
             ("status", json!(status.as_str())),
             ("attributes", json!(attributes)),
@@ -468,14 +487,18 @@ mod tests {
         assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
         assert_eq!(claim(&r.note, "attributes"), &json!({"email": "bla"}));
         assert_eq!(r.note.fields, vec![("purpose", json!("p"))]);
-        let a = app(&[]);
+        let a = app(&["--clock", "1700000000"]);
         let r = handle(
             &a,
             &req(Method::Post, "/start_communication", None, body.as_bytes()),
         );
         assert_eq!(
-            (r.status, r.body),
-            (400, b"expired: token has expired\n".to_vec())
+            (r.status, String::from_utf8(r.body).unwrap()),
+            (
+                400,
+                "expired: exp 2021-03-16T07:35:00Z is before now 2023-11-14T22:13:20Z (leeway 60 s)\n"
+                    .into()
+            )
         );
     }
 
@@ -500,8 +523,8 @@ mod tests {
                 "bad start_communication request: purpose and auth_result must be strings\n",
             ),
             (
-                br#"{"purpose":"p","x":1}"#,
-                "bad start_communication request: unknown member (only purpose and auth_result)\n",
+                br#"{"purpose":"p","purpose":"q"}"#,
+                "bad start_communication request: a member appears twice\n",
             ),
         ] {
             let r = handle(&a, &req(Method::Post, "/start_communication", None, body));
@@ -520,6 +543,30 @@ mod tests {
         assert_eq!(handle(&a, &r).status, 415);
         r.content_type = Some("Application/JSON; charset=utf-8");
         assert_eq!(handle(&a, &r).status, 200);
+    }
+
+    /// Issue 9 item 2: an unknown member was a 400; a newer core that adds
+    /// one must not break us.
+    #[test]
+    fn unknown_start_members_are_ignored_and_logged() {
+        let a = app(&[]);
+        let r = handle(
+            &a,
+            &req(
+                Method::Post,
+                "/start_communication",
+                None,
+                br#"{"purpose":"p","locale":"nl","extra":{"x":[1]}}"#,
+            ),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.note.fields,
+            vec![
+                ("purpose", json!("p")),
+                ("ignored_members", json!(["extra", "locale"]))
+            ]
+        );
     }
 
     #[test]

@@ -183,10 +183,10 @@ fn decode_reads_stdin_and_reports_usage_errors() {
         serde_json::from_str::<Value>(&out).unwrap()["claims"]["attributes"]["email"],
         "bla"
     );
-    let (code, _, err) = decode(&[], Some(SAMPLE));
+    let (code, _, err) = decode(&["--clock", "1700000000"], Some(SAMPLE));
     assert_eq!(
         (code, err.as_str()),
-        (1, "rejected: expired: token has expired\n")
+        (1, "rejected: expired: exp 2021-03-16T07:35:00Z is before now 2023-11-14T22:13:20Z (leeway 60 s)\n")
     );
     let (code, _, err) = decode(&["--bogus"], None);
     assert_eq!(
@@ -229,7 +229,7 @@ fn minted(outer_kid: Option<&str>, to: &str, inner_kid: Option<&str>, signer: &s
 /// Rotation as an operator does it: old and next keys side by side, each
 /// named by a kid, tokens minted fresh at the real clock.
 #[test]
-fn kid_selects_the_key_end_to_end() {
+fn kid_is_a_hint_end_to_end() {
     let s = Server::start(&[
         "--decryption-key",
         "old=keys/idcontact-test-rsa.key.pem",
@@ -274,36 +274,54 @@ fn kid_selects_the_key_end_to_end() {
         )),
         "{log}"
     );
-    // A kid that names no key is refused by name, before any crypto.
+    // Issue 9 item 1: `kid` is a hint. One that names no configured key
+    // (a producer's own name for its key) falls back to every key bound to
+    // the algorithm, and the log notes it.
     assert_eq!(
         post(&minted(Some("nope"), NEXT_PUB, None, NEXT_PRIV)),
-        (
-            400,
-            "unknown_kid: kid names no configured decryption key\n".into()
-        )
+        (200, "accepted\n".into())
+    );
+    assert!(
+        s.wait_log(r#"unrecognised_kid={"jwe":"nope"}"#)
+            .contains(r#"unrecognised_kid={"jwe":"nope"}"#)
     );
     assert_eq!(
         post(&minted(None, NEXT_PUB, Some("nope"), NEXT_PRIV)),
-        (
-            400,
-            "unknown_kid: kid names no configured signature key\n".into()
-        )
+        (200, "accepted\n".into())
     );
-    // A kid naming a key of the other type.
+    assert!(s
+        .wait_log(r#"unrecognised_kid={"jws":"nope"}"#)
+        .contains(r#"unrecognised_kid={"jws":"nope"}"#));
+    // A kid naming a key of the other type narrows nothing either.
     assert_eq!(
         post(&minted(Some("ec"), NEXT_PUB, None, NEXT_PRIV)),
-        (
-            400,
-            "wrong_key_type: no configured decryption key fits the token's alg\n".into()
-        )
+        (200, "accepted\n".into())
     );
-    // The kid is a choice, not a trust decision: the named key must still work.
+    // A kid naming the wrong configured key: that key is tried first, then
+    // the others; the verdict is the keys', as if there were no kid.
     assert_eq!(
-        post(&minted(Some("old"), NEXT_PUB, None, NEXT_PRIV)).1,
+        post(&minted(Some("old"), NEXT_PUB, Some("old"), NEXT_PRIV)),
+        (200, "accepted\n".into())
+    );
+    // The kid never vouches: a token no configured key opens or verifies is
+    // refused whatever key it names.
+    let only_old = Server::start(&[
+        "--decryption-key",
+        "old=keys/idcontact-test-rsa.key.pem",
+        "--signature-key",
+        "old=keys/idcontact-test-rsa.pub.pem",
+    ]);
+    let post_old = |t: &str| only_old.post_token(t).text();
+    assert_eq!(
+        post_old(&minted(Some("old"), NEXT_PUB, None, TEST_PRIV)),
         "decryption_failed: JWE could not be decrypted\n"
     );
     assert_eq!(
-        post(&minted(None, NEXT_PUB, Some("old"), NEXT_PRIV)).1,
+        post_old(&minted(None, TEST_PUB, Some("old"), NEXT_PRIV)),
+        "bad_signature: JWS signature does not verify\n"
+    );
+    assert_eq!(
+        post_old(&minted(Some("ec"), TEST_PUB, Some("x"), NEXT_PRIV)),
         "bad_signature: JWS signature does not verify\n"
     );
 }

@@ -59,13 +59,17 @@ fn seed_interaction_byte_for_byte() {
 fn real_clock_rejects_the_sample_as_expired() {
     let s = Server::start(&[]);
     let r = s.post_token(SAMPLE);
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (400, "expired: token has expired\n")
+    // Issue 9 item 6: the claim, its time, now and the leeway, in UTC.
+    let text = r.text();
+    assert_eq!(r.status, 400);
+    assert!(
+        text.starts_with("expired: exp 2021-03-16T07:35:00Z is before now 20")
+            && text.ends_with("Z (leeway 60 s)\n"),
+        "{text}"
     );
     let log = s.wait_log("POST /auth_result 400");
     assert!(
-        log.contains("rejected: expired: token has expired"),
+        log.contains("rejected: expired: exp 2021-03-16T07:35:00Z is before now "),
         "{log}"
     );
     assert!(log.contains("WARNING: using the built-in PUBLIC ID Contact test keys"));

@@ -10,19 +10,75 @@ use serde::{Deserialize, Serialize};
 
 use super::jws::Verified;
 
-/// The only `sub` an ID Contact attribute token carries.
-pub const SUBJECT: &str = "id-contact-attributes";
+/// The two spellings of one protocol: ID Contact, and Verder Helpen, its
+/// renamed successor (same wire format since 2022).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    #[default]
+    IdContact,
+    VerderHelpen,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::IdContact => "id-contact",
+            Profile::VerderHelpen => "verder-helpen",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Profile> {
+        match name {
+            "id-contact" => Some(Profile::IdContact),
+            "verder-helpen" => Some(Profile::VerderHelpen),
+            _ => None,
+        }
+    }
+
+    /// The only `sub` an attribute token of this profile carries.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Profile::IdContact => "id-contact-attributes",
+            Profile::VerderHelpen => "verder-helpen-attributes",
+        }
+    }
+
+    /// How this profile spells a successful authentication.
+    pub fn success(self) -> Status {
+        match self {
+            Profile::IdContact => Status::Succes,
+            Profile::VerderHelpen => Status::Success,
+        }
+    }
+
+    fn expected_sub(self) -> &'static str {
+        match self {
+            Profile::IdContact => "\"id-contact-attributes\" (profile id-contact)",
+            Profile::VerderHelpen => "\"verder-helpen-attributes\" (profile verder-helpen)",
+        }
+    }
+
+    fn expected_status(self) -> &'static str {
+        match self {
+            Profile::IdContact => "\"succes\" or \"failed\" (profile id-contact)",
+            Profile::VerderHelpen => "\"success\" or \"failed\" (profile verder-helpen)",
+        }
+    }
+}
 /// More attributes than any authentication method hands out, by far.
 pub const MAX_ATTRIBUTES: usize = 256;
 /// Claims are an object holding at most one object (`attributes`); room
 /// for unknown claims with structure, none for a nesting bomb.
 pub const MAX_DEPTH: usize = 8;
 
-/// The outcome of the authentication, spelled as the ecosystem spells it.
+/// The outcome of the authentication, as received: ID Contact spells
+/// success `succes`, Verder Helpen `success`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     #[serde(rename = "succes")]
     Succes,
+    #[serde(rename = "success")]
+    Success,
     #[serde(rename = "failed")]
     Failed,
 }
@@ -31,6 +87,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Succes => "succes",
+            Status::Success => "success",
             Status::Failed => "failed",
         }
     }
@@ -41,16 +98,31 @@ pub enum ClaimsError {
     /// The payload is not a JSON object.
     NotJson,
     /// A claim is missing, of the wrong type, duplicated, or has a value the
-    /// profile does not allow; the name says which.
-    Invalid(&'static str),
+    /// profile does not allow: which claim, and what it must be.
+    Invalid {
+        claim: &'static str,
+        expected: &'static str,
+    },
     /// More than `MAX_ATTRIBUTES` attributes.
     TooManyAttributes,
     /// JSON nested deeper than `MAX_DEPTH`.
     TooDeep,
-    /// `exp` (plus leeway) has passed (RFC 7519 §4.1.4).
-    Expired,
-    /// `nbf` or `iat` (minus leeway) lies in the future (RFC 7519 §4.1.5-6).
-    NotYetValid,
+    /// `exp` plus `leeway` is not after `now` (RFC 7519 §4.1.4).
+    Expired { exp: u64, now: u64, leeway: u64 },
+    /// `nbf` or `iat` (the claim named) minus `leeway` lies after `now`
+    /// (RFC 7519 §4.1.5-6).
+    NotYetValid {
+        claim: &'static str,
+        at: u64,
+        now: u64,
+        leeway: u64,
+    },
+}
+
+impl ClaimsError {
+    fn invalid(claim: &'static str, expected: &'static str) -> Self {
+        ClaimsError::Invalid { claim, expected }
+    }
 }
 
 /// A verified, valid authentication result. The private `_verified` field
@@ -177,13 +249,25 @@ impl<'de> Deserialize<'de> for Attributes {
     }
 }
 
-/// The claim our visitor named in its error; the message is ours, not the input's.
-fn which_claim(e: &serde_json::Error) -> &'static str {
+/// The claim our visitor named in its error, and what it must be; the
+/// message is ours, not the input's.
+fn which_claim(e: &serde_json::Error) -> ClaimsError {
     let msg = e.to_string();
-    CLAIMS
+    let claim = CLAIMS
         .into_iter()
         .find(|c| msg.contains(&format!("`{c}`")))
-        .unwrap_or("claims")
+        .unwrap_or("claims");
+    let expected = if msg.starts_with("duplicate") {
+        "present at most once"
+    } else {
+        match claim {
+            "attributes" => "an object of string values, no name twice",
+            "iat" | "nbf" | "exp" => "a whole number of seconds since 1970",
+            "claims" => "a JSON object",
+            _ => "a string",
+        }
+    };
+    ClaimsError::invalid(claim, expected)
 }
 
 /// The deepest nesting of arrays and objects, strings skipped. serde_json
@@ -213,23 +297,32 @@ fn nesting_depth(json: &[u8]) -> usize {
     max
 }
 
-/// Reads and checks the claims of `verified` at time `now` (Unix seconds),
-/// allowing `leeway` seconds of clock skew in each time check alike.
-pub fn validate(verified: &Verified, now: u64, leeway: u64) -> Result<Claims, ClaimsError> {
+/// Reads and checks the claims of `verified` against `profile` at time
+/// `now` (Unix seconds), allowing `leeway` seconds of clock skew in each
+/// time check alike.
+pub fn validate(
+    verified: &Verified,
+    profile: Profile,
+    now: u64,
+    leeway: u64,
+) -> Result<Claims, ClaimsError> {
     if nesting_depth(verified.payload()) > MAX_DEPTH {
         return Err(ClaimsError::TooDeep);
     }
     let raw: Raw = serde_json::from_slice(verified.payload()).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ClaimsError::Invalid(which_claim(&e)),
+        serde_json::error::Category::Data => which_claim(&e),
         _ => ClaimsError::NotJson,
     })?;
-    if raw.sub.as_deref() != Some(SUBJECT) {
-        return Err(ClaimsError::Invalid("sub"));
+    // The profile's values only: a result of the other profile is refused
+    // by name, so a tester sees which spelling arrived where.
+    if raw.sub.as_deref() != Some(profile.subject()) {
+        return Err(ClaimsError::invalid("sub", profile.expected_sub()));
     }
+    let success = profile.success();
     let status = match raw.status.as_deref() {
-        Some("succes") => Status::Succes,
         Some("failed") => Status::Failed,
-        _ => return Err(ClaimsError::Invalid("status")),
+        Some(s) if s == success.as_str() => success,
+        _ => return Err(ClaimsError::invalid("status", profile.expected_status())),
     };
     if raw
         .attributes
@@ -238,20 +331,28 @@ pub fn validate(verified: &Verified, now: u64, leeway: u64) -> Result<Claims, Cl
     {
         return Err(ClaimsError::TooManyAttributes);
     }
-    let exp = raw.exp.ok_or(ClaimsError::Invalid("exp"))?;
+    let exp = raw.exp.ok_or(ClaimsError::invalid(
+        "exp",
+        "present: a whole number of seconds since 1970",
+    ))?;
     // RFC 7519 §4.1.4: not accepted on or after exp; leeway extends it.
     if now >= exp.saturating_add(leeway) {
-        return Err(ClaimsError::Expired);
+        return Err(ClaimsError::Expired { exp, now, leeway });
     }
     // RFC 7519 §4.1.5: not accepted before nbf. `iat` in the future is no
     // rule of the RFC, but a token issued later than now is as suspect.
-    for t in [raw.nbf, raw.iat].into_iter().flatten() {
-        if t > now.saturating_add(leeway) {
-            return Err(ClaimsError::NotYetValid);
+    for (claim, t) in [("nbf", raw.nbf), ("iat", raw.iat)] {
+        if let Some(at) = t.filter(|&t| t > now.saturating_add(leeway)) {
+            return Err(ClaimsError::NotYetValid {
+                claim,
+                at,
+                now,
+                leeway,
+            });
         }
     }
     Ok(Claims {
-        sub: SUBJECT.to_owned(),
+        sub: profile.subject().to_owned(),
         status,
         attributes: raw.attributes,
         session_url: raw.session_url,
@@ -269,7 +370,19 @@ mod tests {
     const NOW: u64 = 1_700_000_100;
 
     fn check(json: &str) -> Result<Claims, ClaimsError> {
-        validate(&Verified::unsigned_for_test(json.as_bytes()), NOW, 60)
+        validate(
+            &Verified::unsigned_for_test(json.as_bytes()),
+            Profile::IdContact,
+            NOW,
+            60,
+        )
+    }
+
+    fn claim_of(e: Result<Claims, ClaimsError>) -> &'static str {
+        match e {
+            Err(ClaimsError::Invalid { claim, .. }) => claim,
+            other => panic!("not invalid_claims: {other:?}"),
+        }
     }
 
     fn with(extra: &str) -> String {
@@ -301,25 +414,65 @@ mod tests {
 
     #[test]
     fn profile_values_are_enforced() {
+        let idc = ClaimsError::invalid("status", "\"succes\" or \"failed\" (profile id-contact)");
         assert_eq!(
             check(&with("").replace("id-contact-attributes", "x")),
-            Err(ClaimsError::Invalid("sub"))
+            Err(ClaimsError::invalid(
+                "sub",
+                "\"id-contact-attributes\" (profile id-contact)"
+            ))
         );
-        assert_eq!(
-            check(&with("").replace("succes", "success")),
-            Err(ClaimsError::Invalid("status"))
-        );
-        assert_eq!(
-            check(&with("").replace("succes", "Failed")),
-            Err(ClaimsError::Invalid("status"))
-        );
+        assert_eq!(check(&with("").replace("succes", "success")), Err(idc));
+        assert_eq!(check(&with("").replace("succes", "Failed")), Err(idc));
         assert_eq!(
             check(r#"{"sub":"id-contact-attributes","status":"failed"}"#),
-            Err(ClaimsError::Invalid("exp"))
+            Err(ClaimsError::invalid(
+                "exp",
+                "present: a whole number of seconds since 1970"
+            ))
         );
         assert_eq!(
             check(&with("").replace("succes", "failed")).unwrap().status,
             Status::Failed
+        );
+    }
+
+    /// Issue 9 item 3: Verder Helpen spells `success` and
+    /// `verder-helpen-attributes`; each profile refuses the other's by name.
+    #[test]
+    fn verder_helpen_profile() {
+        let vh = |json: &str| {
+            validate(
+                &Verified::unsigned_for_test(json.as_bytes()),
+                Profile::VerderHelpen,
+                NOW,
+                60,
+            )
+        };
+        let ok = with("")
+            .replace("id-contact-attributes", "verder-helpen-attributes")
+            .replace("succes", "success");
+        let c = vh(&ok).unwrap();
+        assert_eq!((c.sub.as_str(), c.status.as_str()), ("verder-helpen-attributes", "success"));
+        assert_eq!(vh(&ok.replace("success", "failed")).unwrap().status, Status::Failed);
+        assert_eq!(
+            vh(&with("")),
+            Err(ClaimsError::invalid(
+                "sub",
+                "\"verder-helpen-attributes\" (profile verder-helpen)"
+            ))
+        );
+        assert_eq!(
+            vh(&ok.replace("success", "succes")),
+            Err(ClaimsError::invalid(
+                "status",
+                "\"success\" or \"failed\" (profile verder-helpen)"
+            ))
+        );
+        assert_eq!(claim_of(check(&ok)), "sub");
+        assert_eq!(
+            claim_of(check(&ok.replace("verder-helpen-attributes", "id-contact-attributes"))),
+            "status"
         );
     }
 
@@ -340,7 +493,7 @@ mod tests {
             ("attributes", with(r#","attributes":["a"]"#)),
             ("session_url", with(r#","session_url":5"#)),
         ] {
-            assert_eq!(check(&json), Err(ClaimsError::Invalid(claim)), "{json}");
+            assert_eq!(claim_of(check(&json)), claim, "{json}");
         }
     }
 
@@ -348,12 +501,9 @@ mod tests {
     fn duplicates_and_floods_are_refused() {
         assert_eq!(
             check(&with(r#","exp":1800000000"#)),
-            Err(ClaimsError::Invalid("exp"))
+            Err(ClaimsError::invalid("exp", "present at most once"))
         );
-        assert_eq!(
-            check(&with(r#","attributes":{"a":"1","a":"2"}"#)),
-            Err(ClaimsError::Invalid("attributes"))
-        );
+        assert_eq!(claim_of(check(&with(r#","attributes":{"a":"1","a":"2"}"#))), "attributes");
         let many: Vec<String> = (0..=MAX_ATTRIBUTES)
             .map(|i| format!(r#""a{i}":"v""#))
             .collect();
@@ -374,19 +524,37 @@ mod tests {
     #[test]
     fn time_checks_share_one_leeway() {
         let at = |now, leeway, json: &str| {
-            validate(&Verified::unsigned_for_test(json.as_bytes()), now, leeway)
+            validate(
+                &Verified::unsigned_for_test(json.as_bytes()),
+                Profile::IdContact,
+                now,
+                leeway,
+            )
         };
         let c = with("");
+        let exp = 1_700_000_300;
         // exp 1700000300: valid through exp+59 with 60 s leeway, not at exp+60.
         assert!(at(1_700_000_359, 60, &c).is_ok());
-        assert_eq!(at(1_700_000_360, 60, &c), Err(ClaimsError::Expired));
-        assert_eq!(at(1_700_000_300, 0, &c), Err(ClaimsError::Expired));
+        assert_eq!(
+            at(1_700_000_360, 60, &c),
+            Err(ClaimsError::Expired { exp, now: 1_700_000_360, leeway: 60 })
+        );
+        assert_eq!(
+            at(exp, 0, &c),
+            Err(ClaimsError::Expired { exp, now: exp, leeway: 0 })
+        );
         // iat 1700000000: may be up to 60 s ahead of now.
         assert!(at(1_699_999_940, 60, &c).is_ok());
-        assert_eq!(at(1_699_999_939, 60, &c), Err(ClaimsError::NotYetValid));
+        assert_eq!(
+            at(1_699_999_939, 60, &c),
+            Err(ClaimsError::NotYetValid { claim: "iat", at: 1_700_000_000, now: 1_699_999_939, leeway: 60 })
+        );
         let nbf = with(r#","nbf":1700000200"#);
         assert!(at(1_700_000_140, 60, &nbf).is_ok());
-        assert_eq!(at(1_700_000_139, 60, &nbf), Err(ClaimsError::NotYetValid));
+        assert_eq!(
+            at(1_700_000_139, 60, &nbf),
+            Err(ClaimsError::NotYetValid { claim: "nbf", at: 1_700_000_200, now: 1_700_000_139, leeway: 60 })
+        );
         // Saturating: huge values neither overflow nor pass.
         let far = with("").replace("1700000300", &u64::MAX.to_string());
         assert!(at(u64::MAX - 1, 60, &far).is_ok());

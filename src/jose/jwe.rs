@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::b64;
 use super::cbc_hmac::{self, KEY_LEN};
 use super::header::{self, ContentEncryption, Epk, HeaderError, JweHeader, KeyManagement};
-use super::keys::{self, DecryptionKey, Fingerprint, KeyChoiceError};
+use super::keys::{self, DecryptionKey, Fingerprint, KeyChoiceError, KidHint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JweError {
@@ -42,6 +42,7 @@ pub struct Opened {
     pub header: JweHeader,
     pub njwt: String,
     pub key: Fingerprint,
+    pub kid: KidHint,
 }
 
 /// Splits `token` into exactly `N` parts on '.', without indexing.
@@ -60,7 +61,7 @@ pub fn decrypt(
     // Steps 2-5: the header, against the allow-list, before any crypto.
     let header = header::parse_jwe(h64, allowed).map_err(JweError::Header)?;
     let ContentEncryption::A128CbcHs256 = header.enc;
-    let candidates = keys::candidates(
+    let (candidates, kid) = keys::candidates(
         keys,
         header.kid.as_deref(),
         header.alg,
@@ -95,7 +96,12 @@ pub fn decrypt(
     }
     let (plaintext, key) = opened.ok_or(JweError::DecryptionFailed)?;
     let njwt = parse_payload(&plaintext)?;
-    Ok(Opened { header, njwt, key })
+    Ok(Opened {
+        header,
+        njwt,
+        key,
+        kid,
+    })
 }
 
 /// RSAES-OAEP with SHA-1 (RFC 7518 §4.3, RFC 8017 §7.1.2); `rsa` 0.10 blinds

@@ -9,7 +9,7 @@ use ring::signature::{self, UnparsedPublicKey};
 use super::b64;
 use super::header::{self, HeaderError, JwsHeader, SignatureAlg};
 use super::jwe::split_exact;
-use super::keys::{self, Fingerprint, KeyChoiceError, VerificationKey};
+use super::keys::{self, Fingerprint, KeyChoiceError, KidHint, VerificationKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwsError {
@@ -30,6 +30,7 @@ pub struct Verified {
     header: JwsHeader,
     payload: Vec<u8>,
     key: Fingerprint,
+    kid: KidHint,
 }
 
 impl Verified {
@@ -41,6 +42,9 @@ impl Verified {
     }
     pub fn key(&self) -> Fingerprint {
         self.key
+    }
+    pub fn kid(&self) -> &KidHint {
+        &self.kid
     }
 
     /// Lets the claims tests start from a payload without a signature.
@@ -54,6 +58,7 @@ impl Verified {
             },
             payload: payload.to_vec(),
             key: Fingerprint::for_test(),
+            kid: KidHint::Absent,
         }
     }
 }
@@ -84,7 +89,7 @@ pub fn verify(
     let [h64, p64, s64] = split_exact::<3>(jws).ok_or(JwsError::PartCount)?;
     // Steps 2-4: the header against the allow-list, before any crypto.
     let header = header::parse_jws(h64, allowed).map_err(JwsError::Header)?;
-    let candidates = keys::candidates(
+    let (candidates, kid) = keys::candidates(
         keys,
         header.kid.as_deref(),
         header.alg,
@@ -109,6 +114,7 @@ pub fn verify(
         header,
         payload,
         key,
+        kid,
     })
 }
 

@@ -286,37 +286,48 @@ pub struct KeySet {
 /// Why no key could be chosen for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyChoiceError {
-    /// The token names a `kid` we were not configured with.
-    UnknownKid,
     /// No configured key is of the type the token's algorithm needs.
     NoKeyForAlg,
 }
 
-/// The keys to try, in configuration order: the one named by `kid`, or
-/// every key of the right algorithm. A `kid` naming a key of the other
-/// type is `NoKeyForAlg`: a key never serves the other algorithm.
+/// What a token's `kid` did to the choice of keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KidHint {
+    /// No `kid` in the header.
+    Absent,
+    /// It names a configured key of the right type, tried first.
+    Matched,
+    /// It names no configured key of the right type (a producer's own name
+    /// for its key, say): every key bound to the algorithm is tried.
+    Unrecognised(String),
+}
+
+/// The keys to try, in order: every configured key bound to `alg`, the
+/// ones named by `kid` first. `kid` is a hint (RFC 7515 §4.1.4): it orders
+/// the keys and never narrows them, so the verdict never depends on it; a
+/// key never serves the other key type's algorithm.
 pub(super) fn candidates<'k, K, A: PartialEq>(
     keys: &'k [K],
     kid: Option<&str>,
     alg: A,
     key_alg: impl Fn(&K) -> A,
     key_kid: impl Fn(&K) -> &str,
-) -> Result<Vec<&'k K>, KeyChoiceError> {
-    let named: Vec<&K> = match kid {
-        Some(kid) => {
-            let hits: Vec<&K> = keys.iter().filter(|k| key_kid(k) == kid).collect();
-            if hits.is_empty() {
-                return Err(KeyChoiceError::UnknownKid);
-            }
-            hits
-        }
-        None => keys.iter().collect(),
-    };
-    let usable: Vec<&K> = named.into_iter().filter(|k| key_alg(k) == alg).collect();
+) -> Result<(Vec<&'k K>, KidHint), KeyChoiceError> {
+    let usable: Vec<&K> = keys.iter().filter(|k| key_alg(k) == alg).collect();
     if usable.is_empty() {
         return Err(KeyChoiceError::NoKeyForAlg);
     }
-    Ok(usable)
+    let Some(kid) = kid else {
+        return Ok((usable, KidHint::Absent));
+    };
+    let (mut named, rest): (Vec<&K>, Vec<&K>) = usable.into_iter().partition(|k| key_kid(k) == kid);
+    let hint = if named.is_empty() {
+        KidHint::Unrecognised(kid.to_owned())
+    } else {
+        KidHint::Matched
+    };
+    named.extend(rest);
+    Ok((named, hint))
 }
 
 #[cfg(test)]
@@ -417,17 +428,33 @@ mod tests {
             DecryptionKey::from_pem(RSA_PKCS8, Some("a".into())).unwrap(),
             DecryptionKey::from_pem(EC_PKCS8, Some("b".into())).unwrap(),
         ];
-        let pick =
-            |kid, alg| candidates(&keys, kid, alg, |k| k.algorithm(), |k| k.kid()).map(|v| v.len());
-        assert_eq!(pick(None, KeyManagement::RsaOaep), Ok(1));
-        assert_eq!(pick(Some("a"), KeyManagement::RsaOaep), Ok(1));
+        let pick = |kid, alg| {
+            candidates(&keys, kid, alg, |k| k.algorithm(), |k| k.kid())
+                .map(|(v, hint)| (v.iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>(), hint))
+        };
+        let kids = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(pick(None, KeyManagement::RsaOaep), Ok((kids(&["a"]), KidHint::Absent)));
+        assert_eq!(pick(Some("a"), KeyManagement::RsaOaep), Ok((kids(&["a"]), KidHint::Matched)));
+        // Issue 9 item 1: a kid naming no configured key was `unknown_kid`.
         assert_eq!(
             pick(Some("c"), KeyManagement::RsaOaep),
-            Err(KeyChoiceError::UnknownKid)
+            Ok((kids(&["a"]), KidHint::Unrecognised("c".into())))
         );
+        // Naming a key of the other type narrows nothing and widens nothing.
         assert_eq!(
             pick(Some("b"), KeyManagement::RsaOaep),
-            Err(KeyChoiceError::NoKeyForAlg)
+            Ok((kids(&["a"]), KidHint::Unrecognised("b".into())))
         );
+        let rsa_only = [DecryptionKey::from_pem(RSA_PKCS8, None).unwrap()];
+        assert_eq!(
+            candidates(&rsa_only, None, KeyManagement::EcdhEs, |k| k.algorithm(), |k| k.kid()).err(),
+            Some(KeyChoiceError::NoKeyForAlg)
+        );
+        let two = [
+            DecryptionKey::from_pem(RSA_PKCS8, Some("x".into())).unwrap(),
+            DecryptionKey::from_pem(RSA_PKCS8, Some("y".into())).unwrap(),
+        ];
+        let order = candidates(&two, Some("y"), KeyManagement::RsaOaep, |k| k.algorithm(), |k| k.kid()).unwrap();
+        assert_eq!(order.0.iter().map(|k| k.kid()).collect::<Vec<_>>(), ["y", "x"], "named first, then the rest");
     }
 }

@@ -87,11 +87,15 @@ use std::fmt;
 
 use sha2::Digest as _;
 
-pub use claims::{Claims, ClaimsError, Status};
+use crate::date;
+
+pub use claims::{Claims, ClaimsError, Profile, Status};
 pub use header::{HeaderError, KeyManagement, SignatureAlg};
 pub use jwe::JweError;
 pub use jws::JwsError;
-pub use keys::{DecryptionKey, Fingerprint, KeyChoiceError, KeyError, KeySet, VerificationKey};
+pub use keys::{
+    DecryptionKey, Fingerprint, KeyChoiceError, KeyError, KeySet, KidHint, VerificationKey,
+};
 
 /// A real token is about 1.2 KB; anything past this is refused unread.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -105,6 +109,8 @@ pub struct Policy {
     pub key_management: Vec<KeyManagement>,
     pub signature: Vec<SignatureAlg>,
     pub leeway: u64,
+    /// Which spelling of the claims is expected.
+    pub profile: Profile,
 }
 
 impl Policy {
@@ -118,7 +124,12 @@ impl Policy {
             key_management,
             signature,
             leeway,
+            profile: Profile::IdContact,
         }
+    }
+
+    pub fn with_profile(self, profile: Profile) -> Self {
+        Policy { profile, ..self }
     }
 }
 
@@ -131,6 +142,9 @@ pub struct Decoded {
     pub claims: Claims,
     pub decrypted_with: Fingerprint,
     pub verified_with: Fingerprint,
+    /// What each layer's `kid` did to the choice of keys.
+    pub outer_kid: KidHint,
+    pub inner_kid: KidHint,
     /// SHA-256 of the inner JWS: what the issuer signed, so the identity
     /// of the result for replay detection, however often it is re-encrypted.
     pub signed_sha256: [u8; 32],
@@ -156,7 +170,6 @@ impl Rejection {
             H::Unsupported(_) => "unsupported_header",
         };
         let key = |k: &KeyChoiceError| match k {
-            KeyChoiceError::UnknownKid => "unknown_kid",
             KeyChoiceError::NoKeyForAlg => "wrong_key_type",
         };
         match self {
@@ -182,10 +195,10 @@ impl Rejection {
             },
             Rejection::Claims(e) => match e {
                 ClaimsError::NotJson => "malformed",
-                ClaimsError::Invalid(_) => "invalid_claims",
+                ClaimsError::Invalid { .. } => "invalid_claims",
                 ClaimsError::TooManyAttributes | ClaimsError::TooDeep => "too_large",
-                ClaimsError::Expired => "expired",
-                ClaimsError::NotYetValid => "not_yet_valid",
+                ClaimsError::Expired { .. } => "expired",
+                ClaimsError::NotYetValid { .. } => "not_yet_valid",
             },
         }
     }
@@ -219,15 +232,32 @@ impl fmt::Display for Rejection {
             },
             Rejection::Claims(e) => match e {
                 ClaimsError::NotJson => "claims are not a JSON object".into(),
-                ClaimsError::Invalid(c) => format!("claim {c} is missing or invalid").into(),
+                ClaimsError::Invalid { claim, expected } => {
+                    format!("{claim} must be {expected}").into()
+                }
                 ClaimsError::TooManyAttributes => {
                     format!("more than {} attributes", claims::MAX_ATTRIBUTES).into()
                 }
                 ClaimsError::TooDeep => {
                     format!("claims nest deeper than {} levels", claims::MAX_DEPTH).into()
                 }
-                ClaimsError::Expired => "token has expired".into(),
-                ClaimsError::NotYetValid => "token is not valid yet (iat/nbf in the future)".into(),
+                ClaimsError::Expired { exp, now, leeway } => format!(
+                    "exp {} is before now {} (leeway {leeway} s)",
+                    date::rfc3339(*exp),
+                    date::rfc3339(*now)
+                )
+                .into(),
+                ClaimsError::NotYetValid {
+                    claim,
+                    at,
+                    now,
+                    leeway,
+                } => format!(
+                    "{claim} {} is after now {} (leeway {leeway} s)",
+                    date::rfc3339(*at),
+                    date::rfc3339(*now)
+                )
+                .into(),
             },
         };
         write!(f, "{}: {detail}", self.reason())
@@ -246,7 +276,6 @@ fn header_detail(layer: &str, h: &HeaderError) -> std::borrow::Cow<'static, str>
 
 fn key_detail(use_: &str, k: &KeyChoiceError) -> std::borrow::Cow<'static, str> {
     match k {
-        KeyChoiceError::UnknownKid => format!("kid names no configured {use_} key"),
         KeyChoiceError::NoKeyForAlg => format!("no configured {use_} key fits the token's alg"),
     }
     .into()
@@ -263,13 +292,16 @@ pub fn decode(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<D
     let signed_sha256 = sha2::Sha256::digest(opened.njwt.as_bytes()).into();
     let verified =
         jws::verify(&opened.njwt, &policy.signature, &keys.verification).map_err(Rejection::Jws)?;
-    let claims = claims::validate(&verified, now, policy.leeway).map_err(Rejection::Claims)?;
+    let claims = claims::validate(&verified, policy.profile, now, policy.leeway)
+        .map_err(Rejection::Claims)?;
     Ok(Decoded {
         outer_header: opened.header.json,
         inner_header: verified.header().json.clone(),
         claims,
         decrypted_with: opened.key,
         verified_with: verified.key(),
+        outer_kid: opened.kid,
+        inner_kid: verified.kid().clone(),
         signed_sha256,
     })
 }
