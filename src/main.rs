@@ -61,6 +61,19 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
     log::init(config.log_format);
+    if let Some(r) = &config.rocket {
+        log::message(&format!(
+            "configuration from {} (Rocket profile {}), under our flags and COMM_TEST_* variables",
+            r.file, r.profile
+        ));
+        if !r.ignored.is_empty() {
+            log::message(&format!(
+                "ignored in {}: {} (they configure Rocket, which we are not)",
+                r.file,
+                r.ignored.join(", ")
+            ));
+        }
+    }
     if config.test_keys {
         log::message(
             "WARNING: using the built-in PUBLIC ID Contact test keys; \
@@ -132,7 +145,10 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
 }
 
 /// `comm-test decode`: the server's decoding, offline, as one JSON document.
-fn decode(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<ExitCode, ConfigError> {
+fn decode(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<ExitCode, ConfigError> {
     let (flags, positional) = config::collect_flags(
         args,
         &[
@@ -141,6 +157,7 @@ fn decode(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exi
             "--decryption-key",
             "--signature-key",
             "--profile",
+            "--config",
         ],
     )?;
     let token = match positional.as_slice() {
@@ -153,7 +170,7 @@ fn decode(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exi
             ))
         }
     };
-    let settings = Settings::new(&flags, env);
+    let mut settings = Settings::new(&flags, env).with_rocket()?;
     let (keys, _) = settings.keys()?;
     let policy = Policy::for_keys(&keys, settings.leeway()?).with_profile(settings.profile()?);
     let now = settings.clock()?.unwrap_or_else(date::unix_now);

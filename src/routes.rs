@@ -126,9 +126,7 @@ impl ReplayCache {
             }
         }
         self.forget(&id);
-        while self.seen.len() >= self.cap
-            || self.order.first().is_some_and(|&(t, _, _)| t <= now)
-        {
+        while self.seen.len() >= self.cap || self.order.first().is_some_and(|&(t, _, _)| t <= now) {
             let Some((_, _, oldest)) = self.order.pop_first() else {
                 break;
             };
@@ -664,7 +662,10 @@ mod tests {
             assert!(!c.seen_before(id(i), 1_000, 10));
         }
         assert_eq!(c.len(), ReplayCache::DEFAULT_CAP);
-        assert!((0..500).all(|i| !c.contains(&id(i))), "the first 500 evicted");
+        assert!(
+            (0..500).all(|i| !c.contains(&id(i))),
+            "the first 500 evicted"
+        );
         assert!((500..10_500).all(|i| c.contains(&id(i))), "the rest kept");
         // Sooner expiry goes first, whatever the arrival order.
         let mut c = ReplayCache::new(2);

@@ -281,10 +281,9 @@ fn kid_is_a_hint_end_to_end() {
         post(&minted(Some("nope"), NEXT_PUB, None, NEXT_PRIV)),
         (200, "accepted\n".into())
     );
-    assert!(
-        s.wait_log(r#"unrecognised_kid={"jwe":"nope"}"#)
-            .contains(r#"unrecognised_kid={"jwe":"nope"}"#)
-    );
+    assert!(s
+        .wait_log(r#"unrecognised_kid={"jwe":"nope"}"#)
+        .contains(r#"unrecognised_kid={"jwe":"nope"}"#));
     assert_eq!(
         post(&minted(None, NEXT_PUB, Some("nope"), NEXT_PRIV)),
         (200, "accepted\n".into())

@@ -98,7 +98,10 @@ fn pipelined_burst_stalled_after_the_buffer_cap() {
         tail.drain(..keep);
     }
     writer.join().unwrap();
-    eprintln!("item 2: 6 000 pipelined GET /ui answered in {:?}", t.elapsed());
+    eprintln!(
+        "item 2: 6 000 pipelined GET /ui answered in {:?}",
+        t.elapsed()
+    );
 }
 
 /// A token the server must open with a full RSA private operation, and
@@ -295,7 +298,10 @@ fn logging_to_a_stalled_stderr_stopped_the_loop() {
         assert_eq!(get(addr, req.as_bytes()).status, 200);
     }
     assert_eq!(get(addr, UI).status, 200);
-    eprintln!("item 5: 1 000 requests with a 60 KB purpose, stderr never read: {:?}", t.elapsed());
+    eprintln!(
+        "item 5: 1 000 requests with a 60 KB purpose, stderr never read: {:?}",
+        t.elapsed()
+    );
     // Now read: the writer catches up, and a later line reports the drops.
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -310,7 +316,11 @@ fn logging_to_a_stalled_stderr_stopped_the_loop() {
     let longest = log.lines().map(str::len).max().unwrap();
     assert!(longest <= 8 * 1024, "a line of {longest} bytes");
     assert!(log.contains("…[cut, 60000 bytes]"), "cut visibly");
-    assert!(log.contains(" log lines dropped"), "drops reported:\n{}", &log[..2000.min(log.len())]);
+    assert!(
+        log.contains(" log lines dropped"),
+        "drops reported:\n{}",
+        &log[..2000.min(log.len())]
+    );
     common::assert_no_key_material(&log);
 }
 
@@ -338,7 +348,10 @@ fn a_closed_stderr_crashed_the_process() {
     // And a configuration error with stderr gone is still exit 2.
     let (r, w) = std::io::pipe().unwrap();
     drop(r);
-    let st = common::command(&["--leeway", "x"]).stderr(w).status().unwrap();
+    let st = common::command(&["--leeway", "x"])
+        .stderr(w)
+        .status()
+        .unwrap();
     assert_eq!(st.code(), Some(2));
 }
 
@@ -354,7 +367,10 @@ fn read_timeout_counted_from_accept_not_the_first_byte() {
     std::thread::sleep(Duration::from_millis(600));
     c.write_all(b"Host: x\r\n\r\n").unwrap();
     let r = common::read_reply(&mut c);
-    assert_eq!((r.status, r.text().as_str()), (200, "Communication plugin UI"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Communication plugin UI")
+    );
 }
 
 /// Item 7: the two limits, each on its own.
@@ -365,7 +381,11 @@ fn idle_and_request_timeouts_are_separate_limits() {
     let mut idle = s.connect();
     let t = Instant::now();
     let mut buf = Vec::new();
-    assert_eq!(idle.read_to_end(&mut buf).unwrap_or(0), 0, "no 408 for idle");
+    assert_eq!(
+        idle.read_to_end(&mut buf).unwrap_or(0),
+        0,
+        "no 408 for idle"
+    );
     let idle_took = t.elapsed();
     assert!(
         idle_took >= Duration::from_millis(1900) && idle_took < Duration::from_secs(4),
@@ -476,7 +496,12 @@ fn re_encrypted_result_was_not_seen_as_a_replay() {
 fn unprintable_characters_reached_the_log_raw() {
     let s = Server::start(&["--clock", SAMPLE_TIME]);
     let body = "{\"purpose\":\"a\u{2028}b\u{85}c\u{9b}d\u{202e}e\u{7f}f\\u001b[2J\"}";
-    let r = s.request("POST", "/start_communication", Some("application/json"), body.as_bytes());
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 200);
     let log = s.wait_log("purpose=");
     let line = log.lines().find(|l| l.contains("purpose=")).unwrap();

@@ -226,7 +226,8 @@ impl Conn {
                         self.begin(Instant::now());
                     }
                     self.inbuf.reserve_exact(n);
-                    self.inbuf.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    self.inbuf
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
                     self.progress += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {

@@ -421,7 +421,9 @@ mod tests {
                 !body.chars().any(is_unsafe),
                 "{f:?}: unsafe character in {body:?}"
             );
-            assert!(body.contains("\\u2028") && body.contains("\\u009b") && body.contains("\\u202e"));
+            assert!(
+                body.contains("\\u2028") && body.contains("\\u009b") && body.contains("\\u202e")
+            );
         }
         let j = line(Format::Json, &n);
         let v: Value = serde_json::from_str(&j).unwrap();
@@ -437,11 +439,20 @@ mod tests {
         assert!(l.len() < 1024, "{}", l.len());
         assert!(l.contains("…[cut, 65000 bytes]"), "{l}");
         let many: serde_json::Map<String, Value> = (0..256)
-            .map(|i| (format!("attr{i:03}{}", "n".repeat(200)), json!("v".repeat(250))))
+            .map(|i| {
+                (
+                    format!("attr{i:03}{}", "n".repeat(200)),
+                    json!("v".repeat(250)),
+                )
+            })
             .collect();
         n.claims = vec![("attributes", Value::Object(many))];
         let t = line(Format::Text, &n);
-        assert!(t.len() <= MAX_LINE + 1 && t.contains("…[line cut, "), "{}", t.len());
+        assert!(
+            t.len() <= MAX_LINE + 1 && t.contains("…[line cut, "),
+            "{}",
+            t.len()
+        );
         let j = line(Format::Json, &n);
         assert!(j.len() <= MAX_LINE, "{}", j.len());
         let v: Value = serde_json::from_str(&j).unwrap();
@@ -451,7 +462,10 @@ mod tests {
     #[test]
     fn messages() {
         let m = message_line(Format::Text, "listening on http://127.0.0.1:8000");
-        assert!(m.ends_with("Z comm-test: listening on http://127.0.0.1:8000\n"), "{m}");
+        assert!(
+            m.ends_with("Z comm-test: listening on http://127.0.0.1:8000\n"),
+            "{m}"
+        );
         let m = message_line(Format::Json, "kid=\u{1b}x");
         let v: Value = serde_json::from_str(&m).unwrap();
         assert_eq!(v["message"], json!("kid=\u{1b}x"));

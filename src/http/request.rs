@@ -63,7 +63,10 @@ fn parse_head<'b>(
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err((411, "Transfer-Encoding is not supported; send Content-Length"));
+            return Err((
+                411,
+                "Transfer-Encoding is not supported; send Content-Length",
+            ));
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("content-type") {
@@ -136,7 +139,11 @@ pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant
     let head_len = match req.parse(input) {
         Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
         Ok(httparse::Status::Complete(_)) => {
-            return refuse(None, None, Response::error(431, "request headers too large"));
+            return refuse(
+                None,
+                None,
+                Response::error(431, "request headers too large"),
+            );
         }
         Ok(httparse::Status::Partial) => {
             if input.len() <= MAX_HEAD {

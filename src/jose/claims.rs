@@ -453,8 +453,14 @@ mod tests {
             .replace("id-contact-attributes", "verder-helpen-attributes")
             .replace("succes", "success");
         let c = vh(&ok).unwrap();
-        assert_eq!((c.sub.as_str(), c.status.as_str()), ("verder-helpen-attributes", "success"));
-        assert_eq!(vh(&ok.replace("success", "failed")).unwrap().status, Status::Failed);
+        assert_eq!(
+            (c.sub.as_str(), c.status.as_str()),
+            ("verder-helpen-attributes", "success")
+        );
+        assert_eq!(
+            vh(&ok.replace("success", "failed")).unwrap().status,
+            Status::Failed
+        );
         assert_eq!(
             vh(&with("")),
             Err(ClaimsError::invalid(
@@ -471,7 +477,9 @@ mod tests {
         );
         assert_eq!(claim_of(check(&ok)), "sub");
         assert_eq!(
-            claim_of(check(&ok.replace("verder-helpen-attributes", "id-contact-attributes"))),
+            claim_of(check(
+                &ok.replace("verder-helpen-attributes", "id-contact-attributes")
+            )),
             "status"
         );
     }
@@ -503,7 +511,10 @@ mod tests {
             check(&with(r#","exp":1800000000"#)),
             Err(ClaimsError::invalid("exp", "present at most once"))
         );
-        assert_eq!(claim_of(check(&with(r#","attributes":{"a":"1","a":"2"}"#))), "attributes");
+        assert_eq!(
+            claim_of(check(&with(r#","attributes":{"a":"1","a":"2"}"#))),
+            "attributes"
+        );
         let many: Vec<String> = (0..=MAX_ATTRIBUTES)
             .map(|i| format!(r#""a{i}":"v""#))
             .collect();
@@ -537,23 +548,41 @@ mod tests {
         assert!(at(1_700_000_359, 60, &c).is_ok());
         assert_eq!(
             at(1_700_000_360, 60, &c),
-            Err(ClaimsError::Expired { exp, now: 1_700_000_360, leeway: 60 })
+            Err(ClaimsError::Expired {
+                exp,
+                now: 1_700_000_360,
+                leeway: 60
+            })
         );
         assert_eq!(
             at(exp, 0, &c),
-            Err(ClaimsError::Expired { exp, now: exp, leeway: 0 })
+            Err(ClaimsError::Expired {
+                exp,
+                now: exp,
+                leeway: 0
+            })
         );
         // iat 1700000000: may be up to 60 s ahead of now.
         assert!(at(1_699_999_940, 60, &c).is_ok());
         assert_eq!(
             at(1_699_999_939, 60, &c),
-            Err(ClaimsError::NotYetValid { claim: "iat", at: 1_700_000_000, now: 1_699_999_939, leeway: 60 })
+            Err(ClaimsError::NotYetValid {
+                claim: "iat",
+                at: 1_700_000_000,
+                now: 1_699_999_939,
+                leeway: 60
+            })
         );
         let nbf = with(r#","nbf":1700000200"#);
         assert!(at(1_700_000_140, 60, &nbf).is_ok());
         assert_eq!(
             at(1_700_000_139, 60, &nbf),
-            Err(ClaimsError::NotYetValid { claim: "nbf", at: 1_700_000_200, now: 1_700_000_139, leeway: 60 })
+            Err(ClaimsError::NotYetValid {
+                claim: "nbf",
+                at: 1_700_000_200,
+                now: 1_700_000_139,
+                leeway: 60
+            })
         );
         // Saturating: huge values neither overflow nor pass.
         let far = with("").replace("1700000300", &u64::MAX.to_string());

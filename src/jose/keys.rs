@@ -429,12 +429,22 @@ mod tests {
             DecryptionKey::from_pem(EC_PKCS8, Some("b".into())).unwrap(),
         ];
         let pick = |kid, alg| {
-            candidates(&keys, kid, alg, |k| k.algorithm(), |k| k.kid())
-                .map(|(v, hint)| (v.iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>(), hint))
+            candidates(&keys, kid, alg, |k| k.algorithm(), |k| k.kid()).map(|(v, hint)| {
+                (
+                    v.iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>(),
+                    hint,
+                )
+            })
         };
         let kids = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(pick(None, KeyManagement::RsaOaep), Ok((kids(&["a"]), KidHint::Absent)));
-        assert_eq!(pick(Some("a"), KeyManagement::RsaOaep), Ok((kids(&["a"]), KidHint::Matched)));
+        assert_eq!(
+            pick(None, KeyManagement::RsaOaep),
+            Ok((kids(&["a"]), KidHint::Absent))
+        );
+        assert_eq!(
+            pick(Some("a"), KeyManagement::RsaOaep),
+            Ok((kids(&["a"]), KidHint::Matched))
+        );
         // Issue 9 item 1: a kid naming no configured key was `unknown_kid`.
         assert_eq!(
             pick(Some("c"), KeyManagement::RsaOaep),
@@ -447,14 +457,32 @@ mod tests {
         );
         let rsa_only = [DecryptionKey::from_pem(RSA_PKCS8, None).unwrap()];
         assert_eq!(
-            candidates(&rsa_only, None, KeyManagement::EcdhEs, |k| k.algorithm(), |k| k.kid()).err(),
+            candidates(
+                &rsa_only,
+                None,
+                KeyManagement::EcdhEs,
+                |k| k.algorithm(),
+                |k| k.kid()
+            )
+            .err(),
             Some(KeyChoiceError::NoKeyForAlg)
         );
         let two = [
             DecryptionKey::from_pem(RSA_PKCS8, Some("x".into())).unwrap(),
             DecryptionKey::from_pem(RSA_PKCS8, Some("y".into())).unwrap(),
         ];
-        let order = candidates(&two, Some("y"), KeyManagement::RsaOaep, |k| k.algorithm(), |k| k.kid()).unwrap();
-        assert_eq!(order.0.iter().map(|k| k.kid()).collect::<Vec<_>>(), ["y", "x"], "named first, then the rest");
+        let order = candidates(
+            &two,
+            Some("y"),
+            KeyManagement::RsaOaep,
+            |k| k.algorithm(),
+            |k| k.kid(),
+        )
+        .unwrap();
+        assert_eq!(
+            order.0.iter().map(|k| k.kid()).collect::<Vec<_>>(),
+            ["y", "x"],
+            "named first, then the rest"
+        );
     }
 }

@@ -78,7 +78,8 @@ impl Server {
         Server::spawn(c)
     }
 
-    fn spawn(mut command: Command) -> Server {
+    /// Any command that runs the binary and logs `listening on` to stderr.
+    pub fn spawn(mut command: Command) -> Server {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -91,7 +92,11 @@ impl Server {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some((_, addr)) = line.split_once("comm-test: listening on http://") {
+                if let Some((_, addr)) = line
+                    .split_once("comm-test: listening on http://")
+                    .or_else(|| line.split_once("\"message\":\"listening on http://"))
+                {
+                    let addr = addr.trim_end_matches("\"}");
                     let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
                 }
                 let mut l = sink.lock().unwrap();

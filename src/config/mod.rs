@@ -2,6 +2,8 @@
 //! they name, read and parsed once at start-up. Every error is one line for
 //! an operator and names the setting, never the key material.
 
+pub mod rocket;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
@@ -12,12 +14,12 @@ use crate::jose::{self, DecryptionKey, KeySet, Profile, VerificationKey};
 /// on its defaults. Public test material: never for production.
 const TEST_KEYS: [(&str, &str); 2] = [
     (
-        include_str!("../keys/idcontact-test-rsa.key.pem"),
-        include_str!("../keys/idcontact-test-rsa.pub.pem"),
+        include_str!("../../keys/idcontact-test-rsa.key.pem"),
+        include_str!("../../keys/idcontact-test-rsa.pub.pem"),
     ),
     (
-        include_str!("../keys/idcontact-test-ec.key.pem"),
-        include_str!("../keys/idcontact-test-ec.pub.pem"),
+        include_str!("../../keys/idcontact-test-ec.key.pem"),
+        include_str!("../../keys/idcontact-test-ec.pub.pem"),
     ),
 ];
 
@@ -39,6 +41,15 @@ pub struct Config {
     pub workers: usize,
     pub log_format: LogFormat,
     pub profile: Profile,
+    /// Where the Rocket layer came from, for the start-up log.
+    pub rocket: Option<RocketNote>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RocketNote {
+    pub file: String,
+    pub profile: String,
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +76,15 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 /// source for parsing and for `--help`. Numeric settings say their range
 /// and why it is that.
 pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "--config",
+        "ROCKET_CONFIG",
+        "FILE",
+        "none",
+        "the original plugin's Rocket TOML file: profiles [default], ROCKET_PROFILE\n      \
+         (default release), [global]; ROCKET_* variables override it, and our own\n      \
+         flags and COMM_TEST_* variables override both (README, \"Migrating\")",
+    ),
     (
         "--listen",
         "COMM_TEST_LISTEN",
@@ -258,15 +278,47 @@ pub fn collect_flags(
     Ok((flags, positional))
 }
 
-/// Looks a setting up: the flags (all occurrences) or else the environment.
+/// Looks a setting up: the flags (all occurrences), else our environment
+/// variables, else the original plugin's Rocket configuration, if any.
 pub struct Settings<'a> {
     flags: &'a [(String, String)],
     env: Env<'a>,
+    rocket: Option<rocket::RocketConfig>,
 }
 
 impl<'a> Settings<'a> {
     pub fn new(flags: &'a [(String, String)], env: Env<'a>) -> Self {
-        Settings { flags, env }
+        Settings {
+            flags,
+            env,
+            rocket: None,
+        }
+    }
+
+    /// Reads the Rocket configuration named by `--config` or
+    /// `ROCKET_CONFIG`, if one is, as the layer under ours.
+    pub fn with_rocket(mut self) -> Result<Self, ConfigError> {
+        if let Some(file) = self.one("--config")? {
+            let text = read_small_file("--config", &file, MAX_CONFIG_FILE)?;
+            self.rocket = Some(rocket::load(&file, &text, self.env)?);
+        }
+        Ok(self)
+    }
+
+    pub fn rocket(&self) -> Option<&rocket::RocketConfig> {
+        self.rocket.as_ref()
+    }
+
+    /// The Rocket layer's value of a setting, as text.
+    fn rocket_value(&self, flag: &str) -> Option<String> {
+        let r = self.rocket.as_ref()?;
+        match flag {
+            "--listen" => r.listen(),
+            "--server-url" => r.server_url.clone(),
+            "--internal-url" => r.internal_url.clone(),
+            "--use-attr-url" => r.use_attr_url.map(|b| b.to_string()),
+            _ => None,
+        }
     }
 
     fn env_name(flag: &str) -> &'static str {
@@ -326,7 +378,7 @@ impl<'a> Settings<'a> {
         match last {
             Some(v) if v.trim().is_empty() => err(format!("{flag} needs a value, got {v:?}")),
             Some(v) => Ok(Some(v)),
-            None => self.env_value(flag),
+            None => Ok(self.env_value(flag)?.or_else(|| self.rocket_value(flag))),
         }
     }
 
@@ -386,12 +438,27 @@ impl<'a> Settings<'a> {
 
     /// The configured keys, or the built-in test keys when none are named
     /// anywhere (a setting that is present but unusable is an error).
-    pub fn keys(&self) -> Result<(KeySet, bool), ConfigError> {
-        let (dec, sig) = (
-            self.all("--decryption-key")?,
-            self.all("--signature-key")?,
-        );
+    /// The Rocket layer's keys, if both are there, move into the key set.
+    pub fn keys(&mut self) -> Result<(KeySet, bool), ConfigError> {
+        let (dec, sig) = (self.all("--decryption-key")?, self.all("--signature-key")?);
         if dec.is_empty() && sig.is_empty() {
+            if let Some(r) = &mut self.rocket {
+                match (r.decryption.take(), r.signature.take()) {
+                    (Some(d), Some(v)) => {
+                        let mut keys = KeySet::default();
+                        keys.decryption.push(d);
+                        keys.verification.push(v);
+                        return Ok((keys, false));
+                    }
+                    (None, None) => {}
+                    _ => {
+                        return err(format!(
+                            "{}: give both decryption_privkey and signature_pubkey, or neither",
+                            r.file
+                        ))
+                    }
+                }
+            }
             let mut keys = KeySet::default();
             for (private, public) in TEST_KEYS {
                 let bad = |e| ConfigError(format!("built-in test key: {e}"));
@@ -461,9 +528,17 @@ fn key_spec<'s>(flag: &str, spec: &'s str) -> Result<(Option<String>, &'s str), 
 }
 
 /// Reads a key file: a regular file of at most `MAX_KEY_FILE` bytes.
-/// Opened non-blocking, so a FIFO cannot hang start-up, and checked on
-/// the opened descriptor, so what is checked is what is read.
 pub fn read_key_file(flag: &str, path: &str) -> Result<String, ConfigError> {
+    read_small_file(flag, path, MAX_KEY_FILE)
+}
+
+/// A configuration file holds two PEM keys and a few settings.
+const MAX_CONFIG_FILE: u64 = 256 * 1024;
+
+/// Reads a regular file of at most `max` bytes. Opened non-blocking, so a
+/// FIFO cannot hang start-up, and checked on the opened descriptor, so
+/// what is checked is what is read.
+fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |what: String| ConfigError(format!("{flag} {path:?}: {what}"));
@@ -478,22 +553,25 @@ pub fn read_key_file(flag: &str, path: &str) -> Result<String, ConfigError> {
     if !meta.is_file() {
         return Err(fail("not a regular file".into()));
     }
-    if meta.len() > MAX_KEY_FILE {
+    let what = if max == MAX_KEY_FILE {
+        "a PEM key"
+    } else {
+        "a configuration"
+    };
+    if meta.len() > max {
         return Err(fail(format!(
-            "{} bytes is too large for a PEM key (at most {MAX_KEY_FILE})",
+            "{} bytes is too large for {what} (at most {max})",
             meta.len()
         )));
     }
-    let mut pem = String::new();
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_string(&mut pem)
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
         .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
-    if pem.len() as u64 > MAX_KEY_FILE {
-        return Err(fail(format!(
-            "too large for a PEM key (at most {MAX_KEY_FILE} bytes)"
-        )));
+    if text.len() as u64 > max {
+        return Err(fail(format!("too large for {what} (at most {max} bytes)")));
     }
-    Ok(pem)
+    Ok(text)
 }
 
 fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
@@ -517,7 +595,7 @@ impl Config {
         if let Some(p) = positional.first() {
             return err(format!("unexpected argument {p:?} (see --help)"));
         }
-        let s = Settings::new(&flags, env);
+        let mut s = Settings::new(&flags, env).with_rocket()?;
         let server_url = check_url(
             "--server-url",
             s.one("--server-url")?
@@ -534,9 +612,17 @@ impl Config {
             Some(v) => return err(format!("--log-format: expected text or json, got {v:?}")),
         };
         let profile = s.profile()?;
+        let rocket = s.rocket().map(|r| RocketNote {
+            file: r.file.clone(),
+            profile: r.profile.clone(),
+            ignored: r.ignored.clone(),
+        });
         Ok(Config {
+            rocket,
             profile,
-            listen: s.one("--listen")?.unwrap_or_else(|| "127.0.0.1:8000".into()),
+            listen: s
+                .one("--listen")?
+                .unwrap_or_else(|| "127.0.0.1:8000".into()),
             server_url,
             internal_url,
             use_attr_url: s.boolean("--use-attr-url", true)?,
@@ -629,9 +715,8 @@ mod tests {
             c.keys.decryption[1].fingerprint().to_string()
         );
         let env = |k: &str| {
-            (k == "COMM_TEST_SIGNATURE_KEYS").then(|| {
-                "keys/idcontact-test-rsa.pub.pem, keys/idcontact-test-ec.pub.pem".into()
-            })
+            (k == "COMM_TEST_SIGNATURE_KEYS")
+                .then(|| "keys/idcontact-test-rsa.pub.pem, keys/idcontact-test-ec.pub.pem".into())
         };
         let args: Vec<String> = ["--decryption-key", "keys/idcontact-test-rsa.key.pem"]
             .map(String::from)
@@ -665,19 +750,56 @@ mod tests {
     #[test]
     fn set_but_unusable_variables_are_errors_not_defaults() {
         for (name, value, want) in [
-            ("COMM_TEST_DECRYPTION_KEYS", &b""[..], "COMM_TEST_DECRYPTION_KEYS is set but empty (unset it for the default)"),
-            ("COMM_TEST_DECRYPTION_KEYS", b" , ,", "COMM_TEST_DECRYPTION_KEYS has an empty entry: \" , ,\""),
-            ("COMM_TEST_SIGNATURE_KEYS", b"a.pem,,b.pem", "COMM_TEST_SIGNATURE_KEYS has an empty entry: \"a.pem,,b.pem\""),
-            ("COMM_TEST_DECRYPTION_KEYS", b"k\xff.pem", "COMM_TEST_DECRYPTION_KEYS is not UTF-8"),
-            ("COMM_TEST_LISTEN", b"127.0.0.1:\xff", "COMM_TEST_LISTEN is not UTF-8"),
-            ("COMM_TEST_REJECT_REPLAYS", b"tru\xe9", "COMM_TEST_REJECT_REPLAYS is not UTF-8"),
-            ("COMM_TEST_REJECT_REPLAYS", b"   ", "COMM_TEST_REJECT_REPLAYS is set but empty (unset it for the default)"),
-            ("COMM_TEST_LEEWAY", b"", "COMM_TEST_LEEWAY is set but empty (unset it for the default)"),
+            (
+                "COMM_TEST_DECRYPTION_KEYS",
+                &b""[..],
+                "COMM_TEST_DECRYPTION_KEYS is set but empty (unset it for the default)",
+            ),
+            (
+                "COMM_TEST_DECRYPTION_KEYS",
+                b" , ,",
+                "COMM_TEST_DECRYPTION_KEYS has an empty entry: \" , ,\"",
+            ),
+            (
+                "COMM_TEST_SIGNATURE_KEYS",
+                b"a.pem,,b.pem",
+                "COMM_TEST_SIGNATURE_KEYS has an empty entry: \"a.pem,,b.pem\"",
+            ),
+            (
+                "COMM_TEST_DECRYPTION_KEYS",
+                b"k\xff.pem",
+                "COMM_TEST_DECRYPTION_KEYS is not UTF-8",
+            ),
+            (
+                "COMM_TEST_LISTEN",
+                b"127.0.0.1:\xff",
+                "COMM_TEST_LISTEN is not UTF-8",
+            ),
+            (
+                "COMM_TEST_REJECT_REPLAYS",
+                b"tru\xe9",
+                "COMM_TEST_REJECT_REPLAYS is not UTF-8",
+            ),
+            (
+                "COMM_TEST_REJECT_REPLAYS",
+                b"   ",
+                "COMM_TEST_REJECT_REPLAYS is set but empty (unset it for the default)",
+            ),
+            (
+                "COMM_TEST_LEEWAY",
+                b"",
+                "COMM_TEST_LEEWAY is set but empty (unset it for the default)",
+            ),
         ] {
-            let e = with_env(&[(name, value)]).err().unwrap_or_else(|| panic!("{name}={value:?} accepted"));
+            let e = with_env(&[(name, value)])
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value:?} accepted"));
             assert_eq!(e.0, want);
         }
-        assert!(with_env(&[]).unwrap().test_keys, "nothing configured: test keys");
+        assert!(
+            with_env(&[]).unwrap().test_keys,
+            "nothing configured: test keys"
+        );
         let e = parse(&["--decryption-key", ""]).err().unwrap();
         assert_eq!(e.0, "--decryption-key needs a value, got \"\"");
     }
@@ -687,23 +809,58 @@ mod tests {
     #[test]
     fn numeric_settings_have_ranges() {
         for (args, want) in [
-            (["--read-timeout", "18446744073709551615"], "--read-timeout: 18446744073709551615 is out of range 1-3600 (see --help)"),
-            (["--read-timeout", "18446744073709551616"], "--read-timeout: not a whole number: \"18446744073709551616\""),
-            (["--idle-timeout", "0"], "--idle-timeout: 0 is out of range 1-3600 (see --help)"),
-            (["--max-body", "18446744073709551615"], "--max-body: 18446744073709551615 is out of range 1-1048576 (see --help)"),
-            (["--max-connections", "0"], "--max-connections: 0 is out of range 1-65536 (see --help)"),
-            (["--leeway", "86401"], "--leeway: 86401 is out of range 0-86400 (see --help)"),
-            (["--clock", "253402300800"], "--clock: 253402300800 is out of range 0-253402300799 (see --help)"),
+            (
+                ["--read-timeout", "18446744073709551615"],
+                "--read-timeout: 18446744073709551615 is out of range 1-3600 (see --help)",
+            ),
+            (
+                ["--read-timeout", "18446744073709551616"],
+                "--read-timeout: not a whole number: \"18446744073709551616\"",
+            ),
+            (
+                ["--idle-timeout", "0"],
+                "--idle-timeout: 0 is out of range 1-3600 (see --help)",
+            ),
+            (
+                ["--max-body", "18446744073709551615"],
+                "--max-body: 18446744073709551615 is out of range 1-1048576 (see --help)",
+            ),
+            (
+                ["--max-connections", "0"],
+                "--max-connections: 0 is out of range 1-65536 (see --help)",
+            ),
+            (
+                ["--leeway", "86401"],
+                "--leeway: 86401 is out of range 0-86400 (see --help)",
+            ),
+            (
+                ["--clock", "253402300800"],
+                "--clock: 253402300800 is out of range 0-253402300799 (see --help)",
+            ),
             (["--workers", "-1"], "--workers: not a whole number: \"-1\""),
-            (["--log-format", "xml"], "--log-format: expected text or json, got \"xml\""),
+            (
+                ["--log-format", "xml"],
+                "--log-format: expected text or json, got \"xml\"",
+            ),
         ] {
             assert_eq!(parse(&args).err().map(|e| e.0).as_deref(), Some(want));
         }
         let help = usage();
-        for flag in ["--read-timeout", "--idle-timeout", "--max-body", "--max-connections", "--leeway", "--clock", "--workers"] {
+        for flag in [
+            "--read-timeout",
+            "--idle-timeout",
+            "--max-body",
+            "--max-connections",
+            "--leeway",
+            "--clock",
+            "--workers",
+        ] {
             let entry = help.split(&format!("  {flag} ")).nth(1).unwrap();
             let entry = entry.split("\n  --").next().unwrap();
-            assert!(entry.contains(':') && entry.chars().any(|c| c.is_ascii_digit()), "{flag}: {entry}");
+            assert!(
+                entry.contains(':') && entry.chars().any(|c| c.is_ascii_digit()),
+                "{flag}: {entry}"
+            );
         }
     }
 
@@ -714,17 +871,46 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("fifo.pem");
         let _ = std::fs::remove_file(&fifo);
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
         let big = dir.join("big.pem");
         std::fs::write(&big, vec![b'A'; 70_000]).unwrap();
         for (path, want) in [
-            ("/dev/zero".to_string(), "--decryption-key \"/dev/zero\": not a regular file".to_string()),
-            (fifo.display().to_string(), format!("--decryption-key {:?}: not a regular file", fifo.display().to_string())),
-            ("/tmp".to_string(), "--decryption-key \"/tmp\": not a regular file".to_string()),
-            (big.display().to_string(), format!("--decryption-key {:?}: 70000 bytes is too large for a PEM key (at most 65536)", big.display().to_string())),
+            (
+                "/dev/zero".to_string(),
+                "--decryption-key \"/dev/zero\": not a regular file".to_string(),
+            ),
+            (
+                fifo.display().to_string(),
+                format!(
+                    "--decryption-key {:?}: not a regular file",
+                    fifo.display().to_string()
+                ),
+            ),
+            (
+                "/tmp".to_string(),
+                "--decryption-key \"/tmp\": not a regular file".to_string(),
+            ),
+            (
+                big.display().to_string(),
+                format!(
+                    "--decryption-key {:?}: 70000 bytes is too large for a PEM key (at most 65536)",
+                    big.display().to_string()
+                ),
+            ),
         ] {
             let spec = format!("={path}");
-            let e = parse(&["--decryption-key", &spec, "--signature-key", "keys/idcontact-test-rsa.pub.pem"]).err().unwrap();
+            let e = parse(&[
+                "--decryption-key",
+                &spec,
+                "--signature-key",
+                "keys/idcontact-test-rsa.pub.pem",
+            ])
+            .err()
+            .unwrap();
             assert_eq!(e.0, want);
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -735,9 +921,18 @@ mod tests {
     #[test]
     fn key_specs_are_unambiguous() {
         assert_eq!(key_spec("--k", "a.pem").unwrap(), (None, "a.pem"));
-        assert_eq!(key_spec("--k", "v2=a.pem").unwrap(), (Some("v2".into()), "a.pem"));
-        assert_eq!(key_spec("--k", "=/etc/a=b.pem").unwrap(), (None, "/etc/a=b.pem"));
-        assert_eq!(key_spec("--k", "v2=/etc/a=b.pem").unwrap(), (Some("v2".into()), "/etc/a=b.pem"));
+        assert_eq!(
+            key_spec("--k", "v2=a.pem").unwrap(),
+            (Some("v2".into()), "a.pem")
+        );
+        assert_eq!(
+            key_spec("--k", "=/etc/a=b.pem").unwrap(),
+            (None, "/etc/a=b.pem")
+        );
+        assert_eq!(
+            key_spec("--k", "v2=/etc/a=b.pem").unwrap(),
+            (Some("v2".into()), "/etc/a=b.pem")
+        );
         assert_eq!(
             key_spec("--k", "/etc/a=b.pem").unwrap_err().0,
             "--k: \"/etc/a\" is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :); a path containing '=' is written =PATH"

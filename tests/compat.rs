@@ -1,0 +1,359 @@
+//! Issue 9: what every producer in the ecosystem sends is accepted, both
+//! profiles are told apart by name, and the original plugin's Rocket
+//! configuration starts our binary where it says.
+
+mod common;
+use common::{command, Server, SAMPLE, SAMPLE_TIME};
+use serde_json::{json, Value};
+#[path = "common/mint.rs"]
+mod mint;
+
+const PRIV: &str = include_str!("../keys/idcontact-test-rsa.key.pem");
+const PUB: &str = include_str!("../keys/idcontact-test-rsa.pub.pem");
+const IDC_SAMPLE: &str = "tests/data/compat/id-contact-comm-test.config.sample.toml";
+const VH_SAMPLE: &str = "tests/data/compat/verder-helpen-comm-test.config.sample.toml";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn token(outer: Value, inner: Value, claims: Value) -> String {
+    mint::encrypt(&outer, &mint::sign(&inner, &claims, PRIV), PUB)
+}
+
+fn claims(sub: &str, status: &str, attributes: Value) -> Value {
+    let t = now();
+    json!({"sub": sub, "status": status, "attributes": attributes, "iat": t, "exp": t + 300})
+}
+
+const IDC: &str = "id-contact-attributes";
+const VH: &str = "verder-helpen-attributes";
+
+/// Issue 9 item 4: the shapes the ecosystem's producers send.
+#[test]
+fn every_producer_shape_is_accepted_over_http() {
+    let s = Server::start(&[]);
+    let bare_outer = json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"});
+    let josekit_outer =
+        json!({"typ": "JWT", "cty": "JWT", "alg": "RSA-OAEP", "enc": "A128CBC-HS256"});
+    for (name, t) in [
+        (
+            "Go / lestrrat-go/jwx: no typ or cty, a producer's own kid",
+            token(
+                json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256", "kid": "auth-plugin-2024"}),
+                json!({"alg": "RS256", "kid": "signing-1"}),
+                claims(IDC, "succes", json!({"email": "jwx@example.nl"})),
+            ),
+        ),
+        (
+            "failed with empty attributes",
+            token(
+                bare_outer.clone(),
+                json!({"alg": "RS256"}),
+                claims(IDC, "failed", json!({})),
+            ),
+        ),
+        (
+            "josekit: typ and cty JWT",
+            token(
+                josekit_outer.clone(),
+                json!({"typ": "JWT", "alg": "RS256"}),
+                claims(
+                    IDC,
+                    "succes",
+                    json!({"naam": "Zoë d'Ávila", "bsn": "999990019"}),
+                ),
+            ),
+        ),
+    ] {
+        let r = s.post_token(&t);
+        assert_eq!((r.status, r.text().as_str()), (200, "accepted\n"), "{name}");
+    }
+    let log = s.wait_log("Zoë");
+    assert!(
+        log.contains(r#"unrecognised_kid={"jwe":"auth-plugin-2024","jws":"signing-1"}"#),
+        "{log}"
+    );
+    assert!(
+        log.contains("accepted status=failed attributes={}"),
+        "{log}"
+    );
+    assert!(
+        log.contains(r#"attributes={"bsn":"999990019","naam":"Zoë d'Ávila"}"#),
+        "{log}"
+    );
+}
+
+/// Issue 9 item 3: Verder Helpen spells `success` and
+/// `verder-helpen-attributes`; each profile refuses the other by name.
+#[test]
+fn both_profiles_and_the_cross_profile_refusals() {
+    let outer = json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"});
+    let inner = json!({"alg": "RS256"});
+    let vh = token(
+        outer.clone(),
+        inner.clone(),
+        claims(VH, "success", json!({"email": "vh@example.nl"})),
+    );
+    let idc = token(
+        outer.clone(),
+        inner.clone(),
+        claims(IDC, "succes", json!({"email": "idc@example.nl"})),
+    );
+    let vh_with_idc_status = token(
+        outer.clone(),
+        inner.clone(),
+        claims(VH, "succes", json!({})),
+    );
+
+    let s = Server::start(&["--profile", "verder-helpen"]);
+    assert_eq!(s.post_token(&vh).status, 200);
+    assert!(
+        s.wait_log("vh@example.nl")
+            .contains("accepted status=success"),
+        "status as received"
+    );
+    for (t, want) in [
+        (
+            &idc,
+            "invalid_claims: sub must be \"verder-helpen-attributes\" (profile verder-helpen)\n",
+        ),
+        (
+            &vh_with_idc_status,
+            "invalid_claims: status must be \"success\" or \"failed\" (profile verder-helpen)\n",
+        ),
+    ] {
+        let r = s.post_token(t);
+        assert_eq!((r.status, r.text().as_str()), (400, want));
+    }
+
+    let env = command(&["--listen", "127.0.0.1:0"]);
+    let mut env = env;
+    env.env("COMM_TEST_PROFILE", "id-contact");
+    let s = Server::spawn(env);
+    assert_eq!(s.post_token(&idc).status, 200);
+    let r = s.post_token(&vh);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (
+            400,
+            "invalid_claims: sub must be \"id-contact-attributes\" (profile id-contact)\n"
+        )
+    );
+    // `decode` takes the profile too.
+    let out = command(&["decode", "--profile", "verder-helpen", &vh])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            doc["claims"]["status"].as_str(),
+            doc["claims"]["sub"].as_str()
+        ),
+        (Some("success"), Some(VH))
+    );
+}
+
+fn rocket_server(file: &str, envs: &[(&str, &str)], args: &[&str]) -> Server {
+    let mut c = command(args);
+    c.env("ROCKET_CONFIG", file);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    Server::spawn(c)
+}
+
+/// Issue 9 item 5: the original's published sample starts our binary with
+/// the same effective settings: address and port (Rocket's defaults),
+/// both URLs, the file's keys, and no test-key warning.
+#[test]
+fn the_original_sample_configuration_is_a_drop_in() {
+    let port = common::free_port().to_string();
+    let s = rocket_server(
+        IDC_SAMPLE,
+        &[("ROCKET_PORT", &port)],
+        &["--clock", SAMPLE_TIME],
+    );
+    assert_eq!(s.addr.to_string(), format!("127.0.0.1:{port}"));
+    let log = s.log();
+    assert!(!log.contains("WARNING"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "configuration from {IDC_SAMPLE} (Rocket profile release)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("decryption key RSA-OAEP kid=f39b64a429a25336"),
+        "{log}"
+    );
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"report_move"}"#,
+    );
+    assert_eq!(
+        r.text(),
+        r#"{"client_url":"http://comm-test.idcontact.test.tweede.golf/ui","attr_url":"http://comm-test:8000/auth_result"}"#
+    );
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+}
+
+/// Layering: file < ROCKET_* < COMM_TEST_* < flags.
+#[test]
+fn rocket_layers_under_ours() {
+    let start = r#"{"purpose":"p"}"#.as_bytes();
+    let client_url = |s: &Server| {
+        let r = s.request(
+            "POST",
+            "/start_communication",
+            Some("application/json"),
+            start,
+        );
+        serde_json::from_slice::<Value>(&r.body).unwrap()
+    };
+    let s = rocket_server(
+        IDC_SAMPLE,
+        &[
+            ("ROCKET_SERVER_URL", "http://rocket-env"),
+            ("ROCKET_USE_ATTR_URL", "false"),
+        ],
+        &["--listen", "127.0.0.1:0"],
+    );
+    assert_eq!(
+        client_url(&s),
+        json!({"client_url": "http://rocket-env/ui"})
+    );
+    let s = rocket_server(
+        IDC_SAMPLE,
+        &[
+            ("ROCKET_SERVER_URL", "http://rocket-env"),
+            ("COMM_TEST_SERVER_URL", "http://ours"),
+        ],
+        &["--listen", "127.0.0.1:0"],
+    );
+    assert_eq!(client_url(&s)["client_url"], "http://ours/ui");
+    let s = rocket_server(
+        IDC_SAMPLE,
+        &[("COMM_TEST_SERVER_URL", "http://ours")],
+        &["--listen", "127.0.0.1:0", "--server-url", "http://flag"],
+    );
+    assert_eq!(client_url(&s)["client_url"], "http://flag/ui");
+    // Our keys replace the file's; the Verder Helpen sample works the same.
+    let s = rocket_server(
+        VH_SAMPLE,
+        &[("ROCKET_PROFILE", "debug")],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--profile",
+            "verder-helpen",
+            "--config",
+            IDC_SAMPLE,
+        ],
+    );
+    assert!(s.log().contains(&format!(
+        "configuration from {IDC_SAMPLE} (Rocket profile debug)"
+    )));
+}
+
+/// A malformed file or key: one line naming the file and the key, exit 2.
+#[test]
+fn malformed_rocket_configuration_is_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("comm-test-rocket-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = std::fs::read_to_string(IDC_SAMPLE).unwrap();
+    for (name, text, want) in [
+        ("syntax.toml", "[global\nport = 1\n".to_string(), "syntax.toml: not valid TOML: "),
+        (
+            "key.toml",
+            sample.replace("MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDn/BGtPZPgYa+5", "MIIE"),
+            "key.toml: [global] decryption_privkey: ",
+        ),
+        (
+            "type.toml",
+            sample.replacen("type = \"RSA\"", "type = \"EC\"", 1),
+            "type.toml: [global] signature_pubkey: type \"EC\" does not match the key, which is RS256",
+        ),
+        (
+            "half.toml",
+            sample.split("[global.decryption_privkey]").next().unwrap().to_string(),
+            "half.toml: give both decryption_privkey and signature_pubkey, or neither",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = command(&["--listen", "127.0.0.1:0"])
+            .env("ROCKET_CONFIG", &path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let line = err.trim_end().strip_prefix("comm-test: ").unwrap();
+        let line = line.replace(&format!("{}/", dir.display()), "");
+        assert!(line.starts_with(want), "{line} vs {want}");
+        common::assert_no_key_material(&err);
+    }
+    let out = command(&[]).env("ROCKET_CONFIG", "").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 9 item 7: every line starts with an RFC 3339 UTC timestamp; in
+/// `json`, one object per line with the same fields.
+#[test]
+fn logs_for_people_and_for_pipelines() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    s.post_token(SAMPLE);
+    let log = s.wait_log("POST /auth_result");
+    for line in log.lines() {
+        let (ts, _) = line.split_once(' ').unwrap();
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "{line}"
+        );
+    }
+    let s = Server::start(&["--clock", SAMPLE_TIME, "--log-format", "json"]);
+    s.post_token(SAMPLE);
+    s.post_token("x.y");
+    let log = s.wait_log("\"path\":\"/auth_result\",\"status\":400");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .all(|l| l["time"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    let ok = lines.iter().find(|l| l["status"] == 200).unwrap();
+    assert_eq!(
+        (
+            &ok["method"],
+            &ok["path"],
+            &ok["verdict"],
+            &ok["claims"]["status"],
+            &ok["claims"]["attributes"]
+        ),
+        (
+            &json!("POST"),
+            &json!("/auth_result"),
+            &json!("accepted"),
+            &json!("succes"),
+            &json!({"email": "bla"})
+        )
+    );
+    assert!(ok["duration_ms"].is_number());
+    let bad = lines.iter().find(|l| l["status"] == 400).unwrap();
+    assert_eq!(
+        (&bad["verdict"], &bad["reason"]),
+        (
+            &json!("rejected"),
+            &json!("malformed: JWE must have exactly 5 parts")
+        )
+    );
+}
