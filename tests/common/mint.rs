@@ -1,6 +1,7 @@
 //! A test-only minter for RSA-OAEP + A128CBC-HS256 tokens around RS256
 //! JWSs, with any headers: the encrypting and signing side, which the
 //! plugin itself never needs. Built on the crates directly.
+#![allow(dead_code)]
 
 use aes::Aes128;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
