@@ -12,7 +12,7 @@
 //! | 3 | header: strict base64url, JSON object, no duplicate member | `b64.rs` `decode`, `header.rs` `decode_raw` | RFC 7515 §2, §4; RFC 7516 §5.2 (2-4) | `b64::tests::*`, `header::tests::wrong_shapes_are_malformed` |
 //! | 4 | `alg` ∈ caller's allow-list (closed enum), `enc` = A128CBC-HS256 | `header.rs` `parse_jwe` | RFC 7516 §4.1.1-2 | `header::tests::alg_outside_allow_list_is_refused`, `enc_must_be_a128cbc_hs256` |
 //! | 5 | refuse `zip` (in both layers), `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
-//! | 6 | key chosen from the fixed set by `kid`, else every key bound to `alg` | `keys.rs` `candidates` | RFC 7515 §4.1.4 | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::rotation_*` |
+//! | 6 | candidates: every configured key bound to `alg`, those `kid` names first; `kid` never narrows or widens the set | `keys.rs` `candidates` | RFC 7515 §4.1.4 (a hint) | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::kid_is_a_hint_end_to_end` |
 //! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES | `jwe.rs` `decrypt` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6 | `vectors` (`reject_non_base64url_chars`) |
 //! | 8a | RSA-OAEP-SHA1 unwrap (blinded: `rsa`'s `getrandom` feature, see Cargo.toml; constant-time decode; or AWS-LC with `--features aws-lc`); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
 //! | 8b | ECDH-ES: `epk` a P-256 JWK whose point is on the curve; Z = x(d·P); Concat KDF(Z, "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `parse_epk`, `ecdh_z`, `concat_kdf` | RFC 7518 §4.6.1-2; RFC 8725 §3.4 | `jwe::tests::epk_must_be_a_p256_point_on_the_curve`, `concat_kdf_rfc7518_appendix_c`, `wycheproof::ecdh_*` |
@@ -25,14 +25,16 @@
 //! | 15 | signature over the exact ASCII signing input, by ring, with the key's own algorithm | `jws.rs` `verify_signature` | RFC 7515 §5.2 (8); RFC 7518 §3.3-3.4 | `wycheproof::rs256_verification`, `es256_p1363_verification`, `vectors` (`*_inner_signed_by_other_key`) |
 //! | 16 | only now the payload: claims read from `Verified`, which only `jws.rs` builds | `jws.rs` `Verified`; `claims.rs` `validate` | RFC 7519 §7.2 (7-10) | type system; `claims::tests::*` |
 //! | 17 | nesting ≤ 8, ≤ 256 attributes, no duplicate claim or attribute, each claim its exact type | `claims.rs` `nesting_depth`, `Raw`, `Attributes` | RFC 7519 §4; RFC 8259 §4 | `claims::tests::duplicates_and_floods_are_refused`, `wrong_types_are_rejections_never_absent` |
-//! | 18 | `sub` = id-contact-attributes, `status` ∈ {succes, failed} | `claims.rs` `validate` | ID Contact | `claims::tests::profile_values_are_enforced`, `vectors` (`rsa_reject_invalid_status`) |
-//! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating) | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
+//! | 18 | the profile's values: `sub` id-contact-attributes and `status` ∈ {succes, failed}, or (Verder Helpen) verder-helpen-attributes and {success, failed} | `claims.rs` `validate` | ID Contact; Verder Helpen | `claims::tests::profile_values_are_enforced`, `verder_helpen_profile`, `vectors` (`rsa_reject_invalid_status`) |
+//! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating); the rejection names the claim, its time, now and the leeway | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
 //!
 //! # Attacks considered
 //!
 //! - **alg none / HMAC key confusion**: algorithms are closed enums; `none`
 //!   and `HS*` have no variant, keys are bound to one algorithm, the
 //!   allow-list is derived from the configured keys (steps 4, 14, 15).
+//! - **`kid` as a lever**: `kid` only orders the configured keys of the
+//!   algorithm (6); a token's verdict is the same with any `kid` or none.
 //! - **Algorithm substitution between key types**: an RSA key never serves
 //!   ECDH-ES/ES256 and vice versa (`candidates`, `wrong_key_type`).
 //! - **Invalid-curve**: `epk` must decode to a point on P-256, identity
@@ -50,7 +52,7 @@
 //! - **Zip bombs**: `zip` is refused before decryption (5).
 //! - **`crit` extensions** (e.g. `b64: false`): any `crit` is refused (5).
 //! - **Keys from the token** (`jwk`, `jku`, `x5u`, `x5c`): refused (5); `kid`
-//!   only selects from the in-memory set, never a path or a URL (6).
+//!   only orders the in-memory set, never a path or a URL (6).
 //! - **Huge tokens, JSON bombs**: 16 KiB cap first (1); nesting and
 //!   attribute caps (17); serde_json's recursion limit on every parse.
 //! - **Parser differentials**: strict canonical base64url (3); duplicate
