@@ -1,217 +1,11 @@
-//! The three routes as plain functions from a parsed request to a response.
-//! No crypto here: tokens go to `jose::decode`, which answers with verified
-//! claims or a named rejection.
-
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+//! The plugin API's routes, as the sample interaction shows them:
+//! `POST /start_communication`, `GET /ui[?result=]`, `POST /auth_result`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::config::Config;
-use crate::jose::{self, Claims, Decoded, KeySet, KidHint, Policy};
-
-pub const UI_BODY: &str = "Communication plugin UI";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Other,
-}
-
-impl Method {
-    pub fn parse(m: &str) -> Method {
-        match m {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            _ => Method::Other,
-        }
-    }
-}
-
-/// A request as the HTTP layer hands it over: already bounded in size.
-pub struct Request<'a> {
-    pub method: Method,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub content_type: Option<&'a str>,
-    pub body: &'a [u8],
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    /// For 405: the methods the path takes.
-    pub allow: Option<&'static str>,
-    /// What the log line adds after method, path, status and duration.
-    pub note: Note,
-}
-
-/// What a request's log line says beyond method, path, status and
-/// duration, as values: the log escapes and bounds them when it writes.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Note {
-    /// `accepted`, `replay` (accepted again), `rejected`.
-    pub verdict: Option<&'static str>,
-    pub reason: Option<String>,
-    /// Request values shown to the tester (e.g. `purpose`).
-    pub fields: Vec<(&'static str, Value)>,
-    /// The accepted token's claims and keys, in the order shown.
-    pub claims: Vec<(&'static str, Value)>,
-}
-
-impl Response {
-    fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
-        Response {
-            status,
-            content_type,
-            body: body.into(),
-            allow: None,
-            note: Note::default(),
-        }
-    }
-
-    /// A 4xx with a one-line, plain-text reason, logged as well.
-    pub fn error(status: u16, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        let mut r = Response::new(status, "text/plain; charset=utf-8", format!("{reason}\n"));
-        r.note = Note {
-            verdict: Some("rejected"),
-            reason: Some(reason),
-            ..Note::default()
-        };
-        r
-    }
-
-    fn ui() -> Self {
-        Response::new(200, "text/plain; charset=utf-8", UI_BODY)
-    }
-}
-
-/// Accepted results until they expire, so a second delivery is seen. Keyed
-/// on what the issuer signed (the inner JWS), so the same result
-/// re-encrypted is still a replay. Bounded: when full, expired entries go
-/// first, then the one expiring soonest, and among equals the first seen.
-pub struct ReplayCache {
-    seen: HashMap<[u8; 32], (u64, u64)>,
-    /// (valid until, arrival number, id): the eviction order.
-    order: BTreeSet<(u64, u64, [u8; 32])>,
-    arrivals: u64,
-    cap: usize,
-}
-
-impl ReplayCache {
-    pub const DEFAULT_CAP: usize = 10_000;
-
-    pub fn new(cap: usize) -> Self {
-        ReplayCache {
-            seen: HashMap::new(),
-            order: BTreeSet::new(),
-            arrivals: 0,
-            cap: cap.max(1),
-        }
-    }
-
-    /// Records `id` valid until `until`; true if it was already recorded.
-    pub fn seen_before(&mut self, id: [u8; 32], until: u64, now: u64) -> bool {
-        if let Some(&(t, _)) = self.seen.get(&id) {
-            if t > now {
-                return true;
-            }
-        }
-        self.forget(&id);
-        while self.seen.len() >= self.cap || self.order.first().is_some_and(|&(t, _, _)| t <= now) {
-            let Some((_, _, oldest)) = self.order.pop_first() else {
-                break;
-            };
-            self.seen.remove(&oldest);
-        }
-        self.arrivals += 1;
-        self.seen.insert(id, (until, self.arrivals));
-        self.order.insert((until, self.arrivals, id));
-        false
-    }
-
-    fn forget(&mut self, id: &[u8; 32]) {
-        if let Some((t, n)) = self.seen.remove(id) {
-            self.order.remove(&(t, n, *id));
-        }
-    }
-
-    pub fn contains(&self, id: &[u8; 32]) -> bool {
-        self.seen.contains_key(id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
-}
-
-/// Everything the handlers need; built once from `Config`.
-pub struct App {
-    server_url: String,
-    internal_url: String,
-    use_attr_url: bool,
-    keys: KeySet,
-    policy: Policy,
-    clock: Option<u64>,
-    reject_replays: bool,
-    /// The only state that changes; shared by `--workers` loops.
-    replays: Mutex<ReplayCache>,
-}
-
-impl App {
-    pub fn new(config: Config) -> Self {
-        App {
-            policy: Policy::for_keys(&config.keys, config.leeway).with_profile(config.profile),
-            server_url: config.server_url,
-            internal_url: config.internal_url,
-            use_attr_url: config.use_attr_url,
-            keys: config.keys,
-            clock: config.clock,
-            reject_replays: config.reject_replays,
-            replays: Mutex::new(ReplayCache::new(ReplayCache::DEFAULT_CAP)),
-        }
-    }
-
-    /// The validation time: the fixed `--clock`, or the system clock.
-    pub fn now(&self) -> u64 {
-        self.clock.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        })
-    }
-}
-
-/// Routes a request. Unknown paths are 404; known paths with another
-/// method are 405 with `Allow`.
-pub fn handle(app: &App, req: &Request) -> Response {
-    match (req.path, req.method) {
-        ("/start_communication", Method::Post) => start_communication(app, req),
-        ("/ui", Method::Get | Method::Head) => ui(app, req),
-        ("/auth_result", Method::Post) => auth_result(app, req),
-        ("/start_communication" | "/auth_result", _) => method_not_allowed("POST"),
-        ("/ui", _) => method_not_allowed("GET, HEAD"),
-        _ => Response::error(404, "not found"),
-    }
-}
-
-fn method_not_allowed(allow: &'static str) -> Response {
-    let mut r = Response::error(405, "method not allowed");
-    r.allow = Some(allow);
-    r
-}
+use super::{App, Note, Request, Response};
+use crate::jose::{self, Claims, Decoded, KidHint};
 
 /// Unknown members are ignored, as the ecosystem's own request types
 /// (serde without `deny_unknown_fields`) ignore them, so a newer core
@@ -238,7 +32,7 @@ fn is_media_type(content_type: Option<&str>, want: &str) -> bool {
         .is_some_and(|mt| mt.trim().eq_ignore_ascii_case(want))
 }
 
-fn start_communication(app: &App, req: &Request) -> Response {
+pub(super) fn start_communication(app: &App, req: &Request) -> Response {
     if req.content_type.is_some() && !is_media_type(req.content_type, "application/json") {
         return Response::error(415, "start_communication takes application/json");
     }
@@ -300,7 +94,7 @@ fn json_problem(e: &serde_json::Error) -> String {
     }
 }
 
-fn ui(app: &App, req: &Request) -> Response {
+pub(super) fn ui(app: &App, req: &Request) -> Response {
     let result = req
         .query
         .into_iter()
@@ -322,7 +116,7 @@ fn ui(app: &App, req: &Request) -> Response {
     }
 }
 
-fn auth_result(app: &App, req: &Request) -> Response {
+pub(super) fn auth_result(app: &App, req: &Request) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         return Response::error(400, "malformed: body is not UTF-8");
     };
@@ -411,6 +205,8 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::routes::{handle, Method, UI_BODY};
 
     fn app(extra: &[&str]) -> App {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -432,7 +228,7 @@ mod tests {
         }
     }
 
-    const SAMPLE: &str = include_str!("../tests/data/sample-token.jwt");
+    const SAMPLE: &str = include_str!("../../tests/data/sample-token.jwt");
 
     fn claim<'n>(note: &'n Note, name: &str) -> &'n Value {
         &note.claims.iter().find(|(k, _)| *k == name).unwrap().1
@@ -629,50 +425,6 @@ mod tests {
             (r.status, r.body),
             (409, b"replay: token was accepted before\n".to_vec())
         );
-    }
-
-    #[test]
-    fn replay_cache_is_bounded_and_forgets_expired_tokens() {
-        let mut c = ReplayCache::new(3);
-        assert!(!c.seen_before([1; 32], 100, 10));
-        assert!(c.seen_before([1; 32], 100, 50));
-        assert!(
-            !c.seen_before([1; 32], 100, 100),
-            "expired entries do not count"
-        );
-        for i in 2..10u8 {
-            c.seen_before([i; 32], 100 + u64::from(i), 10);
-            assert!(c.len() <= 3);
-        }
-        assert!(c.seen_before([9; 32], 200, 10), "newest kept");
-        assert!(!c.seen_before([2; 32], 200, 10), "oldest evicted");
-    }
-
-    /// Issue 8 item 13: after 10 500 tokens of one `exp`, the evicted ones
-    /// were #14, #38, … while #0 stayed.
-    #[test]
-    fn replay_cache_evicted_arbitrary_entries_among_equal_exp() {
-        let id = |i: u32| {
-            let mut a = [0u8; 32];
-            a[..4].copy_from_slice(&i.to_be_bytes());
-            a
-        };
-        let mut c = ReplayCache::new(ReplayCache::DEFAULT_CAP);
-        for i in 0..10_500 {
-            assert!(!c.seen_before(id(i), 1_000, 10));
-        }
-        assert_eq!(c.len(), ReplayCache::DEFAULT_CAP);
-        assert!(
-            (0..500).all(|i| !c.contains(&id(i))),
-            "the first 500 evicted"
-        );
-        assert!((500..10_500).all(|i| c.contains(&id(i))), "the rest kept");
-        // Sooner expiry goes first, whatever the arrival order.
-        let mut c = ReplayCache::new(2);
-        c.seen_before(id(1), 300, 10);
-        c.seen_before(id(2), 200, 10);
-        c.seen_before(id(3), 400, 10);
-        assert!(c.contains(&id(1)) && !c.contains(&id(2)) && c.contains(&id(3)));
     }
 
     #[test]
