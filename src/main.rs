@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use comm_test::config::{self, Config, ConfigError, Settings};
+use comm_test::config::{self, Config, ConfigError, Inbox, Settings};
 use comm_test::http::{self, log};
 use comm_test::jose::{self, Policy};
 use comm_test::{date, routes};
@@ -60,7 +60,38 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
     let listener = std::net::TcpListener::bind(&config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
+    // The inbox: its own address, never the public one. The default that
+    // cannot be bound is a note; an address asked for is an error.
+    let mut inbox_note = None;
+    let inbox = match &config.inbox {
+        Inbox::Off => None,
+        Inbox::Default(addr) | Inbox::Explicit(addr) => {
+            match std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+                Ok(l) => Some(l),
+                Err(e) if matches!(config.inbox, Inbox::Explicit(_)) => {
+                    return Err(ConfigError(format!("--inbox {addr}: {e}")));
+                }
+                Err(e) => {
+                    inbox_note = Some(format!(
+                        "inbox not started: default address {addr}: {e} (give --inbox ADDR, or --inbox off)"
+                    ));
+                    None
+                }
+            }
+        }
+    };
     log::init(config.log_format);
+    if let Some(note) = inbox_note {
+        log::message(&note);
+    }
+    if let Some(addr) = inbox.as_ref().and_then(|l| l.local_addr().ok()) {
+        if !addr.ip().is_loopback() {
+            log::message(&format!(
+                "WARNING: the inbox on {addr} is not on loopback; it shows every result's personal data to whoever reaches it"
+            ));
+        }
+        log::message(&format!("inbox on http://{addr}"));
+    }
     if let Some(r) = &config.rocket {
         log::message(&format!(
             "configuration from {} (Rocket profile {}), under our flags and COMM_TEST_* variables",
@@ -117,16 +148,25 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
                     "cannot share the listener with another worker",
                 ));
             };
+            let i = match inbox.as_ref().map(std::net::TcpListener::try_clone) {
+                None => None,
+                Some(Ok(i)) => Some(i),
+                Some(Err(_)) => {
+                    return Err(std::io::Error::other(
+                        "cannot share the inbox listener with another worker",
+                    ))
+                }
+            };
             // A failed loop ends the process rather than leave it half-serving.
             scope.spawn(|| {
-                if let Err(e) = http::serve(l, &app, limits) {
+                if let Err(e) = http::serve(l, i, &app, limits) {
                     log::message(&format!("server loop failed: {e}"));
                     log::flush(Duration::from_millis(200));
                     std::process::exit(1);
                 }
             });
         }
-        http::serve(listener, &app, limits)
+        http::serve(listener, inbox, &app, limits)
     });
     match stop {
         Ok(signal) => {

@@ -39,6 +39,9 @@ pub struct Config {
     pub max_body: usize,
     pub reject_replays: bool,
     pub workers: usize,
+    /// Where the tester's inbox listens; `None` when off.
+    pub inbox: Inbox,
+    pub journal_size: usize,
     pub log_format: LogFormat,
     pub profile: Profile,
     /// Where the Rocket layer came from, for the start-up log.
@@ -50,6 +53,15 @@ pub struct RocketNote {
     pub file: String,
     pub profile: String,
     pub ignored: Vec<String>,
+}
+
+/// The inbox listener: the default address (whose failure to bind is a
+/// note, not an error), one given explicitly, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbox {
+    Default(String),
+    Explicit(String),
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +205,22 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
          1-64: each loop is one core's worth of work",
     ),
     (
+        "--inbox",
+        "COMM_TEST_INBOX",
+        "ADDR|off",
+        "127.0.0.1:8001",
+        "the tester's inbox (page, JSON API, event stream) on its own listener;\n      \
+         it shows personal data: a non-loopback address is warned about at start",
+    ),
+    (
+        "--journal-size",
+        "COMM_TEST_JOURNAL_SIZE",
+        "N",
+        "200",
+        "events the inbox keeps, oldest dropped;\n      \
+         1-1000: an event holds at most ~40 KB (a 16 KiB token and what it decodes to)",
+    ),
+    (
         "--profile",
         "COMM_TEST_PROFILE",
         "id-contact|verder-helpen",
@@ -217,6 +245,7 @@ const MAX_BODY: (u64, u64) = (1, 1 << 20);
 const LEEWAY: (u64, u64) = (0, 86_400);
 const CLOCK: (u64, u64) = (0, 253_402_300_799);
 const WORKERS: (u64, u64) = (1, 64);
+const JOURNAL_SIZE: (u64, u64) = (1, 1000);
 /// A PEM key is a few KB (RSA-4096 PKCS#8 is 3.3 KB); anything larger is
 /// not a key, and is not read.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -636,6 +665,12 @@ impl Config {
             max_body: s.size("--max-body", 64 * 1024, MAX_BODY)?,
             reject_replays: s.boolean("--reject-replays", false)?,
             workers: s.size("--workers", 1, WORKERS)?,
+            inbox: match s.one("--inbox")? {
+                None => Inbox::Default("127.0.0.1:8001".into()),
+                Some(v) if v.trim() == "off" => Inbox::Off,
+                Some(v) => Inbox::Explicit(v.trim().to_owned()),
+            },
+            journal_size: s.size("--journal-size", 200, JOURNAL_SIZE)?,
             log_format,
         })
     }

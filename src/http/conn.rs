@@ -16,11 +16,17 @@ use super::log::{self, RequestLine};
 use super::request::{respond, Outcome};
 use super::response::serialize;
 use super::{Limits, MAX_HEAD};
-use crate::routes::{App, Response};
+use crate::routes::{inbox, App, Listener, Response};
 
 /// Read in pieces of this size; also the largest buffer an idle
 /// connection keeps between requests.
 const CHUNK: usize = 16 * 1024;
+/// An event stream whose reader falls this far behind is dropped: the
+/// most the server ever holds for one stream client.
+pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
+/// A comment line on a quiet stream this often, so proxies and the
+/// client see it alive (and a dead client is noticed).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -30,10 +36,15 @@ pub enum Phase {
     Request,
     /// An answer is waiting for the client to take it.
     Answer,
+    /// An event stream: journal entries are sent as they arrive.
+    Stream,
 }
 
 pub struct Conn {
     pub stream: TcpStream,
+    pub listener: Listener,
+    /// For an event stream: the last journal id sent.
+    pub events_sent: Option<u64>,
     /// Distinguishes this connection from a later one in the same slot.
     pub generation: u64,
     pub queued: bool,
@@ -65,9 +76,11 @@ pub enum Step {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, generation: u64, now: Instant) -> Self {
+    pub fn new(stream: TcpStream, listener: Listener, generation: u64, now: Instant) -> Self {
         Conn {
             stream,
+            listener,
+            events_sent: None,
             generation,
             queued: false,
             inbuf: Vec::new(),
@@ -85,7 +98,9 @@ impl Conn {
     }
 
     pub fn phase(&self) -> Phase {
-        if !self.out.is_empty() {
+        if self.events_sent.is_some() {
+            Phase::Stream
+        } else if !self.out.is_empty() {
             Phase::Answer
         } else if !self.inbuf.is_empty() {
             Phase::Request
@@ -105,8 +120,41 @@ impl Conn {
         let limit = match self.phase() {
             Phase::Idle => limits.idle_timeout,
             Phase::Request | Phase::Answer => limits.read_timeout,
+            Phase::Stream => HEARTBEAT,
         };
         self.since + limit
+    }
+
+    /// Queues the journal entries after the last one sent; false when the
+    /// client has fallen too far behind and must be dropped.
+    pub fn feed(&mut self, app: &App) -> bool {
+        let Some(after) = self.events_sent else {
+            return true;
+        };
+        if app.last_event() <= after {
+            return true;
+        }
+        let (frames, last) = inbox::stream_frames(app, after);
+        self.events_sent = Some(last);
+        self.push_stream(&frames)
+    }
+
+    /// A comment line on a quiet stream; false if the backlog is full.
+    pub fn heartbeat(&mut self, now: Instant) -> bool {
+        self.since = now;
+        self.push_stream(b": keep-alive\n\n")
+    }
+
+    fn push_stream(&mut self, bytes: &[u8]) -> bool {
+        if self.out.len() - self.written + bytes.len() > MAX_STREAM_BACKLOG {
+            return false;
+        }
+        if self.written > 0 {
+            self.out.drain(..self.written);
+            self.written = 0;
+        }
+        self.out.extend_from_slice(bytes);
+        true
     }
 
     /// Seconds per byte of progress in the current phase: the connection
@@ -144,6 +192,9 @@ impl Conn {
 
     /// Flushes, reads what fits, answers at most one request.
     pub fn step(&mut self, app: &App, limits: &Limits) -> Step {
+        if self.events_sent.is_some() {
+            return self.step_stream();
+        }
         let cap = MAX_HEAD + limits.max_body;
         if !self.out.is_empty() {
             if !self.flush() {
@@ -157,7 +208,7 @@ impl Conn {
             return Step::Close;
         }
         if !self.inbuf.is_empty() && self.parsed_len != Some(self.inbuf.len()) {
-            match respond(&self.inbuf, app, limits, Some(self.since)) {
+            match respond(&self.inbuf, app, limits, Some(self.since), self.listener) {
                 Outcome::NeedMore { send_continue } => {
                     self.parsed_len = Some(self.inbuf.len());
                     if send_continue && !self.continued {
@@ -173,10 +224,18 @@ impl Conn {
                     consumed,
                     response,
                     close,
+                    stream_after,
                 } => {
                     self.inbuf.drain(..consumed.min(self.inbuf.len()));
                     self.out.extend_from_slice(&response);
                     self.close_after_write = close;
+                    if stream_after.is_some() {
+                        // From now on this connection only carries events.
+                        self.events_sent = stream_after;
+                        self.inbuf = Vec::new();
+                        self.since = Instant::now();
+                        return if self.flush() { Step::Wait } else { Step::Close };
+                    }
                     self.continued = false;
                     self.parsed_len = None;
                     self.since = Instant::now();
@@ -199,6 +258,25 @@ impl Conn {
         } else {
             Step::Wait
         }
+    }
+
+    /// An event stream: write what is queued; anything the client sends is
+    /// read and dropped (it has nothing more to say), its end closes.
+    fn step_stream(&mut self) -> Step {
+        if !self.flush() {
+            return Step::Close;
+        }
+        let mut sink = [0u8; 1024];
+        while self.readable {
+            match self.stream.read(&mut sink) {
+                Ok(0) => return Step::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Step::Close,
+            }
+        }
+        Step::Wait
     }
 
     /// Reads until `WouldBlock`, end of stream, or a full buffer; false on
@@ -267,6 +345,10 @@ impl Conn {
         let was_answer = !self.out.is_empty();
         self.out.clear();
         self.written = 0;
+        if self.events_sent.is_some() {
+            // A stream's progress is what it has taken.
+            return true;
+        }
         if self.out.capacity() > CHUNK {
             self.out = Vec::new();
         }
@@ -300,10 +382,10 @@ mod tests {
             TcpStream::from_std(s)
         };
         let t0 = Instant::now();
-        let mut idle = Conn::new(mk(), 0, t0);
-        let mut one_byte = Conn::new(mk(), 1, t0);
+        let mut idle = Conn::new(mk(), Listener::Public, 0, t0);
+        let mut one_byte = Conn::new(mk(), Listener::Public, 1, t0);
         one_byte.progress = 1;
-        let mut busy = Conn::new(mk(), 2, t0);
+        let mut busy = Conn::new(mk(), Listener::Public, 2, t0);
         busy.progress = 1200;
         let later = t0 + Duration::from_secs(5);
         assert!(idle.eviction_score(later) > one_byte.eviction_score(later));

@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::routes::App;
-use conn::{Conn, Step};
+use crate::routes::{App, Listener};
+use conn::{Conn, Phase, Step};
 pub use request::{respond, Outcome};
 
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -47,7 +47,11 @@ pub const MAX_HEADERS: usize = 32;
 const LISTENER: Token = Token(0);
 const SIGTERM: Token = Token(1);
 const SIGINT: Token = Token(2);
-const FIRST_CONN: usize = 3;
+const INBOX: Token = Token(3);
+const FIRST_CONN: usize = 4;
+/// While event streams are open, the loop looks for new journal entries
+/// at least this often (another worker may have added them).
+const STREAM_POLL: Duration = Duration::from_millis(250);
 /// The longest the loop works through its queue before polling again, so
 /// that new connections and new requests join the round promptly.
 const ROUND_SLICE: Duration = Duration::from_millis(2);
@@ -142,7 +146,13 @@ impl Conns {
         victim.and_then(|i| self.close(i)).is_some()
     }
 
-    fn insert(&mut self, poll: &Poll, mut stream: mio::net::TcpStream, limits: &Limits) {
+    fn insert(
+        &mut self,
+        poll: &Poll,
+        mut stream: mio::net::TcpStream,
+        listener: Listener,
+        limits: &Limits,
+    ) {
         let _ = stream.set_nodelay(true);
         let idx = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
@@ -158,7 +168,7 @@ impl Conns {
             return;
         }
         self.generation += 1;
-        let c = Conn::new(stream, self.generation, Instant::now());
+        let c = Conn::new(stream, listener, self.generation, Instant::now());
         let deadline = c.deadline(limits);
         if let Some(slot) = self.slots.get_mut(idx) {
             *slot = Some(c);
@@ -170,12 +180,22 @@ impl Conns {
     }
 }
 
-/// Serves until SIGTERM or SIGINT. `listener` must be non-blocking.
-pub fn serve(listener: std::net::TcpListener, app: &App, limits: Limits) -> io::Result<Stop> {
+/// Serves until SIGTERM or SIGINT: the public listener, and the inbox's
+/// if there is one, in the one loop. Listeners must be non-blocking.
+pub fn serve(
+    listener: std::net::TcpListener,
+    inbox: Option<std::net::TcpListener>,
+    app: &App,
+    limits: Limits,
+) -> io::Result<Stop> {
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::from_std(listener);
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut inbox = inbox.map(TcpListener::from_std);
+    if let Some(l) = inbox.as_mut() {
+        poll.registry().register(l, INBOX, Interest::READABLE)?;
+    }
     let _term = signal_pipe(&poll, signal_hook::consts::SIGTERM, SIGTERM)?;
     let _int = signal_pipe(&poll, signal_hook::consts::SIGINT, SIGINT)?;
     let mut conns = Conns {
@@ -187,19 +207,30 @@ pub fn serve(listener: std::net::TcpListener, app: &App, limits: Limits) -> io::
         earliest: None,
     };
     let mut events = Events::with_capacity(256);
-    let mut accept_pending = false;
+    // Per listener: connections may be waiting in its backlog.
+    let mut accept_pending = [false, false];
     let mut accept_retry: Option<Instant> = None;
+    // The journal id up to which open streams have been fed, and how many
+    // streams there are.
+    let mut fed = app.last_event();
+    let mut streams = 0usize;
     loop {
         let now = Instant::now();
-        let timeout = if !conns.queue.is_empty() || (accept_pending && accept_retry.is_none()) {
+        let pending = accept_pending.iter().any(|p| *p);
+        let timeout = if !conns.queue.is_empty() || (pending && accept_retry.is_none()) {
             Some(Duration::ZERO)
         } else {
-            conns
+            let t = conns
                 .earliest
                 .into_iter()
                 .chain(accept_retry)
                 .min()
-                .map(|d| d.saturating_duration_since(now))
+                .map(|d| d.saturating_duration_since(now));
+            if streams > 0 {
+                Some(t.map_or(STREAM_POLL, |t| t.min(STREAM_POLL)))
+            } else {
+                t
+            }
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == ErrorKind::Interrupted {
@@ -209,7 +240,8 @@ pub fn serve(listener: std::net::TcpListener, app: &App, limits: Limits) -> io::
         }
         for event in events.iter() {
             match event.token() {
-                LISTENER => accept_pending = true,
+                LISTENER => accept_pending[0] = true,
+                INBOX => accept_pending[1] = true,
                 SIGTERM => return Ok(Stop::Sigterm),
                 SIGINT => return Ok(Stop::Sigint),
                 Token(t) => {
@@ -230,17 +262,29 @@ pub fn serve(listener: std::net::TcpListener, app: &App, limits: Limits) -> io::
         if accept_retry.is_some_and(|t| t <= now) {
             accept_retry = None;
         }
-        if accept_pending && accept_retry.is_none() {
+        for (i, kind) in [(0, Listener::Public), (1, Listener::Inbox)] {
+            let l = match kind {
+                Listener::Public => Some(&listener),
+                Listener::Inbox => inbox.as_ref(),
+            };
+            let (Some(l), Some(true)) = (l, accept_pending.get(i).copied()) else {
+                continue;
+            };
+            if accept_retry.is_some() {
+                break;
+            }
             for _ in 0..ACCEPT_BATCH {
-                match listener.accept() {
+                match l.accept() {
                     Ok((stream, _)) => {
                         if conns.open >= limits.max_connections {
                             conns.evict(now);
                         }
-                        conns.insert(&poll, stream, &limits);
+                        conns.insert(&poll, stream, kind, &limits);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        accept_pending = false;
+                        if let Some(p) = accept_pending.get_mut(i) {
+                            *p = false;
+                        }
                         break;
                     }
                     Err(e) if out_of_descriptors(&e) => {
@@ -267,6 +311,10 @@ pub fn serve(listener: std::net::TcpListener, app: &App, limits: Limits) -> io::
                     c.queued = false;
                     let step = c.step(app, &limits);
                     let deadline = c.deadline(&limits);
+                    if c.phase() == Phase::Stream {
+                        // Exact again at the next time-out scan.
+                        streams = streams.max(1);
+                    }
                     conns.note_deadline(deadline);
                     step
                 }
@@ -284,21 +332,54 @@ pub fn serve(listener: std::net::TcpListener, app: &App, limits: Limits) -> io::
             }
         }
 
-        // Time-outs, only when the earliest deadline has come.
+        // New journal entries go out to every open event stream; a client
+        // too far behind is dropped.
+        let last = app.last_event();
+        if last != fed {
+            fed = last;
+            for idx in 0..conns.slots.len() {
+                let ok = match conns.slots.get_mut(idx) {
+                    Some(Some(c)) if c.phase() == Phase::Stream => c.feed(app),
+                    _ => continue,
+                };
+                if ok {
+                    conns.enqueue(idx);
+                } else {
+                    conns.close(idx);
+                }
+            }
+        }
+
+        // Time-outs, only when the earliest deadline has come. A quiet
+        // stream gets a heartbeat instead.
         let now = Instant::now();
         if conns.earliest.is_some_and(|e| e <= now) {
             conns.earliest = None;
+            streams = 0;
             for idx in 0..conns.slots.len() {
-                let deadline = match conns.slots.get(idx) {
-                    Some(Some(c)) => c.deadline(&limits),
+                let (deadline, is_stream) = match conns.slots.get(idx) {
+                    Some(Some(c)) => (c.deadline(&limits), c.phase() == Phase::Stream),
                     _ => continue,
                 };
-                if deadline <= now {
-                    if let Some(c) = conns.close(idx) {
-                        c.expire();
-                    }
-                } else {
+                if is_stream {
+                    streams += 1;
+                }
+                if deadline > now {
                     conns.note_deadline(deadline);
+                } else if is_stream {
+                    let alive = conns
+                        .slots
+                        .get_mut(idx)
+                        .and_then(Option::as_mut)
+                        .is_some_and(|c| c.heartbeat(now));
+                    if alive {
+                        conns.enqueue(idx);
+                        conns.note_deadline(now + conn::HEARTBEAT);
+                    } else {
+                        conns.close(idx);
+                    }
+                } else if let Some(c) = conns.close(idx) {
+                    c.expire();
                 }
             }
         }

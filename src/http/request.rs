@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::log::{self, RequestLine};
 use super::response::serialize;
 use super::{Limits, MAX_HEAD, MAX_HEADERS};
-use crate::routes::{self, App, Method, Request, Response};
+use crate::routes::{self, App, Listener, Method, Request, Response};
 
 /// The parts of a request head we act on.
 struct Head<'b> {
@@ -109,6 +109,8 @@ pub enum Outcome {
         consumed: usize,
         response: Vec<u8>,
         close: bool,
+        /// The answer opened an event stream (see `Response::stream_after`).
+        stream_after: Option<u64>,
     },
 }
 
@@ -119,7 +121,13 @@ fn elapsed(started: Option<Instant>) -> Duration {
 /// Parses at most one request from `input` and answers it: the whole HTTP
 /// side of the server as a pure function of its input (and `app`'s clock).
 /// `started` is when the request's first byte arrived, for the log.
-pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant>) -> Outcome {
+pub fn respond(
+    input: &[u8],
+    app: &App,
+    limits: &Limits,
+    started: Option<Instant>,
+    listener: Listener,
+) -> Outcome {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let refuse = |m: Option<&str>, t: Option<&str>, r: Response| {
@@ -134,6 +142,7 @@ pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant
             consumed: input.len(),
             response: serialize(&r, true, false, true),
             close: true,
+            stream_after: None,
         }
     };
     let head_len = match req.parse(input) {
@@ -185,6 +194,7 @@ pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant
     let response = routes::handle(
         app,
         &Request {
+            listener,
             method,
             path,
             query,
@@ -200,10 +210,12 @@ pub fn respond(input: &[u8], app: &App, limits: &Limits, started: Option<Instant
         duration: elapsed(started),
         note: &response.note,
     });
+    let stream_after = response.stream_after;
     Outcome::Answered {
         consumed: total,
         response: serialize(&response, head.close, head.http10, method != Method::Head),
-        close: head.close,
+        close: head.close && stream_after.is_none(),
+        stream_after,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::routes::Response;
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        303 => "See Other",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -17,6 +18,8 @@ fn reason_phrase(status: u16) -> &'static str {
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
         431 => "Request Header Fields Too Large",
         _ => "Internal Server Error",
     }
@@ -27,17 +30,24 @@ pub fn serialize(r: &Response, close: bool, http10: bool, with_body: bool) -> Ve
     let version = if http10 { "HTTP/1.0" } else { "HTTP/1.1" };
     let _ = write!(
         out,
-        "{version} {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        "{version} {} {}\r\nDate: {}\r\nContent-Type: {}\r\n",
         r.status,
         reason_phrase(r.status),
         date::http_date(date::unix_now()),
         r.content_type,
-        r.body.len()
     );
+    // An event stream's body ends when the connection does (RFC 9112 §6.3
+    // rule 8): no length.
+    if r.stream_after.is_none() {
+        let _ = write!(out, "Content-Length: {}\r\n", r.body.len());
+    }
     if let Some(allow) = r.allow {
         let _ = write!(out, "Allow: {allow}\r\n");
     }
-    if close && !http10 {
+    for (name, value) in &r.headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    if close && !http10 && r.stream_after.is_none() {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");

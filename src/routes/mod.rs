@@ -5,16 +5,21 @@
 //! to `jose::decode`, which answers with verified claims or a named
 //! rejection.
 
+pub mod inbox;
+pub mod journal;
+mod page;
 pub mod public;
 pub mod replay;
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::jose::{KeySet, Policy};
+pub use journal::Journal;
 pub use replay::ReplayCache;
 
 pub const UI_BODY: &str = "Communication plugin UI";
@@ -24,6 +29,7 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Delete,
     Other,
 }
 
@@ -33,13 +39,23 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
+            "DELETE" => Method::Delete,
             _ => Method::Other,
         }
     }
 }
 
+/// Which listener a request came in on: the public one (citizens' browsers,
+/// the core, authentication plugins) or the tester's inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Public,
+    Inbox,
+}
+
 /// A request as the HTTP layer hands it over: already bounded in size.
 pub struct Request<'a> {
+    pub listener: Listener,
     pub method: Method,
     pub path: &'a str,
     pub query: Option<&'a str>,
@@ -54,6 +70,11 @@ pub struct Response {
     pub body: Vec<u8>,
     /// For 405: the methods the path takes.
     pub allow: Option<&'static str>,
+    /// Further headers (the inbox page's security policy, caching).
+    pub headers: Vec<(&'static str, &'static str)>,
+    /// An event stream: the body is its start, no `Content-Length` is sent,
+    /// and the connection then carries the journal's events after this id.
+    pub stream_after: Option<u64>,
     /// What the log line adds after method, path, status and duration.
     pub note: Note,
 }
@@ -78,6 +99,8 @@ impl Response {
             content_type,
             body: body.into(),
             allow: None,
+            headers: Vec::new(),
+            stream_after: None,
             note: Note::default(),
         }
     }
@@ -108,8 +131,12 @@ pub struct App {
     policy: Policy,
     clock: Option<u64>,
     reject_replays: bool,
-    /// The only state that changes; shared by `--workers` loops.
+    /// The state that changes, shared by `--workers` loops.
     replays: Mutex<ReplayCache>,
+    journal: Mutex<Journal>,
+    /// The newest journal id, readable without the lock: the loop checks
+    /// it after every round to feed event streams.
+    last_event: AtomicU64,
 }
 
 impl App {
@@ -123,7 +150,29 @@ impl App {
             clock: config.clock,
             reject_replays: config.reject_replays,
             replays: Mutex::new(ReplayCache::new(ReplayCache::DEFAULT_CAP)),
+            journal: Mutex::new(Journal::new(config.journal_size)),
+            last_event: AtomicU64::new(0),
         }
+    }
+
+    /// The journal, locked. A poisoned lock means another worker panicked
+    /// mid-update; the deque itself is still sound, so keep using it.
+    pub fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records an event in the journal; returns its id.
+    pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: journal::Kind) -> u64 {
+        let id = self.journal().record(route, purpose, kind);
+        self.last_event.store(id, Ordering::Release);
+        id
+    }
+
+    /// The newest journal id (0 before the first event).
+    pub fn last_event(&self) -> u64 {
+        self.last_event.load(Ordering::Acquire)
     }
 
     /// The validation time: the fixed `--clock`, or the system clock.
@@ -136,9 +185,22 @@ impl App {
     }
 }
 
-/// Routes a request. Unknown paths are 404; known paths with another
-/// method are 405 with `Allow`.
+/// Routes a request by listener and path. Unknown paths are 404; known
+/// paths with another method are 405 with `Allow`.
 pub fn handle(app: &App, req: &Request) -> Response {
+    if req.path == "/healthz" {
+        return match req.method {
+            Method::Get | Method::Head => Response::new(200, "text/plain; charset=utf-8", "ok"),
+            _ => method_not_allowed("GET, HEAD"),
+        };
+    }
+    match req.listener {
+        Listener::Public => public_routes(app, req),
+        Listener::Inbox => inbox::handle(app, req),
+    }
+}
+
+fn public_routes(app: &App, req: &Request) -> Response {
     match (req.path, req.method) {
         ("/start_communication", Method::Post) => public::start_communication(app, req),
         ("/ui", Method::Get | Method::Head) => public::ui(app, req),
@@ -153,4 +215,35 @@ fn method_not_allowed(allow: &'static str) -> Response {
     let mut r = Response::error(405, "method not allowed");
     r.allow = Some(allow);
     r
+}
+
+/// `%XX` decoding of a query value; `None` on a broken escape or non-UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+
+/// The value of `name` in a query string, percent-decoded (`+` is a space).
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| percent_decode(&v.replace('+', " ")))
+}
+
+/// `POST /api/events/{id}/session?type=…` on the inbox.
+fn feedback_route(_app: &App, _req: &Request) -> Response {
+    Response::error(404, "not found")
 }

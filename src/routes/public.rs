@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{App, Note, Request, Response};
+use super::journal::{Accepted, Kind, Outcome};
+use super::{percent_decode, App, Note, Request, Response};
 use crate::jose::{self, Claims, Decoded, KidHint};
 
 /// Unknown members are ignored, as the ecosystem's own request types
@@ -46,10 +47,12 @@ pub(super) fn start_communication(app: &App, req: &Request) -> Response {
         }
     };
     let mut note = Note::default();
+    let route = "start_communication";
+    app.record(route, Some(&start.purpose), Kind::Start);
     // A result that came with the request is checked and shown now, and
     // then there is nothing more to receive: no attr_url.
     if let Some(token) = &start.auth_result {
-        match check_token(app, token) {
+        match check_token(app, token, route, Some(&start.purpose)) {
             Ok(accepted) => note = accepted,
             Err(mut rejected) => {
                 rejected.note.fields.push(("purpose", json!(start.purpose)));
@@ -104,9 +107,11 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
         return Response::ui();
     };
     let Some(token) = percent_decode(encoded) else {
-        return Response::error(400, "malformed: result is not valid percent-encoding");
+        let detail = "malformed: result is not valid percent-encoding";
+        refused(app, "ui", None, encoded, "malformed", detail);
+        return Response::error(400, detail);
     };
-    match check_token(app, &token) {
+    match check_token(app, &token, "ui", None) {
         Ok(note) => {
             let mut r = Response::ui();
             r.note = note;
@@ -118,9 +123,12 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
 
 pub(super) fn auth_result(app: &App, req: &Request) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
-        return Response::error(400, "malformed: body is not UTF-8");
+        let detail = "malformed: body is not UTF-8";
+        let shown = String::from_utf8_lossy(req.body);
+        refused(app, "auth_result", None, &shown, "malformed", detail);
+        return Response::error(400, detail);
     };
-    match check_token(app, text.trim()) {
+    match check_token(app, text.trim(), "auth_result", None) {
         Ok(note) => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "accepted\n");
             r.note = note;
@@ -130,12 +138,46 @@ pub(super) fn auth_result(app: &App, req: &Request) -> Response {
     }
 }
 
-/// Decodes a token; on success the note that shows the tester everything
-/// that arrived, on failure the 400 (or 409 for a refused replay).
-fn check_token(app: &App, token: &str) -> Result<Note, Box<Response>> {
+fn refused(
+    app: &App,
+    route: &'static str,
+    purpose: Option<&str>,
+    token: &str,
+    reason: &'static str,
+    detail: &str,
+) {
+    let outcome = Outcome::Rejected {
+        reason,
+        detail: detail.to_owned(),
+    };
+    app.record(
+        route,
+        purpose,
+        Kind::Token {
+            token: token.to_owned(),
+            outcome,
+        },
+    );
+}
+
+/// Decodes a token received on `route` and journals it; on success the
+/// note that shows the tester everything that arrived, on failure the 400
+/// (or 409 for a refused replay).
+fn check_token(
+    app: &App,
+    token: &str,
+    route: &'static str,
+    purpose: Option<&str>,
+) -> Result<Note, Box<Response>> {
     let now = app.now();
-    let decoded = jose::decode(token, &app.keys, &app.policy, now)
-        .map_err(|r| Box::new(Response::error(400, r.to_string())))?;
+    let decoded = match jose::decode(token, &app.keys, &app.policy, now) {
+        Ok(d) => d,
+        Err(r) => {
+            let detail = r.to_string();
+            refused(app, route, purpose, token, r.reason(), &detail);
+            return Err(Box::new(Response::error(400, detail)));
+        }
+    };
     let until = decoded.claims.exp.saturating_add(app.policy.leeway);
     // A poisoned lock means another worker panicked mid-insert; the map
     // itself is still sound, so keep using it.
@@ -145,11 +187,19 @@ fn check_token(app: &App, token: &str) -> Result<Note, Box<Response>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .seen_before(decoded.signed_sha256, until, now);
     if replay && app.reject_replays {
-        return Err(Box::new(Response::error(
-            409,
-            "replay: token was accepted before",
-        )));
+        let detail = "replay: token was accepted before";
+        refused(app, route, purpose, token, "replay", detail);
+        return Err(Box::new(Response::error(409, detail)));
     }
+    let outcome = Outcome::Accepted(Box::new(Accepted::new(&decoded, replay)));
+    app.record(
+        route,
+        purpose,
+        Kind::Token {
+            token: token.to_owned(),
+            outcome,
+        },
+    );
     Ok(describe(&decoded, replay))
 }
 
@@ -186,22 +236,6 @@ fn describe(d: &Decoded, replay: bool) -> Note {
     }
 }
 
-/// `%XX` decoding of a query value; `None` on a broken escape or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        if b == b'%' {
-            let hex = [bytes.next()?, bytes.next()?];
-            let hex = std::str::from_utf8(&hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-        } else {
-            out.push(b);
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +254,7 @@ mod tests {
         body: &'a [u8],
     ) -> Request<'a> {
         Request {
+            listener: crate::routes::Listener::Public,
             method,
             path,
             query,

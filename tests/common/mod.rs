@@ -61,7 +61,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
-        let mut c = command(&["--listen", "127.0.0.1:0"]);
+        let mut c = command(&["--listen", "127.0.0.1:0", "--inbox", "127.0.0.1:0"]);
         c.args(args);
         Server::spawn(c)
     }
@@ -112,6 +112,29 @@ impl Server {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The inbox's address (logged before `listening on`).
+    pub fn inbox(&self) -> SocketAddr {
+        let log = self.log();
+        let rest = log.split("comm-test: inbox on http://").nth(1).expect("no inbox");
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Raw bytes to the inbox on a new connection; the reply read to the end.
+    pub fn inbox_raw(&self, request: &[u8]) -> Reply {
+        let mut s = TcpStream::connect(self.inbox()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let _ = s.write_all(request);
+        read_reply(&mut s)
+    }
+
+    /// A request to the inbox.
+    pub fn inbox_request(&self, method: &str, target: &str) -> Reply {
+        self.inbox_raw(
+            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
     }
 
     /// Waits until the log holds `needle` (log lines follow the response).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use comm_test::config::Config;
 use comm_test::http::{self, Limits, Outcome};
-use comm_test::routes::App;
+use comm_test::routes::{App, Listener};
 use libfuzzer_sys::fuzz_target;
 
 fn app() -> &'static App {
@@ -28,9 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let mut input = data;
     // Pipelined requests, as the loop would take them.
     while !input.is_empty() {
-        match http::respond(input, app(), &limits, None) {
+        // Both listeners' routes, by the first byte.
+        let listener = if data.first().is_some_and(|b| b & 1 == 1) { Listener::Inbox } else { Listener::Public };
+        match http::respond(input, app(), &limits, None, listener) {
             Outcome::NeedMore { .. } => break,
-            Outcome::Answered { consumed, response, close } => {
+            Outcome::Answered { consumed, response, close, .. } => {
                 assert!(response.starts_with(b"HTTP/1."));
                 assert!(consumed > 0 && consumed <= input.len());
                 input = &input[consumed..];

@@ -1,0 +1,283 @@
+//! The inbox page: server-rendered HTML from the binary, no external
+//! assets, no framework. It works with JavaScript off; with it on,
+//! `app.js` follows the event stream and inserts new entries, rendered
+//! here too (`GET /entries?since=ID`), and keeps "2 min ago" current.
+//! Every value is HTML-escaped, and the page's Content-Security-Policy
+//! allows no inline script at all, so an escaping slip could not run one.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::journal::{Event, Kind, Outcome};
+use super::{App, Response};
+use crate::date;
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `&`, `<`, `>`, `"` and `'` as entities: safe in text and in quoted
+/// attribute values alike.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// "just now", "42 s ago", "2 min ago", "3 h ago", "5 d ago".
+pub fn ago(now_ms: u64, then_ms: u64) -> String {
+    let s = now_ms.saturating_sub(then_ms) / 1000;
+    match s {
+        0..=4 => "just now".into(),
+        5..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+fn html(body: String) -> Response {
+    let mut r = Response::new(200, "text/html; charset=utf-8", body);
+    r.headers.push(("Content-Security-Policy", CSP));
+    r
+}
+
+pub fn page(app: &App) -> Response {
+    let now = date::unix_now_millis();
+    let journal = app.journal();
+    let mut body = String::with_capacity(4096 + journal.len() * 2048);
+    let _ = write!(
+        body,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>comm-test inbox</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n\
+         <body data-last=\"{last}\"><header><h1>comm-test inbox</h1>\
+         <p>{n} of the last {n} events kept, newest first · times in UTC · \
+         <a href=\"/api/events\">JSON</a> · <span id=\"live\">reload for new events</span></p></header>\n\
+         <main id=\"events\">\n",
+        last = journal.last_id(),
+        n = journal.len(),
+    );
+    if journal.is_empty() {
+        body.push_str(
+            "<p id=\"empty\">No events yet. Start a session (<code>POST /start_communication</code>) \
+             or deliver a result (<code>POST /auth_result</code>) on the public listener.</p>\n",
+        );
+    }
+    for e in journal.select(&Default::default()) {
+        entry(&mut body, e, now);
+    }
+    body.push_str("</main>\n<script src=\"/app.js\"></script></body></html>\n");
+    html(body)
+}
+
+/// The entries after `since`, newest first, for the page's live updates.
+pub fn entries(app: &App, since: Option<u64>) -> Response {
+    let now = date::unix_now_millis();
+    let journal = app.journal();
+    let filter = super::journal::Filter {
+        since,
+        ..Default::default()
+    };
+    let mut body = String::new();
+    for e in journal.select(&filter) {
+        entry(&mut body, e, now);
+    }
+    html(body)
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn entry(out: &mut String, e: &Event, now_ms: u64) {
+    let verdict = e.verdict().unwrap_or("start");
+    let time = date::rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms),
+    );
+    let shown = time.replace('T', " ").replace(".000Z", "").replace('Z', "");
+    let title = match &e.kind {
+        Kind::Start => "session started".to_string(),
+        Kind::Token {
+            outcome: Outcome::Accepted(a),
+            ..
+        } => format!("result {}", a.status),
+        Kind::Token { .. } => "result refused".to_string(),
+        Kind::Feedback(f) => format!("session feedback {}", f.kind),
+    };
+    let _ = write!(
+        out,
+        "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\">\n\
+         <h2><span class=\"verdict\">{verdict}</span> {title} <small>#{id} via {route}</small></h2>\n\
+         <p class=\"when\"><time datetime=\"{time}\" data-ms=\"{ms}\">{shown} UTC</time> \
+         <span class=\"ago\">{ago}</span></p>\n",
+        id = e.id,
+        verdict = esc(verdict),
+        title = esc(&title),
+        route = esc(e.route),
+        time = esc(&time),
+        ms = e.time_ms,
+        shown = esc(&shown),
+        ago = esc(&ago(now_ms, e.time_ms)),
+    );
+    let mut facts: Vec<(&str, String)> = Vec::new();
+    if let Some(p) = &e.purpose {
+        facts.push(("purpose", p.clone()));
+    }
+    match &e.kind {
+        Kind::Start => {}
+        Kind::Token { token, outcome } => {
+            match outcome {
+                Outcome::Accepted(a) => {
+                    facts.push(("status", a.status.to_string()));
+                    if a.replay {
+                        facts.push(("replay", "yes: this result was accepted before".into()));
+                    }
+                    if let Some(u) = &a.session_url {
+                        facts.push(("session_url", u.clone()));
+                    }
+                    for (name, t) in [("iat", a.iat), ("nbf", a.nbf), ("exp", Some(a.exp))] {
+                        if let Some(t) = t {
+                            facts.push((name, format!("{} ({t})", date::rfc3339(t))));
+                        }
+                    }
+                    facts.push(("decrypted with", a.decrypted_with.clone()));
+                    facts.push(("verified with", a.verified_with.clone()));
+                }
+                Outcome::Rejected { reason, detail } => {
+                    facts.push(("reason", (*reason).to_string()));
+                    facts.push(("detail", detail.clone()));
+                }
+            }
+            dl(out, &facts);
+            if let Outcome::Accepted(a) = outcome {
+                attributes(out, a.attributes.as_ref());
+            }
+            out.push_str("<details><summary>Headers and token</summary>\n");
+            if let Outcome::Accepted(a) = outcome {
+                let _ = write!(
+                    out,
+                    "<h3>JWE protected header</h3><pre>{}</pre>\n\
+                     <h3>JWS protected header</h3><pre>{}</pre>\n",
+                    esc(&pretty(&a.outer_header)),
+                    esc(&pretty(&a.inner_header)),
+                );
+            }
+            let _ = write!(
+                out,
+                "<h3>Token as received</h3><pre class=\"token\" id=\"t{id}\">{token}</pre>\n\
+                 <button type=\"button\" class=\"copy\" data-target=\"t{id}\" hidden>Copy token</button>\n\
+                 <p class=\"hint\">Replay it offline: <code>comm-test decode --clock {clock} -</code> \
+                 with the token on standard input.</p>\n</details>\n",
+                id = e.id,
+                token = esc(token),
+                clock = e.time_ms / 1000,
+            );
+            if let Some(url) = e.session_url() {
+                feedback_forms(out, e.id, url);
+            }
+        }
+        Kind::Feedback(f) => {
+            facts.push(("type", f.kind.to_string()));
+            facts.push(("url", f.url.clone()));
+            match &f.result {
+                Ok(code) => facts.push(("answer", format!("HTTP {code}"))),
+                Err(err) => facts.push(("error", err.clone())),
+            }
+            facts.push(("latency", format!("{} ms", f.latency_ms)));
+            if let Some(id) = f.for_event {
+                facts.push(("for entry", format!("#{id}")));
+            }
+            dl(out, &facts);
+        }
+    }
+    if matches!(e.kind, Kind::Start) {
+        dl(out, &facts);
+    }
+    out.push_str("</article>\n");
+}
+
+fn dl(out: &mut String, facts: &[(&str, String)]) {
+    if facts.is_empty() {
+        return;
+    }
+    out.push_str("<dl>");
+    for (k, v) in facts {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
+    }
+    out.push_str("</dl>\n");
+}
+
+fn attributes(out: &mut String, attrs: Option<&std::collections::BTreeMap<String, String>>) {
+    match attrs {
+        None => out.push_str("<p class=\"none\">No attributes member.</p>\n"),
+        Some(a) if a.is_empty() => out.push_str("<p class=\"none\">No attributes.</p>\n"),
+        Some(a) => {
+            out.push_str("<table class=\"attrs\"><thead><tr><th>attribute</th><th>value</th></tr></thead><tbody>");
+            for (k, v) in a {
+                let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+            }
+            out.push_str("</tbody></table>\n");
+        }
+    }
+}
+
+/// The session feedback buttons: plain forms, so they work without
+/// JavaScript too (answered with a redirect back to the page).
+fn feedback_forms(out: &mut String, id: u64, url: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"feedback\">Session at <code>{}</code>: ",
+        esc(url.split('?').next().unwrap_or(url))
+    );
+    for (kind, label) in [("user_active", "Send activity"), ("logout", "Send logout")] {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/api/events/{id}/session?type={kind}&amp;back=1\">\
+             <button type=\"submit\">{label}</button></form> "
+        );
+    }
+    out.push_str("</div>\n");
+}
+
+pub fn script() -> Response {
+    let mut r = Response::new(
+        200,
+        "text/javascript; charset=utf-8",
+        include_str!("inbox.js"),
+    );
+    r.headers.push(("Content-Security-Policy", CSP));
+    r
+}
+
+pub fn style() -> Response {
+    Response::new(200, "text/css; charset=utf-8", include_str!("inbox.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_relative_times() {
+        assert_eq!(
+            esc(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+        assert_eq!(ago(10_000, 9_000), "just now");
+        assert_eq!(ago(100_000, 58_000), "42 s ago");
+        assert_eq!(ago(200_000, 80_000), "2 min ago");
+        assert_eq!(ago(4 * 3_600_000, 0), "4 h ago");
+        assert_eq!(ago(3 * 86_400_000, 0), "3 d ago");
+        assert_eq!(ago(0, 5), "just now", "a clock step back is not the future");
+    }
+}
