@@ -29,7 +29,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
         ("/", Get | Head) => page::page(app),
         ("/entries", Get) => match since(req.query) {
             Ok(since) => page::entries(app, since),
-            Err(r) => r,
+            Err(e) => Response::error(400, e),
         },
         ("/app.js", Get | Head) => page::script(),
         ("/app.css", Get | Head) => page::style(),
@@ -58,20 +58,20 @@ pub fn session_target(path: &str) -> Option<u64> {
         .ok()
 }
 
-fn since(query: Option<&str>) -> Result<Option<u64>, Response> {
+fn since(query: Option<&str>) -> Result<Option<u64>, &'static str> {
     match query_param(query, "since") {
         None => Ok(None),
         Some(v) => v
             .parse()
             .map(Some)
-            .map_err(|_| Response::error(400, "since must be a whole number (an event id)")),
+            .map_err(|_| "since must be a whole number (an event id)"),
     }
 }
 
 fn list(app: &App, query: Option<&str>) -> Response {
     let since = match since(query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return Response::error(400, e),
     };
     let route = query_param(query, "route");
     if let Some(r) = route.as_deref().filter(|r| !ROUTES.contains(r)) {
@@ -109,7 +109,7 @@ fn json_response(v: &serde_json::Value) -> Response {
 fn stream(app: &App, query: Option<&str>) -> Response {
     let since = match since(query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return Response::error(400, e),
     };
     let journal = app.journal();
     let (mut body, mut last) = (b"retry: 2000\n\n".to_vec(), journal.last_id());
