@@ -66,7 +66,9 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
     let inbox = match &config.inbox {
         Inbox::Off => None,
         Inbox::Default(addr) | Inbox::Explicit(addr) => {
-            match std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+            match std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            {
                 Ok(l) => Some(l),
                 Err(e) if matches!(config.inbox, Inbox::Explicit(_)) => {
                     return Err(ConfigError(format!("--inbox {addr}: {e}")));

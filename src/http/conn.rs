@@ -234,7 +234,11 @@ impl Conn {
                         self.events_sent = stream_after;
                         self.inbuf = Vec::new();
                         self.since = Instant::now();
-                        return if self.flush() { Step::Wait } else { Step::Close };
+                        return if self.flush() {
+                            Step::Wait
+                        } else {
+                            Step::Close
+                        };
                     }
                     self.continued = false;
                     self.parsed_len = None;

@@ -207,7 +207,11 @@ pub fn cut(s: &str, max: usize) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…[cut, {} bytes]", s.get(..end).unwrap_or_default(), s.len())
+    format!(
+        "{}…[cut, {} bytes]",
+        s.get(..end).unwrap_or_default(),
+        s.len()
+    )
 }
 
 pub struct Journal {
@@ -318,7 +322,9 @@ mod tests {
         }
         assert_eq!(j.len(), 3);
         assert_eq!(
-            j.select(&Filter::default()).map(|e| e.id).collect::<Vec<_>>(),
+            j.select(&Filter::default())
+                .map(|e| e.id)
+                .collect::<Vec<_>>(),
             [5, 4, 3]
         );
         assert_eq!(j.clear(), 3);
@@ -337,7 +343,11 @@ mod tests {
         };
         let start: Vec<_> = j.select(&f).collect();
         assert_eq!(start.len(), 1);
-        assert!(start[0].purpose.as_ref().unwrap().ends_with("…[cut, 5000 bytes]"));
+        assert!(start[0]
+            .purpose
+            .as_ref()
+            .unwrap()
+            .ends_with("…[cut, 5000 bytes]"));
         let f = Filter {
             verdict: Some("rejected"),
             since: Some(1),
@@ -350,6 +360,9 @@ mod tests {
             (&v["kind"], &v["verdict"], &v["reason"]),
             (&json!("token"), &json!("rejected"), &json!("malformed"))
         );
-        assert!(v["token"].as_str().unwrap().ends_with("…[cut, 20000 bytes]"));
+        assert!(v["token"]
+            .as_str()
+            .unwrap()
+            .ends_with("…[cut, 20000 bytes]"));
     }
 }

@@ -233,7 +233,6 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-
 /// The value of `name` in a query string, percent-decoded (`+` is a space).
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?

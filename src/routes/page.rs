@@ -101,9 +101,8 @@ fn pretty(v: &Value) -> String {
 
 fn entry(out: &mut String, e: &Event, now_ms: u64) {
     let verdict = e.verdict().unwrap_or("start");
-    let time = date::rfc3339_millis(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms),
-    );
+    let time =
+        date::rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms));
     let shown = time.replace('T', " ").replace(".000Z", "").replace('Z', "");
     let title = match &e.kind {
         Kind::Start => "session started".to_string(),

@@ -65,7 +65,6 @@ impl ReplayCache {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

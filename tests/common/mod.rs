@@ -117,7 +117,10 @@ impl Server {
     /// The inbox's address (logged before `listening on`).
     pub fn inbox(&self) -> SocketAddr {
         let log = self.log();
-        let rest = log.split("comm-test: inbox on http://").nth(1).expect("no inbox");
+        let rest = log
+            .split("comm-test: inbox on http://")
+            .nth(1)
+            .expect("no inbox");
         rest.split_whitespace().next().unwrap().parse().unwrap()
     }
 

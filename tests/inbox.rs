@@ -1,0 +1,431 @@
+//! Issue 10: the tester's inbox, on its own listener: the journal over a
+//! JSON API, a Server-Sent Events stream, and the page.
+
+mod common;
+use common::{command, rss_kib, Server, SAMPLE, SAMPLE_TIME};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+#[path = "common/mint.rs"]
+mod mint;
+
+fn events(s: &Server, query: &str) -> Value {
+    let r = s.inbox_request("GET", &format!("/api/events{query}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn start(s: &Server, body: &str) -> common::Reply {
+    s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn the_journal_over_the_api_end_to_end() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(events(&s, ""), json!({"last_id": 0, "events": []}));
+    assert_eq!(start(&s, r#"{"purpose":"report_move"}"#).status, 200);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token("a.b.c").status, 400);
+    let r = s.request("GET", &format!("/ui?result={SAMPLE}"), None, b"");
+    assert_eq!(r.status, 200);
+
+    let all = events(&s, "");
+    assert_eq!(all["last_id"], 5);
+    let list = all["events"].as_array().unwrap();
+    let ids: Vec<u64> = list.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [5, 4, 3, 2, 1], "newest first");
+    let summary: Vec<(&str, &str, Value)> = list
+        .iter()
+        .map(|e| {
+            (
+                e["route"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["verdict"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ui", "token", json!("replay")),
+            ("auth_result", "token", json!("rejected")),
+            ("auth_result", "token", json!("replay")),
+            ("auth_result", "token", json!("accepted")),
+            ("start_communication", "start", Value::Null),
+        ]
+    );
+    let accepted = &list[3];
+    assert_eq!(accepted["status"], "succes");
+    assert_eq!(accepted["attributes"], json!({"email": "bla"}));
+    assert_eq!(accepted["replay"], false);
+    assert_eq!(
+        (accepted["iat"].as_u64(), accepted["exp"].as_u64()),
+        (Some(1_615_879_800), Some(1_615_880_100))
+    );
+    assert_eq!(accepted["outer_header"]["alg"], "RSA-OAEP");
+    assert_eq!(accepted["inner_header"]["alg"], "RS256");
+    assert_eq!(accepted["decrypted_with"], "f39b64a429a25336");
+    assert_eq!(accepted["token"], SAMPLE.trim());
+    assert!(accepted["time"].as_str().unwrap().ends_with('Z'));
+    let refused = &list[1];
+    assert_eq!(
+        (&refused["reason"], &refused["detail"], &refused["token"]),
+        (
+            &json!("malformed"),
+            &json!("malformed: JWE must have exactly 5 parts"),
+            &json!("a.b.c")
+        )
+    );
+    assert_eq!(list[4]["purpose"], "report_move");
+    // Nothing of key material, nothing else of the request.
+    common::assert_no_key_material(&all.to_string());
+
+    // Filters.
+    let ids = |q: &str| -> Vec<u64> {
+        events(&s, q)["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("?route=auth_result"), [4, 3, 2]);
+    assert_eq!(ids("?verdict=replay"), [5, 3]);
+    assert_eq!(ids("?since=3"), [5, 4]);
+    assert_eq!(ids("?since=1&route=auth_result&verdict=accepted"), [2]);
+    for (q, want) in [
+        ("?since=x", "since must be a whole number (an event id)\n"),
+        (
+            "?route=nope",
+            "route must be one of start_communication, auth_result, ui, session, not \"nope\"\n",
+        ),
+        (
+            "?verdict=ok",
+            "verdict must be one of accepted, replay, rejected, sent, failed, not \"ok\"\n",
+        ),
+    ] {
+        let r = s.inbox_request("GET", &format!("/api/events{q}"));
+        assert_eq!((r.status, r.text().as_str()), (400, want));
+    }
+
+    // Clear, for test automation; ids keep counting.
+    let r = s.inbox_request("DELETE", "/api/events");
+    assert_eq!((r.status, r.text().as_str()), (200, r#"{"cleared":5}"#));
+    assert_eq!(events(&s, ""), json!({"last_id": 5, "events": []}));
+    s.post_token("x");
+    assert_eq!(ids(""), [6]);
+}
+
+#[test]
+fn listeners_keep_to_their_routes() {
+    let s = Server::start(&[]);
+    for (m, p) in [
+        ("GET", "/api/events"),
+        ("GET", "/"),
+        ("GET", "/api/events/stream"),
+    ] {
+        assert_eq!(
+            s.request(m, p, None, b"").status,
+            404,
+            "{p} on the public listener"
+        );
+    }
+    for (m, p) in [
+        ("POST", "/auth_result"),
+        ("GET", "/ui"),
+        ("POST", "/start_communication"),
+    ] {
+        assert_eq!(s.inbox_request(m, p).status, 404, "{p} on the inbox");
+    }
+    let r = s.request("GET", "/healthz", None, b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    let r = s.inbox_request("GET", "/healthz");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    let r = s.inbox_request("POST", "/api/events");
+    assert_eq!(
+        (r.status, r.header("allow").as_deref()),
+        (405, Some("GET, HEAD, DELETE"))
+    );
+    let r = s.inbox_request("GET", "/api/events");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+}
+
+/// Reads from a stream connection until `needle` has arrived.
+fn read_until(c: &mut TcpStream, buf: &mut Vec<u8>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut chunk = [0u8; 8192];
+    while !String::from_utf8_lossy(buf).contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not in {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        match c.read(&mut chunk) {
+            Ok(0) => panic!("stream closed"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    String::from_utf8_lossy(buf).into_owned()
+}
+
+#[test]
+fn a_stream_subscriber_receives_what_arrives_after_it_subscribed() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    s.post_token("before");
+    let mut c = TcpStream::connect(s.inbox()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_until(&mut c, &mut buf, "retry: 2000\n\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/event-stream\r\n") && !head.contains("Content-Length")
+    );
+    assert!(
+        !head.contains("event: entry"),
+        "nothing from before it subscribed"
+    );
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    let frame = loop {
+        let text = read_until(&mut c, &mut buf, "id: 2\nevent: entry\ndata: ");
+        let frame = text
+            .split("id: 2\nevent: entry\ndata: ")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        if frame.contains("\n\n") {
+            break frame;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = c.read(&mut chunk).unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let data: Value = serde_json::from_str(frame.split("\n\n").next().unwrap()).unwrap();
+    assert_eq!(
+        (&data["id"], &data["verdict"], &data["attributes"]),
+        (&json!(2), &json!("accepted"), &json!({"email": "bla"}))
+    );
+    // A reconnecting client names the last id it saw and misses nothing.
+    let mut c2 = TcpStream::connect(s.inbox()).unwrap();
+    c2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c2.write_all(b"GET /api/events/stream?since=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf2 = Vec::new();
+    read_until(&mut c2, &mut buf2, "id: 2\nevent: entry\n");
+}
+
+#[test]
+fn a_slow_stream_reader_is_dropped_past_its_backlog() {
+    let s = Server::start(&[]);
+    let pid = s.pid();
+    let mut c = TcpStream::connect(s.inbox()).unwrap();
+    c.write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // 16 KB refused tokens: each a 16 KB entry, cheap to refuse.
+    let big = "x".repeat(16_000);
+    let before = rss_kib(pid);
+    for _ in 0..600 {
+        assert_eq!(s.post_token(&big).status, 400);
+    }
+    let after = rss_kib(pid);
+    // The reader never read; the server dropped it, and says so by EOF
+    // once the kernel's buffers are drained.
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut total = 0usize;
+    let mut chunk = vec![0u8; 65536];
+    loop {
+        match c.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("not dropped: {e} after {total} bytes"),
+        }
+    }
+    eprintln!("slow stream reader: dropped after {total} bytes reached it of ~9.6 MB; RSS {before} -> {after} KiB");
+    assert!(total < 9_000_000, "{total}");
+    assert!(s.inbox_request("GET", "/healthz").status == 200);
+}
+
+#[test]
+fn the_page_shows_accepted_refused_and_replayed_entries_escaped() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    let r = s.inbox_request("GET", "/");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("No events yet."));
+    // A fresh token whose attributes try to inject markup.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let evil = mint::encrypt(
+        &json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"}),
+        &mint::sign(
+            &json!({"alg": "RS256"}),
+            &json!({"sub": "id-contact-attributes", "status": "succes", "iat": SAMPLE_TIME.parse::<u64>().unwrap(), "exp": now + 300,
+                    "attributes": {"<b>name</b>": "<script>alert(1)</script>", "quote": "\"'&"}}),
+            include_str!("../keys/idcontact-test-rsa.key.pem"),
+        ),
+        include_str!("../keys/idcontact-test-rsa.pub.pem"),
+    );
+    assert_eq!(s.post_token(&evil).status, 200);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token("x.y").status, 400);
+    assert_eq!(
+        start(&s, r#"{"purpose":"<img src=x onerror=alert(2)>"}"#).status,
+        200
+    );
+    let r = s.inbox_request("GET", "/");
+    let html = r.text();
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("<tr><th>&lt;b&gt;name&lt;/b&gt;</th>"));
+    assert!(html.contains("<td>&quot;&#39;&amp;</td>"));
+    assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(!html.contains("<script>alert") && !html.contains("<img src=x"));
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "only our own script tag"
+    );
+    // Newest first: start, refused, replay, accepted sample, accepted evil.
+    let order: Vec<&str> = html
+        .match_indices("<article class=\"event ")
+        .map(|(i, _)| {
+            let rest = &html[i + 22..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["start", "rejected", "replay", "accepted", "accepted"]
+    );
+    assert!(html.contains("<dt>reason</dt><dd>malformed</dd><dt>detail</dt><dd>malformed: JWE must have exactly 5 parts</dd>"));
+    assert!(html.contains("<dt>replay</dt><dd>yes: this result was accepted before</dd>"));
+    assert!(html.contains("<tr><th>email</th><td>bla</td></tr>"));
+    assert!(html.contains("<details><summary>Headers and token</summary>"));
+    assert!(html.contains(&format!(">{}</pre>", SAMPLE.trim())));
+    assert!(html.contains(" UTC</time> <span class=\"ago\">"));
+    // The fragment the page's script inserts.
+    let r = s.inbox_request("GET", "/entries?since=4");
+    assert_eq!(r.text().matches("<article").count(), 1);
+    let r = s.inbox_request("GET", "/app.js");
+    assert_eq!(
+        (r.status, r.header("content-type").as_deref()),
+        (200, Some("text/javascript; charset=utf-8"))
+    );
+}
+
+#[test]
+fn inbox_address_rules() {
+    // Explicit and unavailable: exit 2 with one line.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = command(&["--listen", "127.0.0.1:0", "--inbox", &addr])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.starts_with(&format!("comm-test: --inbox {addr}: ")) && err.lines().count() == 1,
+        "{err}"
+    );
+    // Off: no inbox.
+    let s = Server::start(&["--inbox", "off"]);
+    assert!(!s.log().contains("inbox on"));
+    // Not loopback: a warning.
+    let s = Server::start(&["--inbox", "0.0.0.0:0"]);
+    assert!(
+        s.log().contains("WARNING: the inbox on 0.0.0.0:"),
+        "{}",
+        s.log()
+    );
+}
+
+/// The default address taken: one line, and the plugin serves without it.
+#[test]
+fn default_inbox_address_taken_is_a_note() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:8001");
+    let s = Server::spawn({
+        let mut c = command(&["--listen", "127.0.0.1:0"]);
+        c.env_remove("COMM_TEST_INBOX");
+        c
+    });
+    if holder.is_ok() {
+        assert!(
+            s.log()
+                .contains("inbox not started: default address 127.0.0.1:8001: "),
+            "{}",
+            s.log()
+        );
+    }
+    assert_eq!(s.request("GET", "/ui", None, b"").status, 200);
+}
+
+/// The figures for the closing note: a full journal's memory and the time
+/// to render the page with 200 entries (`-- --nocapture`).
+#[test]
+fn a_full_journal_measured() {
+    let s = Server::start(&[]);
+    let pid = s.pid();
+    let before = rss_kib(pid);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signer = include_str!("../keys/idcontact-test-rsa.key.pem");
+    let public = include_str!("../keys/idcontact-test-rsa.pub.pem");
+    let outer = json!({"typ": "JWT", "cty": "JWT", "alg": "RSA-OAEP", "enc": "A128CBC-HS256"});
+    for i in 0..200 {
+        let claims = json!({"sub": "id-contact-attributes", "status": "succes", "iat": now, "exp": now + 300,
+            "attributes": {"email": format!("tester{i}@example.nl"), "name": "Zoë Tester", "bsn": "999990019"},
+            "session_url": format!("http://auth-test:8000/session/update?id={i}")});
+        let t = mint::encrypt(
+            &outer,
+            &mint::sign(&json!({"typ": "JWT", "alg": "RS256"}), &claims, signer),
+            public,
+        );
+        assert_eq!(s.post_token(&t).status, 200);
+    }
+    let full = rss_kib(pid);
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..11 {
+        let t = Instant::now();
+        let r = s.inbox_request("GET", "/");
+        times.push(t.elapsed());
+        size = r.body.len();
+        assert_eq!(r.text().matches("<article").count(), 200);
+    }
+    times.sort();
+    eprintln!(
+        "full journal (200 accepted results, ~1.2 KB tokens): RSS {before} KiB empty -> {full} KiB full (+{} KiB); \
+         GET / with 200 entries: median {:?} over 11, {} KB of HTML",
+        full.saturating_sub(before),
+        times[5],
+        size / 1000
+    );
+}
