@@ -87,6 +87,8 @@ pub enum Kind {
         /// As received, cut at `jose::MAX_TOKEN_LEN`.
         token: String,
         outcome: Outcome,
+        /// The validation time (Unix seconds): `--clock`, or the clock then.
+        checked_at: u64,
     },
     Feedback(Feedback),
 }
@@ -156,7 +158,12 @@ impl Event {
         };
         match &self.kind {
             Kind::Start => {}
-            Kind::Token { token, outcome } => {
+            Kind::Token {
+                token,
+                outcome,
+                checked_at,
+            } => {
+                obj.insert("checked_at".into(), json!(checked_at));
                 match outcome {
                     Outcome::Accepted(a) => {
                         let fields = json!({
@@ -245,9 +252,14 @@ impl Journal {
             self.events.pop_front();
         }
         let kind = match kind {
-            Kind::Token { token, outcome } => Kind::Token {
+            Kind::Token {
+                token,
+                outcome,
+                checked_at,
+            } => Kind::Token {
                 token: cut(&token, jose::MAX_TOKEN_LEN),
                 outcome,
+                checked_at,
             },
             k => k,
         };
@@ -311,6 +323,7 @@ mod tests {
                 reason: "malformed",
                 detail: "malformed: JWE must have exactly 5 parts".into(),
             },
+            checked_at: 0,
         }
     }
 

@@ -103,7 +103,9 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
     let verdict = e.verdict().unwrap_or("start");
     let time =
         date::rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms));
-    let shown = time.replace('T', " ").replace(".000Z", "").replace('Z', "");
+    let shown = date::rfc3339(e.time_ms / 1000)
+        .replace('T', " ")
+        .replace('Z', "");
     let title = match &e.kind {
         Kind::Start => "session started".to_string(),
         Kind::Token {
@@ -134,7 +136,11 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
     }
     match &e.kind {
         Kind::Start => {}
-        Kind::Token { token, outcome } => {
+        Kind::Token {
+            token,
+            outcome,
+            checked_at,
+        } => {
             match outcome {
                 Outcome::Accepted(a) => {
                     facts.push(("status", a.status.to_string()));
@@ -175,11 +181,11 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
                 out,
                 "<h3>Token as received</h3><pre class=\"token\" id=\"t{id}\">{token}</pre>\n\
                  <button type=\"button\" class=\"copy\" data-target=\"t{id}\" hidden>Copy token</button>\n\
-                 <p class=\"hint\">Replay it offline: <code>comm-test decode --clock {clock} -</code> \
-                 with the token on standard input.</p>\n</details>\n",
+                 <p class=\"hint\">Replay it offline, at the time it was checked: \
+                 <code>comm-test decode --clock {clock} -</code> with the token on standard input.</p>\n</details>\n",
                 id = e.id,
                 token = esc(token),
-                clock = e.time_ms / 1000,
+                clock = checked_at,
             );
             if let Some(url) = e.session_url() {
                 feedback_forms(out, e.id, url);

@@ -156,6 +156,7 @@ fn refused(
         Kind::Token {
             token: token.to_owned(),
             outcome,
+            checked_at: app.now(),
         },
     );
 }
@@ -198,6 +199,7 @@ fn check_token(
         Kind::Token {
             token: token.to_owned(),
             outcome,
+            checked_at: now,
         },
     );
     Ok(describe(&decoded, replay))
