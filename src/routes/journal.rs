@@ -300,6 +300,10 @@ impl Journal {
         self.events.len()
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }

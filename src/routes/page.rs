@@ -61,11 +61,12 @@ pub fn page(app: &App) -> Response {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>comm-test inbox</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n\
          <body data-last=\"{last}\"><header><h1>comm-test inbox</h1>\
-         <p>{n} of the last {n} events kept, newest first · times in UTC · \
+         <p>{n} events, newest first (the last {cap} are kept) · times in UTC · \
          <a href=\"/api/events\">JSON</a> · <span id=\"live\">reload for new events</span></p></header>\n\
          <main id=\"events\">\n",
         last = journal.last_id(),
         n = journal.len(),
+        cap = journal.capacity(),
     );
     if journal.is_empty() {
         body.push_str(
