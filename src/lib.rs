@@ -16,8 +16,11 @@
     )
 )]
 
+pub mod client;
 pub mod config;
 pub mod date;
+pub mod feedback;
 pub mod http;
 pub mod jose;
+pub mod log;
 pub mod routes;

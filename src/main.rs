@@ -17,8 +17,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use comm_test::config::{self, Config, ConfigError, Inbox, Settings};
-use comm_test::http::{self, log};
+use comm_test::http;
 use comm_test::jose::{self, Policy};
+use comm_test::log;
 use comm_test::{date, routes};
 
 /// Writes to stderr directly (before the log runs, or for `decode`).

@@ -42,6 +42,9 @@ pub struct Config {
     /// Where the tester's inbox listens; `None` when off.
     pub inbox: Inbox,
     pub journal_size: usize,
+    /// Where session feedback may go; `None`: off.
+    pub session_feedback: Option<crate::feedback::Destinations>,
+    pub ui: UiMode,
     pub log_format: LogFormat,
     pub profile: Profile,
     /// Where the Rocket layer came from, for the start-up log.
@@ -62,6 +65,14 @@ pub enum Inbox {
     Default(String),
     Explicit(String),
     Off,
+}
+
+/// What `GET /ui` serves: the sample's plain text, or a page with the
+/// inline result and a Logout button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiMode {
+    Text,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +230,21 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
         "200",
         "events the inbox keeps, oldest dropped;\n      \
          1-1000: an event holds at most ~40 KB (a 16 KiB token and what it decodes to)",
+    ),
+    (
+        "--session-feedback",
+        "COMM_TEST_SESSION_FEEDBACK",
+        "HOST[:PORT],…|*",
+        "off",
+        "send user_active and logout to a result's session_url, only on these hosts\n      \
+         (a bare host: any port; * : anywhere). Off by default: a token chooses the URL",
+    ),
+    (
+        "--ui",
+        "COMM_TEST_UI",
+        "text|html",
+        "text",
+        "GET /ui: the sample's text, or a page with the result and a Logout button",
     ),
     (
         "--profile",
@@ -671,6 +697,18 @@ impl Config {
                 Some(v) => Inbox::Explicit(v.trim().to_owned()),
             },
             journal_size: s.size("--journal-size", 200, JOURNAL_SIZE)?,
+            session_feedback: match s.one("--session-feedback")? {
+                None => None,
+                Some(v) => Some(
+                    crate::feedback::Destinations::parse(&v)
+                        .map_err(|e| ConfigError(format!("--session-feedback: {e}")))?,
+                ),
+            },
+            ui: match s.one("--ui")?.as_deref().map(str::trim) {
+                None | Some("text") => UiMode::Text,
+                Some("html") => UiMode::Html,
+                Some(v) => return err(format!("--ui: expected text or html, got {v:?}")),
+            },
             log_format,
         })
     }

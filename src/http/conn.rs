@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use super::log::{self, RequestLine};
 use super::request::{respond, Outcome};
 use super::response::serialize;
 use super::{Limits, MAX_HEAD};
+use crate::log::{self, RequestLine};
 use crate::routes::{inbox, App, Listener, Response};
 
 /// Read in pieces of this size; also the largest buffer an idle

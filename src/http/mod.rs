@@ -25,7 +25,6 @@
 //! decided from the header alone (413); `Transfer-Encoding` is refused.
 
 pub mod conn;
-pub mod log;
 pub mod request;
 pub mod response;
 

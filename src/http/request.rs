@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::log::{self, RequestLine};
 use super::response::serialize;
 use super::{Limits, MAX_HEAD, MAX_HEADERS};
+use crate::log::{self, RequestLine};
 use crate::routes::{self, App, Listener, Method, Request, Response};
 
 /// The parts of a request head we act on.

@@ -10,6 +10,8 @@
 //! some 3 KB for a real token.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
@@ -45,6 +47,9 @@ pub struct Accepted {
     pub inner_header: Value,
     pub decrypted_with: String,
     pub verified_with: String,
+    /// With `--ui html`: the unguessable handle the citizen's Logout form
+    /// posts, so no one else can end this session. Not in the API.
+    pub logout_key: Option<String>,
 }
 
 impl Accepted {
@@ -62,6 +67,7 @@ impl Accepted {
             inner_header: header(&d.inner_header),
             decrypted_with: d.decrypted_with.to_string(),
             verified_with: d.verified_with.to_string(),
+            logout_key: None,
         }
     }
 }
@@ -221,6 +227,41 @@ pub fn cut(s: &str, max: usize) -> String {
     )
 }
 
+/// The journal as the loops and the feedback thread share it.
+pub struct Shared {
+    journal: Mutex<Journal>,
+    /// The newest id, readable without the lock: the loop checks it after
+    /// every round to feed event streams.
+    last: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(capacity: usize) -> Shared {
+        Shared {
+            journal: Mutex::new(Journal::new(capacity)),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// A poisoned lock means a thread panicked mid-update; the deque itself
+    /// is still sound, so keep using it.
+    pub fn lock(&self) -> MutexGuard<'_, Journal> {
+        self.journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: Kind) -> u64 {
+        let id = self.lock().record(route, purpose, kind);
+        self.last.store(id, Ordering::Release);
+        id
+    }
+
+    pub fn last(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
+    }
+}
+
 pub struct Journal {
     events: VecDeque<Event>,
     capacity: usize,
@@ -280,6 +321,17 @@ impl Journal {
 
     pub fn get(&self, id: u64) -> Option<&Event> {
         self.events.iter().rev().find(|e| e.id == id)
+    }
+
+    /// The entry whose Logout form carries `key`.
+    pub fn by_logout_key(&self, key: &str) -> Option<&Event> {
+        self.events.iter().rev().find(|e| match &e.kind {
+            Kind::Token {
+                outcome: Outcome::Accepted(a),
+                ..
+            } => a.logout_key.as_deref() == Some(key),
+            _ => false,
+        })
     }
 
     /// Matching events, newest first.

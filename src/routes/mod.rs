@@ -5,20 +5,20 @@
 //! to `jose::decode`, which answers with verified claims or a named
 //! rejection.
 
+mod citizen;
 pub mod inbox;
 pub mod journal;
 mod page;
 pub mod public;
 pub mod replay;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-use crate::config::Config;
+use crate::config::{Config, UiMode};
+use crate::feedback::{self, Feedback};
 use crate::jose::{KeySet, Policy};
+pub use crate::log::Note;
 pub use journal::Journal;
 pub use replay::ReplayCache;
 
@@ -79,19 +79,6 @@ pub struct Response {
     pub note: Note,
 }
 
-/// What a request's log line says beyond method, path, status and
-/// duration, as values: the log escapes and bounds them when it writes.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Note {
-    /// `accepted`, `replay` (accepted again), `rejected`.
-    pub verdict: Option<&'static str>,
-    pub reason: Option<String>,
-    /// Request values shown to the tester (e.g. `purpose`).
-    pub fields: Vec<(&'static str, Value)>,
-    /// The accepted token's claims and keys, in the order shown.
-    pub claims: Vec<(&'static str, Value)>,
-}
-
 impl Response {
     fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
         Response {
@@ -120,6 +107,13 @@ impl Response {
     fn ui() -> Self {
         Response::new(200, "text/plain; charset=utf-8", UI_BODY)
     }
+
+    /// 303 See Other to `location` (after a form POST).
+    fn redirect(location: &'static str) -> Self {
+        let mut r = Response::new(303, "text/plain; charset=utf-8", "");
+        r.headers.push(("Location", location));
+        r
+    }
 }
 
 /// Everything the handlers need; built once from `Config`.
@@ -131,16 +125,16 @@ pub struct App {
     policy: Policy,
     clock: Option<u64>,
     reject_replays: bool,
+    ui: UiMode,
     /// The state that changes, shared by `--workers` loops.
     replays: Mutex<ReplayCache>,
-    journal: Mutex<Journal>,
-    /// The newest journal id, readable without the lock: the loop checks
-    /// it after every round to feed event streams.
-    last_event: AtomicU64,
+    journal: Arc<journal::Shared>,
+    feedback: Feedback,
 }
 
 impl App {
     pub fn new(config: Config) -> Self {
+        let journal = Arc::new(journal::Shared::new(config.journal_size));
         App {
             policy: Policy::for_keys(&config.keys, config.leeway).with_profile(config.profile),
             server_url: config.server_url,
@@ -150,29 +144,28 @@ impl App {
             clock: config.clock,
             reject_replays: config.reject_replays,
             replays: Mutex::new(ReplayCache::new(ReplayCache::DEFAULT_CAP)),
-            journal: Mutex::new(Journal::new(config.journal_size)),
-            last_event: AtomicU64::new(0),
+            ui: config.ui,
+            feedback: match config.session_feedback {
+                None => Feedback::off(),
+                Some(d) => Feedback::start(d, journal_and_log(journal.clone())),
+            },
+            journal,
         }
     }
 
-    /// The journal, locked. A poisoned lock means another worker panicked
-    /// mid-update; the deque itself is still sound, so keep using it.
+    /// The journal, locked.
     pub fn journal(&self) -> MutexGuard<'_, Journal> {
-        self.journal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.journal.lock()
     }
 
     /// Records an event in the journal; returns its id.
     pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: journal::Kind) -> u64 {
-        let id = self.journal().record(route, purpose, kind);
-        self.last_event.store(id, Ordering::Release);
-        id
+        self.journal.record(route, purpose, kind)
     }
 
     /// The newest journal id (0 before the first event).
     pub fn last_event(&self) -> u64 {
-        self.last_event.load(Ordering::Acquire)
+        self.journal.last()
     }
 
     /// The validation time: the fixed `--clock`, or the system clock.
@@ -204,6 +197,7 @@ fn public_routes(app: &App, req: &Request) -> Response {
     match (req.path, req.method) {
         ("/start_communication", Method::Post) => public::start_communication(app, req),
         ("/ui", Method::Get | Method::Head) => public::ui(app, req),
+        ("/ui/logout", Method::Post) if app.ui == UiMode::Html => public::logout(app, req),
         ("/auth_result", Method::Post) => public::auth_result(app, req),
         ("/start_communication" | "/auth_result", _) => method_not_allowed("POST"),
         ("/ui", _) => method_not_allowed("GET, HEAD"),
@@ -242,7 +236,90 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .and_then(|(_, v)| percent_decode(&v.replace('+', " ")))
 }
 
-/// `POST /api/events/{id}/session?type=…` on the inbox.
-fn feedback_route(_app: &App, _req: &Request) -> Response {
-    Response::error(404, "not found")
+/// Every feedback attempt, refusals included: one journal entry and one
+/// log line (the URL without its query, which may carry a secret).
+fn journal_and_log(journal: Arc<journal::Shared>) -> feedback::Report {
+    Arc::new(move |a: feedback::Attempt| {
+        let ms = u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX);
+        let outcome = match &a.result {
+            Ok(code) => format!("answered {code}"),
+            Err(e) => e.clone(),
+        };
+        let for_event = a
+            .for_event
+            .map_or(String::new(), |id| format!(" for entry #{id}"));
+        crate::log::message(&format!(
+            "session feedback {} {}: {outcome} in {ms} ms{for_event}",
+            a.kind.as_str(),
+            a.url
+        ));
+        journal.record(
+            "session",
+            None,
+            journal::Kind::Feedback(journal::Feedback {
+                kind: a.kind.as_str(),
+                url: a.url,
+                result: a.result,
+                latency_ms: ms,
+                for_event: a.for_event,
+            }),
+        );
+    })
+}
+
+/// Sends `kind` for journal entry `id`'s `session_url`.
+fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Result<String, Response> {
+    let url = {
+        let journal = app.journal();
+        let Some(e) = journal.get(id) else {
+            return Err(Response::error(
+                404,
+                format!("no entry {id} in the journal"),
+            ));
+        };
+        let Some(url) = e.session_url() else {
+            return Err(Response::error(
+                409,
+                format!("entry {id} has no session_url"),
+            ));
+        };
+        url.to_owned()
+    };
+    match app.feedback.send(&url, kind, Some(id)) {
+        Ok(()) => Ok(url),
+        Err(r @ feedback::Refusal::Off) => Err(Response::error(409, r.to_string())),
+        Err(r @ feedback::Refusal::QueueFull) => Err(Response::error(503, r.to_string())),
+        Err(r) => Err(Response::error(403, r.to_string())),
+    }
+}
+
+/// `POST /api/events/{id}/session?type=user_active|logout` on the inbox:
+/// 202 and the attempt's result in the journal; from the page's form
+/// (`back=1`), a redirect back to the page.
+fn feedback_route(app: &App, req: &Request) -> Response {
+    let Some(id) = inbox::session_target(req.path) else {
+        return Response::error(404, "not found");
+    };
+    let Some(kind) = query_param(req.query, "type")
+        .as_deref()
+        .and_then(feedback::Type::parse)
+    else {
+        return Response::error(400, "type must be user_active or logout");
+    };
+    let back = query_param(req.query, "back").is_some();
+    match send_feedback(app, id, kind) {
+        None if back => Response::redirect("/"),
+        None => {
+            let body = format!(
+                r#"{{"queued":true,"type":"{}","for_event":{id}}}"#,
+                kind.as_str()
+            );
+            let mut r = Response::new(202, "application/json", body);
+            r.note
+                .fields
+                .push(("type", serde_json::json!(kind.as_str())));
+            r
+        }
+        Err(r) => r,
+    }
 }

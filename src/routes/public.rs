@@ -4,8 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::citizen::{self, Shown};
 use super::journal::{Accepted, Kind, Outcome};
-use super::{percent_decode, App, Note, Request, Response};
+use super::{percent_decode, query_param, App, Note, Request, Response};
+use crate::config::UiMode;
+use crate::feedback::{Refusal, Type};
 use crate::jose::{self, Claims, Decoded, KidHint};
 
 /// Unknown members are ignored, as the ecosystem's own request types
@@ -53,7 +56,7 @@ pub(super) fn start_communication(app: &App, req: &Request) -> Response {
     // then there is nothing more to receive: no attr_url.
     if let Some(token) = &start.auth_result {
         match check_token(app, token, route, Some(&start.purpose)) {
-            Ok(accepted) => note = accepted,
+            Ok((accepted, _)) => note = accepted,
             Err(mut rejected) => {
                 rejected.note.fields.push(("purpose", json!(start.purpose)));
                 return *rejected;
@@ -103,7 +106,12 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
         .into_iter()
         .flat_map(|q| q.split('&'))
         .find_map(|kv| kv.strip_prefix("result="));
+    let html = app.ui == UiMode::Html;
     let Some(encoded) = result else {
+        if html {
+            let notice = query_param(req.query, "logout").and_then(|v| citizen::notice(&v));
+            return citizen::page(None, notice);
+        }
         return Response::ui();
     };
     let Some(token) = percent_decode(encoded) else {
@@ -112,13 +120,52 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
         return Response::error(400, detail);
     };
     match check_token(app, &token, "ui", None) {
-        Ok(note) => {
-            let mut r = Response::ui();
+        Ok((note, id)) => {
+            let mut r = if html {
+                let journal = app.journal();
+                let shown = journal.get(id).and_then(|e| match &e.kind {
+                    Kind::Token {
+                        outcome: Outcome::Accepted(a),
+                        ..
+                    } => Some(Shown {
+                        status: a.status,
+                        attributes: a.attributes.clone(),
+                        logout_key: a.logout_key.clone(),
+                    }),
+                    _ => None,
+                });
+                citizen::page(shown.as_ref(), None)
+            } else {
+                Response::ui()
+            };
             r.note = note;
             r
         }
         Err(rejected) => *rejected,
     }
+}
+
+/// `POST /ui/logout` (`--ui html`): the citizen's Logout button. Sends
+/// `logout` to the session of the result the page showed, then back to
+/// the page with what happened.
+pub(super) fn logout(app: &App, req: &Request) -> Response {
+    let key = std::str::from_utf8(req.body)
+        .ok()
+        .and_then(|b| query_param(Some(b.trim()), "key"));
+    let found = key.and_then(|k| {
+        let journal = app.journal();
+        let e = journal.by_logout_key(&k)?;
+        Some((e.id, e.session_url()?.to_owned()))
+    });
+    let Some((id, url)) = found else {
+        return Response::error(404, "unknown session (it may have left the journal)");
+    };
+    let to = match app.feedback.send(&url, Type::Logout, Some(id)) {
+        Ok(()) => "/ui?logout=sent",
+        Err(Refusal::Off) => "/ui?logout=off",
+        Err(_) => "/ui?logout=refused",
+    };
+    Response::redirect(to)
 }
 
 pub(super) fn auth_result(app: &App, req: &Request) -> Response {
@@ -129,7 +176,7 @@ pub(super) fn auth_result(app: &App, req: &Request) -> Response {
         return Response::error(400, detail);
     };
     match check_token(app, text.trim(), "auth_result", None) {
-        Ok(note) => {
+        Ok((note, _)) => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "accepted\n");
             r.note = note;
             r
@@ -169,7 +216,7 @@ fn check_token(
     token: &str,
     route: &'static str,
     purpose: Option<&str>,
-) -> Result<Note, Box<Response>> {
+) -> Result<(Note, u64), Box<Response>> {
     let now = app.now();
     let decoded = match jose::decode(token, &app.keys, &app.policy, now) {
         Ok(d) => d,
@@ -192,8 +239,13 @@ fn check_token(
         refused(app, route, purpose, token, "replay", detail);
         return Err(Box::new(Response::error(409, detail)));
     }
-    let outcome = Outcome::Accepted(Box::new(Accepted::new(&decoded, replay)));
-    app.record(
+    let mut accepted = Accepted::new(&decoded, replay);
+    if app.ui == UiMode::Html && route == "ui" && accepted.session_url.is_some() {
+        accepted.logout_key = logout_key();
+    }
+    let session_url = accepted.session_url.clone();
+    let outcome = Outcome::Accepted(Box::new(accepted));
+    let id = app.record(
         route,
         purpose,
         Kind::Token {
@@ -202,7 +254,21 @@ fn check_token(
             checked_at: now,
         },
     );
-    Ok(describe(&decoded, replay))
+    // The plugin API: an accepted result with a session_url means the
+    // citizen is active. Once per result: a replay is the same session.
+    // A refusal is journaled and logged by the sender.
+    if let (Some(url), false) = (session_url, replay) {
+        let _ = app.feedback.send(&url, Type::UserActive, Some(id));
+    }
+    Ok((describe(&decoded, replay), id))
+}
+
+/// 128 random bits, hex: the handle of one citizen's Logout form.
+fn logout_key() -> Option<String> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// Everything that arrived, as values the log escapes and bounds.

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::date;
-use crate::routes::Note;
 
 /// A line longer than this is cut (text) or re-rendered without claims
 /// (json); with `QUEUE` lines in flight, the log holds ≤ 1 MiB.
@@ -34,6 +33,19 @@ pub const MAX_VALUE_CHARS: usize = 256;
 pub const QUEUE: usize = 128;
 
 pub use crate::config::LogFormat as Format;
+
+/// What a request's log line says beyond method, path, status and
+/// duration, as values: the log escapes and bounds them when it writes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `accepted`, `replay` (accepted again), `rejected`.
+    pub verdict: Option<&'static str>,
+    pub reason: Option<String>,
+    /// Request values shown to the tester (e.g. `purpose`).
+    pub fields: Vec<(&'static str, Value)>,
+    /// The accepted token's claims and keys, in the order shown.
+    pub claims: Vec<(&'static str, Value)>,
+}
 
 struct Logger {
     format: Format,

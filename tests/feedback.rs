@@ -1,0 +1,364 @@
+//! Issue 11: session feedback to a loopback receiver that records what it
+//! gets: `user_active` on an accepted result, `logout` and `user_active`
+//! from the inbox, the citizen page's Logout form, refusals, time-outs.
+
+mod common;
+use common::Server;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+#[path = "common/mint.rs"]
+mod mint;
+
+#[derive(Clone, Copy)]
+enum Answer {
+    Status(u16),
+    Never,
+}
+
+/// A loopback receiver that records the request line of every request.
+struct Receiver {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start(answer: Answer) -> Receiver {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                s.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or("").to_string());
+                match answer {
+                    Answer::Status(code) => {
+                        let _ = c.write_all(
+                            format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                        );
+                    }
+                    Answer::Never => held.push(c),
+                }
+            }
+        });
+        Receiver { addr, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits a little for `n` requests, then returns all seen.
+    fn wait_for(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.seen().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        self.seen()
+    }
+
+    fn session_url(&self) -> String {
+        format!("http://{}/session/update?sid=s3cr3t", self.addr)
+    }
+}
+
+fn token(session_url: Option<&str>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = json!({"sub": "id-contact-attributes", "status": "succes",
+        "attributes": {"email": "citizen@example.nl"}, "iat": now, "exp": now + 300});
+    if let Some(u) = session_url {
+        claims["session_url"] = json!(u);
+    }
+    mint::encrypt(
+        &json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"}),
+        &mint::sign(
+            &json!({"alg": "RS256"}),
+            &claims,
+            include_str!("../keys/idcontact-test-rsa.key.pem"),
+        ),
+        include_str!("../keys/idcontact-test-rsa.pub.pem"),
+    )
+}
+
+fn session_events(s: &Server) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = s.inbox_request("GET", "/api/events?route=session");
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        let events = v["events"].as_array().unwrap().clone();
+        if !events.is_empty() || Instant::now() > deadline {
+            return events;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn exactly_one_user_active_per_accepted_result_with_a_session_url() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&["--session-feedback", &rx.addr.to_string()]);
+    let t = token(Some(&rx.session_url()));
+    assert_eq!(s.post_token(&t).status, 200);
+    assert_eq!(
+        rx.wait_for(1),
+        ["POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1"]
+    );
+    // The same result again is a replay: the same session, no second send.
+    assert_eq!(s.post_token(&t).status, 200);
+    // A result without a session_url sends nothing.
+    assert_eq!(s.post_token(&token(None)).status, 200);
+    assert_eq!(rx.wait_for(2).len(), 1);
+    let events = session_events(&s);
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(
+        (
+            &e["type"],
+            &e["verdict"],
+            &e["answer_status"],
+            &e["for_event"]
+        ),
+        (
+            &json!("user_active"),
+            &json!("sent"),
+            &json!(200),
+            &json!(1)
+        )
+    );
+    assert_eq!(
+        e["url"],
+        format!("http://{}/session/update", rx.addr),
+        "never the query"
+    );
+    let log = s.wait_log("session feedback user_active");
+    assert!(
+        log.contains(&format!(
+            "session feedback user_active http://{}/session/update: answered 200 in ",
+            rx.addr
+        )),
+        "{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("session feedback"))
+        .unwrap();
+    assert!(
+        !line.contains("s3cr3t"),
+        "the session URL's query stays out of the feedback line"
+    );
+}
+
+#[test]
+fn off_by_default_nothing_is_sent() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&[]);
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    let r = s.inbox_request("POST", "/api/events/1/session?type=logout");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (
+            409,
+            "session feedback is off (start with --session-feedback HOST[:PORT])\n"
+        )
+    );
+    assert!(rx.wait_for(1).is_empty());
+}
+
+#[test]
+fn logout_and_user_active_from_the_inbox() {
+    let rx = Receiver::start(Answer::Status(204));
+    let s = Server::start(&["--session-feedback", "127.0.0.1"]);
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    assert_eq!(s.post_token(&token(None)).status, 200);
+    rx.wait_for(1);
+    let r = s.inbox_request("POST", "/api/events/1/session?type=logout");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (202, r#"{"queued":true,"type":"logout","for_event":1}"#)
+    );
+    let r = s.inbox_request("POST", "/api/events/1/session?type=user_active&back=1");
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (303, Some("/")),
+        "the page's form"
+    );
+    assert_eq!(
+        rx.wait_for(3),
+        [
+            "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+            "POST /session/update?sid=s3cr3t&type=logout HTTP/1.1",
+            "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+        ]
+    );
+    for (target, status, reason) in [
+        (
+            "/api/events/1/session?type=bye",
+            400,
+            "type must be user_active or logout\n",
+        ),
+        (
+            "/api/events/99/session?type=logout",
+            404,
+            "no entry 99 in the journal\n",
+        ),
+        (
+            "/api/events/2/session?type=logout",
+            409,
+            "entry 2 has no session_url\n",
+        ),
+    ] {
+        let r = s.inbox_request("POST", target);
+        assert_eq!((r.status, r.text().as_str()), (status, reason), "{target}");
+    }
+    // The page offers the buttons for the entry with a session_url only.
+    let page = s.inbox_request("GET", "/").text();
+    assert_eq!(page.matches("Send logout").count(), 1);
+    assert!(page.contains("action=\"/api/events/1/session?type=logout&amp;back=1\""));
+}
+
+#[test]
+fn the_citizen_page_logout_form() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&["--ui", "html", "--session-feedback", &rx.addr.to_string()]);
+    let t = token(Some(&rx.session_url()));
+    let r = s.request("GET", &format!("/ui?result={t}"), None, b"");
+    assert_eq!(
+        (r.status, r.header("content-type").as_deref()),
+        (200, Some("text/html; charset=utf-8"))
+    );
+    let html = r.text();
+    assert!(
+        html.contains("<tr><th>email</th><td>citizen@example.nl</td></tr>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("s3cr3t") && !html.contains(&t),
+        "neither the session URL nor the token"
+    );
+    let key = html
+        .split("name=\"key\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(key.len(), 32);
+    let r = s.request(
+        "POST",
+        "/ui/logout",
+        Some("application/x-www-form-urlencoded"),
+        format!("key={key}").as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (303, Some("/ui?logout=sent"))
+    );
+    assert_eq!(
+        rx.wait_for(2),
+        [
+            "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+            "POST /session/update?sid=s3cr3t&type=logout HTTP/1.1",
+        ]
+    );
+    let r = s.request("GET", "/ui?logout=sent", None, b"");
+    assert!(r
+        .text()
+        .contains("Logout sent to the authentication plugin."));
+    let r = s.request(
+        "POST",
+        "/ui/logout",
+        None,
+        b"key=00000000000000000000000000000000",
+    );
+    assert_eq!(r.status, 404);
+    // Text mode: GET /ui is the sample's, and there is no logout route.
+    let s = Server::start(&[]);
+    assert_eq!(
+        s.request("GET", "/ui", None, b"").text(),
+        "Communication plugin UI"
+    );
+    assert_eq!(s.request("POST", "/ui/logout", None, b"key=x").status, 404);
+}
+
+#[test]
+fn a_destination_outside_the_list_is_refused_and_journaled() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&["--session-feedback", "auth-test:8000"]);
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    let events = session_events(&s);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (&events[0]["verdict"], &events[0]["error"]),
+        (
+            &json!("failed"),
+            &json!(format!(
+                "refused: 127.0.0.1:{} is not in --session-feedback",
+                rx.addr.port()
+            ))
+        )
+    );
+    assert!(rx.wait_for(1).is_empty(), "no connection made");
+    assert!(s
+        .wait_log("is not in --session-feedback")
+        .contains("session feedback user_active"));
+}
+
+#[test]
+fn a_receiver_that_never_answers_costs_the_loop_nothing() {
+    let rx = Receiver::start(Answer::Never);
+    let s = Server::start(&["--session-feedback", "127.0.0.1"]);
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    let t0 = Instant::now();
+    let mut worst = Duration::ZERO;
+    while t0.elapsed() < Duration::from_millis(2500) {
+        let t = Instant::now();
+        assert_eq!(s.request("GET", "/ui", None, b"").status, 200);
+        worst = worst.max(t.elapsed());
+    }
+    eprintln!("GET /ui while the receiver never answers: worst {worst:?}");
+    assert!(worst < Duration::from_millis(50), "{worst:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let e = session_events(&s);
+        if !e.is_empty() || Instant::now() > deadline {
+            break e;
+        }
+    };
+    assert_eq!(
+        (&events[0]["verdict"], &events[0]["error"]),
+        (&json!("failed"), &json!("timed out"))
+    );
+    assert!(events[0]["latency_ms"].as_u64().unwrap() >= 2900);
+}
+
+#[test]
+fn a_500_from_the_receiver_is_logged_as_such() {
+    let rx = Receiver::start(Answer::Status(500));
+    let s = Server::start(&["--session-feedback", "127.0.0.1"]);
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    let events = session_events(&s);
+    assert_eq!(
+        (&events[0]["verdict"], &events[0]["answer_status"]),
+        (&json!("failed"), &json!(500))
+    );
+    assert!(s.wait_log("answered 500").contains(": answered 500 in "));
+}
