@@ -267,18 +267,19 @@ fn journal_and_log(journal: Arc<journal::Shared>) -> feedback::Report {
     })
 }
 
-/// Sends `kind` for journal entry `id`'s `session_url`.
-fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Result<String, Response> {
+/// Sends `kind` for journal entry `id`'s `session_url`: `None` once
+/// queued, else the refusal's answer.
+fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Option<Response> {
     let url = {
         let journal = app.journal();
         let Some(e) = journal.get(id) else {
-            return Err(Response::error(
+            return Some(Response::error(
                 404,
                 format!("no entry {id} in the journal"),
             ));
         };
         let Some(url) = e.session_url() else {
-            return Err(Response::error(
+            return Some(Response::error(
                 409,
                 format!("entry {id} has no session_url"),
             ));
@@ -286,10 +287,10 @@ fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Result<String, Res
         url.to_owned()
     };
     match app.feedback.send(&url, kind, Some(id)) {
-        Ok(()) => Ok(url),
-        Err(r @ feedback::Refusal::Off) => Err(Response::error(409, r.to_string())),
-        Err(r @ feedback::Refusal::QueueFull) => Err(Response::error(503, r.to_string())),
-        Err(r) => Err(Response::error(403, r.to_string())),
+        Ok(()) => None,
+        Err(r @ feedback::Refusal::Off) => Some(Response::error(409, r.to_string())),
+        Err(r @ feedback::Refusal::QueueFull) => Some(Response::error(503, r.to_string())),
+        Err(r) => Some(Response::error(403, r.to_string())),
     }
 }
 
@@ -320,6 +321,6 @@ fn feedback_route(app: &App, req: &Request) -> Response {
                 .push(("type", serde_json::json!(kind.as_str())));
             r
         }
-        Err(r) => r,
+        Some(refused) => refused,
     }
 }
