@@ -21,7 +21,7 @@ pub fn decode(segment: &str) -> Result<Vec<u8>, B64Error> {
         .map_err(|_| B64Error::NotBase64Url)
 }
 
-#[cfg(test)]
+/// Unpadded base64url, for the minting side.
 pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -188,7 +188,13 @@ pub fn ecdh_z(key: &DecryptionKey, epk: &p256::PublicKey) -> Option<[u8; 32]> {
 /// NIST SP 800-56A Concat KDF with SHA-256 as profiled by RFC 7518 §4.6.2,
 /// one round (keydatalen ≤ 256 bits): SHA-256(1 ‖ Z ‖ OtherInfo), where
 /// OtherInfo = len‖AlgorithmID ‖ len‖apu ‖ len‖apv ‖ keydatalen.
-fn concat_kdf(z: &[u8], alg_id: &[u8], apu: &[u8], apv: &[u8], keydatalen_bits: u32) -> [u8; 32] {
+pub(super) fn concat_kdf(
+    z: &[u8],
+    alg_id: &[u8],
+    apu: &[u8],
+    apv: &[u8],
+    keydatalen_bits: u32,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(1u32.to_be_bytes());
     h.update(z);

@@ -84,6 +84,7 @@ pub mod header;
 pub mod jwe;
 pub mod jws;
 pub mod keys;
+pub mod mint;
 
 use std::fmt;
 
