@@ -23,4 +23,6 @@ pub mod feedback;
 pub mod http;
 pub mod jose;
 pub mod log;
+pub mod probe;
 pub mod routes;
+pub mod suite;

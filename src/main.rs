@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use comm_test::config::{self, Config, ConfigError, Inbox, Settings};
 use comm_test::http;
+use comm_test::jose::mint::{ClaimsSpec, EncryptionKey, SigningKey};
 use comm_test::jose::{self, Policy};
+use comm_test::jose::{Profile, Status};
 use comm_test::log;
-use comm_test::{date, routes};
+use comm_test::{client, date, probe, routes, suite};
 
 /// Writes to stderr directly (before the log runs, or for `decode`).
 fn say(text: &str) {
@@ -45,6 +47,8 @@ fn main() -> ExitCode {
     let env = |name: &str| std::env::var_os(name);
     let result = match args.split_first() {
         Some((cmd, rest)) if cmd == "decode" => decode(rest, &env),
+        Some((cmd, rest)) if cmd == "mint" => mint(rest),
+        Some((cmd, rest)) if cmd == "probe" => probe(rest),
         _ => serve(&args, &env),
     };
     match result {
@@ -238,6 +242,163 @@ fn decode(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn profile_flag(flags: &[(String, String)]) -> Result<Profile, ConfigError> {
+    match flags.iter().rev().find(|(n, _)| n == "--profile") {
+        None => Ok(Profile::IdContact),
+        Some((_, v)) => Profile::parse(v).ok_or_else(|| {
+            ConfigError(format!(
+                "--profile: expected id-contact or verder-helpen, got {v:?}"
+            ))
+        }),
+    }
+}
+
+fn last<'f>(flags: &'f [(String, String)], name: &str) -> Option<&'f str> {
+    flags
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn number(flags: &[(String, String)], name: &str, default: u64) -> Result<u64, ConfigError> {
+    match last(flags, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError(format!("{name}: not a whole number: {v:?}"))),
+    }
+}
+
+/// `comm-test mint`: one token on standard output, or `--suite DIR`.
+fn mint(args: &[String]) -> Result<ExitCode, ConfigError> {
+    let (flags, positional) = config::collect_flags(
+        args,
+        &[
+            "--attr",
+            "--status",
+            "--session-url",
+            "--iat",
+            "--exp-in",
+            "--profile",
+            "--encrypt-to",
+            "--sign-with",
+            "--kid",
+            "--suite",
+        ],
+    )?;
+    if let Some(p) = positional.first() {
+        return Err(ConfigError(format!("mint: unexpected argument {p:?}")));
+    }
+    let profile = profile_flag(&flags)?;
+    let signer = match last(&flags, "--sign-with") {
+        None => SigningKey::from_pem(config::TEST_RSA_PRIVATE),
+        Some(f) => SigningKey::from_pem(&config::read_key_file("--sign-with", f)?),
+    }
+    .map_err(|e| ConfigError(format!("--sign-with: {e}")))?;
+    let to = match last(&flags, "--encrypt-to") {
+        None => EncryptionKey::from_pem(config::TEST_RSA_PUBLIC),
+        Some(f) => EncryptionKey::from_pem(&config::read_key_file("--encrypt-to", f)?),
+    }
+    .map_err(|e| ConfigError(format!("--encrypt-to: {e}")))?;
+    let now = date::unix_now();
+    if let Some(dir) = last(&flags, "--suite") {
+        let ec_to = EncryptionKey::from_pem(config::TEST_EC_PUBLIC)
+            .map_err(|e| ConfigError(format!("built-in EC key: {e}")))?;
+        let keys = suite::Keys { signer, to, ec_to };
+        let cases = suite::cases(&keys, profile, now)
+            .map_err(|e| ConfigError(format!("mint --suite: {e}")))?;
+        suite::write(std::path::Path::new(dir), &cases, profile, now)
+            .map_err(|e| ConfigError(format!("--suite {dir}: {}", e.kind())))?;
+        let accept = cases
+            .iter()
+            .filter(|c| c.expected == suite::Expected::Accept)
+            .count();
+        say(&format!(
+            "wrote {} cases to {dir} ({accept} accept, {} reject) and manifest.json",
+            cases.len(),
+            cases.len() - accept
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut attributes = serde_json::Map::new();
+    for (_, a) in flags.iter().filter(|(n, _)| n == "--attr") {
+        let Some((k, v)) = a.split_once('=') else {
+            return Err(ConfigError(format!(
+                "--attr: expected NAME=VALUE, got {a:?}"
+            )));
+        };
+        attributes.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+    }
+    let status = match last(&flags, "--status") {
+        None => None,
+        Some("succes") => Some(Status::Succes),
+        Some("success") => Some(Status::Success),
+        Some("failed") => Some(Status::Failed),
+        Some(v) => {
+            return Err(ConfigError(format!(
+                "--status: expected succes, success or failed, got {v:?}"
+            )))
+        }
+    };
+    let spec = ClaimsSpec {
+        profile,
+        status,
+        attributes,
+        session_url: last(&flags, "--session-url").map(String::from),
+        iat: number(&flags, "--iat", now)?,
+        exp_in: number(&flags, "--exp-in", 300)?,
+    };
+    let token = comm_test::jose::mint::result(&spec.to_json(), &signer, &to, last(&flags, "--kid"))
+        .map_err(|e| ConfigError(format!("mint: {e}")))?;
+    let _ = std::io::stdout().write_all(format!("{token}\n").as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `comm-test probe ATTR_URL`: the suite against another plugin.
+fn probe(args: &[String]) -> Result<ExitCode, ConfigError> {
+    // `--json` is the one flag without a value.
+    let json = args.iter().any(|a| a == "--json");
+    let rest: Vec<String> = args.iter().filter(|a| *a != "--json").cloned().collect();
+    let (flags, positional) = config::collect_flags(&rest, &["--suite", "--profile"])?;
+    let [target] = positional.as_slice() else {
+        return Err(ConfigError(
+            "probe takes one ATTR_URL (e.g. http://127.0.0.1:8000/auth_result)".into(),
+        ));
+    };
+    let url = client::Url::parse(target).map_err(|e| ConfigError(format!("{target:?}: {e}")))?;
+    let cases = match last(&flags, "--suite") {
+        Some(dir) => suite::read(std::path::Path::new(dir)).map_err(ConfigError)?,
+        None => {
+            let keys = suite::Keys {
+                signer: SigningKey::from_pem(config::TEST_RSA_PRIVATE)
+                    .map_err(|e| ConfigError(e.to_string()))?,
+                to: EncryptionKey::from_pem(config::TEST_RSA_PUBLIC)
+                    .map_err(|e| ConfigError(e.to_string()))?,
+                ec_to: EncryptionKey::from_pem(config::TEST_EC_PUBLIC)
+                    .map_err(|e| ConfigError(e.to_string()))?,
+            };
+            suite::cases(&keys, profile_flag(&flags)?, date::unix_now())
+                .map_err(|e| ConfigError(format!("probe: {e}")))?
+        }
+    };
+    let (outcomes, took) = probe::timed(&url, &cases).map_err(ConfigError)?;
+    let report = if json {
+        let mut s =
+            serde_json::to_string_pretty(&probe::json(&url, &outcomes, took)).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        probe::table(&url, &outcomes, took)
+    };
+    let _ = std::io::stdout().write_all(report.as_bytes());
+    Ok(if outcomes.iter().all(|o| o.pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn read_stdin() -> Result<String, ConfigError> {

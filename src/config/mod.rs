@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use crate::jose::{self, DecryptionKey, KeySet, Profile, VerificationKey};
 
+/// The published test keys' RSA pair and EC public key, for `mint`'s
+/// defaults.
+pub const TEST_RSA_PRIVATE: &str = include_str!("../../keys/idcontact-test-rsa.key.pem");
+pub const TEST_RSA_PUBLIC: &str = include_str!("../../keys/idcontact-test-rsa.pub.pem");
+pub const TEST_EC_PUBLIC: &str = include_str!("../../keys/idcontact-test-ec.pub.pem");
+
 /// The published ID Contact test keys, built in so the binary runs anywhere
 /// on its defaults. Public test material: never for production.
 const TEST_KEYS: [(&str, &str); 2] = [

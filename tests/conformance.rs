@@ -1,0 +1,327 @@
+//! Issue 12: `mint` and `probe`, the conformance kit.
+
+mod common;
+use comm_test::config::{TEST_EC_PUBLIC, TEST_RSA_PRIVATE, TEST_RSA_PUBLIC};
+use comm_test::jose::mint::{EncryptionKey, SigningKey};
+use comm_test::jose::{self, DecryptionKey, KeySet, Policy, Profile, VerificationKey};
+use comm_test::suite::{self, Expected};
+use common::{command, Server};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn mint_then_decode_for_every_key_type_and_both_profiles() {
+    for (sign, encrypt, alg, enc) in [
+        (
+            "keys/idcontact-test-rsa.key.pem",
+            "keys/idcontact-test-rsa.pub.pem",
+            "RS256",
+            "RSA-OAEP",
+        ),
+        (
+            "keys/idcontact-test-rsa.key.pkcs1.pem",
+            "keys/idcontact-test-ec.pub.pem",
+            "RS256",
+            "ECDH-ES",
+        ),
+        (
+            "keys/idcontact-test-ec.key.pem",
+            "keys/idcontact-test-rsa.pub.pem",
+            "ES256",
+            "RSA-OAEP",
+        ),
+        (
+            "keys/idcontact-test-ec.key.sec1.pem",
+            "keys/idcontact-test-ec.pub.pem",
+            "ES256",
+            "ECDH-ES",
+        ),
+    ] {
+        for profile in ["id-contact", "verder-helpen"] {
+            let (code, token, err) = run(
+                &[
+                    "mint",
+                    "--sign-with",
+                    sign,
+                    "--encrypt-to",
+                    encrypt,
+                    "--profile",
+                    profile,
+                    "--attr",
+                    "email=zoë@example.nl",
+                    "--attr",
+                    "bsn=999990019",
+                    "--session-url",
+                    "http://auth-test:8000/session/update",
+                    "--kid",
+                    "k1",
+                ],
+                None,
+            );
+            assert_eq!(code, 0, "{err}");
+            let (code, out, err) = run(&["decode", "--profile", profile, "-"], Some(&token));
+            assert_eq!(code, 0, "{sign} {encrypt} {profile}: {err}");
+            let d: Value = serde_json::from_str(&out).unwrap();
+            let want_status = if profile == "id-contact" {
+                "succes"
+            } else {
+                "success"
+            };
+            assert_eq!(d["claims"]["status"], want_status);
+            assert_eq!(d["claims"]["sub"], format!("{profile}-attributes"));
+            assert_eq!(d["claims"]["attributes"]["email"], "zoë@example.nl");
+            assert_eq!(
+                d["claims"]["session_url"],
+                "http://auth-test:8000/session/update"
+            );
+            assert_eq!(
+                (&d["inner_header"]["alg"], &d["outer_header"]["alg"]),
+                (&Value::from(alg), &Value::from(enc))
+            );
+            assert_eq!(d["outer_header"]["kid"], "k1");
+            let (iat, exp) = (
+                d["claims"]["iat"].as_u64().unwrap(),
+                d["claims"]["exp"].as_u64().unwrap(),
+            );
+            assert_eq!(exp - iat, 300, "the ecosystem's lifetime");
+        }
+    }
+    let (code, token, _) = run(
+        &[
+            "mint",
+            "--status",
+            "failed",
+            "--iat",
+            "1615879800",
+            "--exp-in",
+            "60",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["decode", "--clock", "1615879800", "-"], Some(&token));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["decode", "-"], Some(&token));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("rejected: expired: exp 2021-03-16T07:31:00Z is before now "),
+        "{err}"
+    );
+    for (args, want) in [
+        (
+            vec!["mint", "--attr", "novalue"],
+            "comm-test: --attr: expected NAME=VALUE, got \"novalue\"\n",
+        ),
+        (
+            vec!["mint", "--status", "ok"],
+            "comm-test: --status: expected succes, success or failed, got \"ok\"\n",
+        ),
+        (
+            vec!["mint", "--sign-with", "keys/idcontact-test-rsa.pub.pem"],
+            "comm-test: --sign-with: not a private key PEM (PKCS#8, PKCS#1 RSA or SEC1 P-256)\n",
+        ),
+        (
+            vec!["mint", "--encrypt-to", "keys/idcontact-test-rsa.key.pem"],
+            "comm-test: --encrypt-to: not a public key PEM (SPKI RSA or P-256, or PKCS#1 RSA)\n",
+        ),
+    ] {
+        let (code, _, err) = run(&args, None);
+        assert_eq!((code, err.as_str()), (2, want));
+    }
+}
+
+fn default_keys() -> KeySet {
+    let mut k = KeySet::default();
+    for (private, public) in [
+        (
+            include_str!("../keys/idcontact-test-rsa.key.pem"),
+            TEST_RSA_PUBLIC,
+        ),
+        (
+            include_str!("../keys/idcontact-test-ec.key.pem"),
+            TEST_EC_PUBLIC,
+        ),
+    ] {
+        k.decryption
+            .push(DecryptionKey::from_pem(private, None).unwrap());
+        k.verification
+            .push(VerificationKey::from_pem(public, None).unwrap());
+    }
+    k
+}
+
+#[test]
+fn every_suite_case_gets_its_verdict_and_reason_from_our_decoder() {
+    let keys = default_keys();
+    for profile in [Profile::IdContact, Profile::VerderHelpen] {
+        let now = 1_800_000_000;
+        let cases = suite::cases(
+            &suite::Keys {
+                signer: SigningKey::from_pem(TEST_RSA_PRIVATE).unwrap(),
+                to: EncryptionKey::from_pem(TEST_RSA_PUBLIC).unwrap(),
+                ec_to: EncryptionKey::from_pem(TEST_EC_PUBLIC).unwrap(),
+            },
+            profile,
+            now,
+        )
+        .unwrap();
+        assert!(cases.len() >= 40, "{}", cases.len());
+        let policy = Policy::for_keys(&keys, 60).with_profile(profile);
+        for c in &cases {
+            let got = jose::decode(&c.token, &keys, &policy, now);
+            match (c.expected, got) {
+                (Expected::Accept, Ok(_)) => {}
+                (Expected::Reject(reason), Err(r)) => {
+                    assert_eq!(r.reason(), reason, "{}: {r}", c.name)
+                }
+                (e, g) => panic!(
+                    "{}: expected {e:?}, got {:?}",
+                    c.name,
+                    g.map(|_| "accepted")
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn probe_against_our_own_plugin_passes_every_case() {
+    let s = Server::start(&[]);
+    let url = format!("http://{}/auth_result", s.addr);
+    let (code, out, err) = run(&["probe", &url], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("43 cases in ") && last.ends_with("s: 43 pass, 0 fail"),
+        "{last}"
+    );
+    assert!(out.contains("\nbad_tag "), "{out}");
+    // A suite written to disk, probed from there, reported as JSON.
+    let dir = std::env::temp_dir().join(format!("comm-test-suite-{}", std::process::id()));
+    let (code, _, err) = run(&["mint", "--suite", dir.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("wrote 43 cases to "), "{err}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let first = &manifest["cases"][0];
+    assert_eq!(
+        (&first["name"], &first["file"], &first["expected"]),
+        (
+            &Value::from("accept_josekit_shape"),
+            &Value::from("01-accept_josekit_shape.jwt"),
+            &Value::from("accept")
+        )
+    );
+    let (code, out, _) = run(
+        &["probe", &url, "--suite", dir.to_str().unwrap(), "--json"],
+        None,
+    );
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(43), Some(0))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A stub "plugin" that answers 200 to everything.
+fn accept_everything() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Head, then the body by Content-Length.
+            loop {
+                let n = c.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    addr
+}
+
+#[test]
+fn probe_against_a_stub_that_accepts_everything_fails_every_reject_case() {
+    let addr = accept_everything();
+    let (code, out, _) = run(
+        &["probe", &format!("http://{addr}/auth_result"), "--json"],
+        None,
+    );
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    for c in cases {
+        let reject = c["expected"] == "reject";
+        assert_eq!(c["pass"], !reject, "{c}");
+        assert_eq!(c["status"], 200);
+    }
+    let rejects = cases.iter().filter(|c| c["expected"] == "reject").count();
+    assert_eq!(report["failed"].as_u64(), Some(rejects as u64));
+}
+
+#[test]
+fn probe_says_when_the_target_is_unreachable() {
+    let port = common::free_port();
+    let (code, out, err) = run(
+        &["probe", &format!("http://127.0.0.1:{port}/auth_result")],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        format!("comm-test: target unreachable: http://127.0.0.1:{port}/auth_result: cannot connect: connection refused\n")
+    );
+    let (code, _, err) = run(&["probe", "https://x/auth_result"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            2,
+            "comm-test: \"https://x/auth_result\": https is not supported: this build has no TLS\n"
+        )
+    );
+}
