@@ -324,3 +324,36 @@ fn kid_is_a_hint_end_to_end() {
         "bad_signature: JWS signature does not verify\n"
     );
 }
+
+/// Issue 13: a malformed RSA ciphertext (wrong length, not below the
+/// modulus, all zeros) takes the one `decryption_failed` path, as a
+/// well-formed one under the wrong key does. Where it is cheaper (a wrong
+/// length fails before the private operation), the difference depends only
+/// on what the sender chose and already knows, never on the key.
+#[test]
+fn malformed_rsa_ciphertexts_fail_as_any_other_decryption() {
+    use comm_test::jose::{self, Policy};
+    let keys = comm_test::config::Config::from_args(&[], &|_| None).unwrap().keys;
+    let policy = Policy::for_keys(&keys, 60);
+    let token = minted(None, TEST_PUB, None, TEST_PRIV);
+    let parts: Vec<&str> = token.split('.').collect();
+    for ek in [
+        vec![0u8; 255],
+        vec![0u8; 257],
+        vec![0xffu8; 256],
+        vec![0u8; 256],
+        vec![1u8; 1],
+        (0..256).map(|i| (i * 7) as u8 & 0x7f).collect::<Vec<u8>>(),
+    ] {
+        let t = format!(
+            "{}.{}.{}.{}.{}",
+            parts[0],
+            comm_test::jose::b64::encode(&ek),
+            parts[2],
+            parts[3],
+            parts[4]
+        );
+        let r = jose::decode(&t, &keys, &policy, now()).unwrap_err();
+        assert_eq!(r.to_string(), "decryption_failed: JWE could not be decrypted", "{} bytes", ek.len());
+    }
+}

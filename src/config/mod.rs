@@ -216,10 +216,10 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "--workers",
         "COMM_TEST_WORKERS",
-        "N",
+        "N|auto",
         "1",
-        "request-handling loops; 1 keeps the server single-threaded;\n      \
-         1-64: each loop is one core's worth of work",
+        "request-handling loops; 1 keeps the server single-threaded, auto is one\n      \
+         per available core; 1-64: each loop is one core's worth of work",
     ),
     (
         "--inbox",
@@ -696,7 +696,14 @@ impl Config {
             max_connections: s.size("--max-connections", 1024, MAX_CONNECTIONS)?,
             max_body: s.size("--max-body", 64 * 1024, MAX_BODY)?,
             reject_replays: s.boolean("--reject-replays", false)?,
-            workers: s.size("--workers", 1, WORKERS)?,
+            workers: match s.one("--workers")?.as_deref().map(str::trim) {
+                // One loop per core the process may run on (cgroup and
+                // affinity limits included), within the range.
+                Some("auto") => std::thread::available_parallelism()
+                    .map_or(1, std::num::NonZeroUsize::get)
+                    .clamp(1, WORKERS.1 as usize),
+                _ => s.size("--workers", 1, WORKERS)?,
+            },
             inbox: match s.one("--inbox")? {
                 None => Inbox::Default("127.0.0.1:8001".into()),
                 Some(v) if v.trim() == "off" => Inbox::Off,
@@ -740,6 +747,14 @@ mod tests {
         assert!(c.use_attr_url && c.test_keys && !c.reject_replays);
         assert_eq!((c.keys.decryption.len(), c.keys.verification.len()), (2, 2));
         assert_eq!((c.clock, c.leeway, c.workers), (None, 60, 1));
+    }
+
+    #[test]
+    fn workers_auto_is_one_per_available_core() {
+        let cores = std::thread::available_parallelism().unwrap().get().min(64);
+        assert_eq!(parse(&["--workers", "auto"]).unwrap().workers, cores);
+        assert_eq!(parse(&["--workers", "2"]).unwrap().workers, 2);
+        assert_eq!(parse(&[]).unwrap().workers, 1, "the default stays 1");
     }
 
     #[test]
@@ -917,6 +932,7 @@ mod tests {
                 "--clock: 253402300800 is out of range 0-253402300799 (see --help)",
             ),
             (["--workers", "-1"], "--workers: not a whole number: \"-1\""),
+            (["--workers", "automatic"], "--workers: not a whole number: \"automatic\""),
             (
                 ["--log-format", "xml"],
                 "--log-format: expected text or json, got \"xml\"",

@@ -212,7 +212,7 @@ fn token_path() {
 
 fn http_path() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
-        .args(["--listen", "127.0.0.1:0", "--clock", "1615879800"])
+        .args(["--listen", "127.0.0.1:0", "--inbox", "off", "--clock", "1615879800"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -220,7 +220,7 @@ fn http_path() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let l = lines.next().unwrap().unwrap();
-        if let Some(a) = l.strip_prefix("comm-test: listening on http://") {
+        if let Some((_, a)) = l.split_once("comm-test: listening on http://") {
             break a.to_string();
         }
     };
@@ -301,12 +301,38 @@ fn startup() {
     report("exec -> first GET /ui answered", times[15]);
 }
 
+/// The host's fastest RSA for scale: OpenSSL's RSA-2048 private operation
+/// (`openssl speed rsa2048`, sign column), in the same run, if installed.
+fn openssl_speed() {
+    let Ok(out) = Command::new("openssl")
+        .args(["speed", "-seconds", "3", "rsa2048"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        println!("# openssl not installed: no OpenSSL figure in this run");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sign = text.lines().find_map(|l| {
+        let rest = l.strip_prefix("rsa 2048 bits ")?;
+        rest.split_whitespace().next()?.strip_suffix('s')?.parse::<f64>().ok()
+    });
+    if let Some(s) = sign {
+        report(
+            "OpenSSL RSA-2048 private op (openssl speed)",
+            Duration::from_secs_f64(s),
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; nothing to list.
     }
     // Start-up first, before the heavy parts warm and load the machine.
     startup();
+    openssl_speed();
     token_path();
+    openssl_speed();
     http_path();
 }
