@@ -28,6 +28,10 @@
 //! | 18 | the profile's values: `sub` id-contact-attributes and `status` ∈ {succes, failed}, or (Verder Helpen) verder-helpen-attributes and {success, failed} | `claims.rs` `validate` | ID Contact; Verder Helpen | `claims::tests::profile_values_are_enforced`, `verder_helpen_profile`, `vectors` (`rsa_reject_invalid_status`) |
 //! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating); the rejection names the claim, its time, now and the leeway | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
 //!
+//! `mint.rs` is the producing side (for `comm-test mint`, the conformance
+//! suite and the tests). Nothing on the path above calls into it; it uses
+//! the path's `b64` and Concat KDF, never the reverse.
+//!
 //! # Attacks considered
 //!
 //! - **alg none / HMAC key confusion**: algorithms are closed enums; `none`
