@@ -148,8 +148,10 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
     }
     // Each worker is the same single-threaded loop on a clone of the
     // listener; each registers its own signal pipes, so a signal stops all.
+    let balance = http::Balance::new(workers);
     let stop = std::thread::scope(|scope| {
-        for _ in 1..workers {
+        for w in 1..workers {
+            let balance = &balance;
             let Ok(l) = listener.try_clone() else {
                 return Err(std::io::Error::other(
                     "cannot share the listener with another worker",
@@ -165,15 +167,16 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
                 }
             };
             // A failed loop ends the process rather than leave it half-serving.
-            scope.spawn(|| {
-                if let Err(e) = http::serve(l, i, &app, limits) {
+            let app = &app;
+            scope.spawn(move || {
+                if let Err(e) = http::serve(l, i, app, limits, (balance, w)) {
                     log::message(&format!("server loop failed: {e}"));
                     log::flush(Duration::from_millis(200));
                     std::process::exit(1);
                 }
             });
         }
-        http::serve(listener, inbox, &app, limits)
+        http::serve(listener, inbox, &app, limits, (&balance, 0))
     });
     match stop {
         Ok(signal) => {

@@ -301,3 +301,60 @@ fn two_workers_share_the_listener_and_stop_together() {
         Some(0)
     );
 }
+
+/// CPU ticks (user + system) of each thread of `pid` named `name`.
+fn thread_ticks(pid: u32, name: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+        out.push(f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap());
+    }
+    out
+}
+
+/// Issue 13: with `--workers 2`, whichever loop woke first accepted a
+/// whole burst of keep-alive connections (up to 256 at a time), so the
+/// token route ran on one core at half the throughput, in some runs.
+#[test]
+fn a_connection_burst_piled_onto_one_worker() {
+    let s = Server::start(&["--workers", "2", "--clock", SAMPLE_TIME]);
+    let pid = s.pid();
+    let conns: Vec<TcpStream> = (0..16).map(|_| s.connect()).collect();
+    let req = format!(
+        "POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Type: application/jwt\r\nContent-Length: {}\r\n\r\n{SAMPLE}",
+        SAMPLE.len()
+    );
+    let before = thread_ticks(pid, "comm-test");
+    let threads: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let req = req.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(1500) {
+                    c.write_all(req.as_bytes()).unwrap();
+                    assert_eq!(common::read_reply(&mut c).status, 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let after = thread_ticks(pid, "comm-test");
+    let used: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    eprintln!("CPU ticks per loop over 1.5 s of 16 keep-alive token clients: {used:?}");
+    assert_eq!(used.len(), 2);
+    let total: u64 = used.iter().sum();
+    assert!(
+        used.iter().all(|u| *u * 4 >= total),
+        "one loop did almost all the work: {used:?}"
+    );
+}

@@ -333,7 +333,9 @@ fn kid_is_a_hint_end_to_end() {
 #[test]
 fn malformed_rsa_ciphertexts_fail_as_any_other_decryption() {
     use comm_test::jose::{self, Policy};
-    let keys = comm_test::config::Config::from_args(&[], &|_| None).unwrap().keys;
+    let keys = comm_test::config::Config::from_args(&[], &|_| None)
+        .unwrap()
+        .keys;
     let policy = Policy::for_keys(&keys, 60);
     let token = minted(None, TEST_PUB, None, TEST_PRIV);
     let parts: Vec<&str> = token.split('.').collect();
@@ -354,6 +356,11 @@ fn malformed_rsa_ciphertexts_fail_as_any_other_decryption() {
             parts[4]
         );
         let r = jose::decode(&t, &keys, &policy, now()).unwrap_err();
-        assert_eq!(r.to_string(), "decryption_failed: JWE could not be decrypted", "{} bytes", ek.len());
+        assert_eq!(
+            r.to_string(),
+            "decryption_failed: JWE could not be decrypted",
+            "{} bytes",
+            ek.len()
+        );
     }
 }

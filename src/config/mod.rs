@@ -932,7 +932,10 @@ mod tests {
                 "--clock: 253402300800 is out of range 0-253402300799 (see --help)",
             ),
             (["--workers", "-1"], "--workers: not a whole number: \"-1\""),
-            (["--workers", "automatic"], "--workers: not a whole number: \"automatic\""),
+            (
+                ["--workers", "automatic"],
+                "--workers: not a whole number: \"automatic\"",
+            ),
             (
                 ["--log-format", "xml"],
                 "--log-format: expected text or json, got \"xml\"",

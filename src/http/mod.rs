@@ -31,6 +31,7 @@ pub mod response;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UnixStream};
@@ -69,6 +70,38 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_body: usize,
 }
+
+/// How many connections each `--workers` loop holds. The loops share one
+/// listener and every new connection wakes each of them, but the same one
+/// wins every race for it: left alone, one loop takes every keep-alive
+/// client and the others idle. So a loop holding more than another leaves a
+/// new connection to it, and looks again shortly (`DECLINE_RETRY`), taking
+/// it after `MAX_DECLINES` looks, so nothing waits on a loop that is busy.
+pub struct Balance {
+    open: Vec<AtomicUsize>,
+}
+
+impl Balance {
+    pub fn new(loops: usize) -> Balance {
+        Balance {
+            open: (0..loops.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    fn holds_fewest(&self, me: usize) -> bool {
+        let mine = self.open.get(me).map_or(0, |o| o.load(Ordering::Relaxed));
+        self.open.iter().all(|o| mine <= o.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, me: usize, n: usize) {
+        if let Some(o) = self.open.get(me) {
+            o.store(n, Ordering::Relaxed);
+        }
+    }
+}
+
+const DECLINE_RETRY: Duration = Duration::from_millis(2);
+const MAX_DECLINES: u32 = 5;
 
 /// Why the loop returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +219,9 @@ pub fn serve(
     inbox: Option<std::net::TcpListener>,
     app: &App,
     limits: Limits,
+    (balance, me): (&Balance, usize),
 ) -> io::Result<Stop> {
+    let mut declines = 0u32;
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::from_std(listener);
     poll.registry()
@@ -273,17 +308,25 @@ pub fn serve(
                 break;
             }
             for _ in 0..ACCEPT_BATCH {
+                if declines < MAX_DECLINES && !balance.holds_fewest(me) {
+                    declines += 1;
+                    accept_retry = Some(now + DECLINE_RETRY);
+                    break;
+                }
                 match l.accept() {
                     Ok((stream, _)) => {
                         if conns.open >= limits.max_connections {
                             conns.evict(now);
                         }
                         conns.insert(&poll, stream, kind, &limits);
+                        balance.set(me, conns.open);
+                        declines = 0;
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         if let Some(p) = accept_pending.get_mut(i) {
                             *p = false;
                         }
+                        declines = 0;
                         break;
                     }
                     Err(e) if out_of_descriptors(&e) => {
@@ -330,6 +373,8 @@ pub fn serve(
                 break;
             }
         }
+
+        balance.set(me, conns.open);
 
         // New journal entries go out to every open event stream; a client
         // too far behind is dropped.

@@ -212,7 +212,14 @@ fn token_path() {
 
 fn http_path() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
-        .args(["--listen", "127.0.0.1:0", "--inbox", "off", "--clock", "1615879800"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--inbox",
+            "off",
+            "--clock",
+            "1615879800",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -315,7 +322,11 @@ fn openssl_speed() {
     let text = String::from_utf8_lossy(&out.stdout);
     let sign = text.lines().find_map(|l| {
         let rest = l.strip_prefix("rsa 2048 bits ")?;
-        rest.split_whitespace().next()?.strip_suffix('s')?.parse::<f64>().ok()
+        rest.split_whitespace()
+            .next()?
+            .strip_suffix('s')?
+            .parse::<f64>()
+            .ok()
     });
     if let Some(s) = sign {
         report(
