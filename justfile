@@ -39,3 +39,7 @@ bench *FEATURES:
 load *ARGS:
     cargo build --release
     tests/load/run.sh target/release/comm-test {{ARGS}}
+
+# The token route side by side: BINARIES... [-- OTHER_ATTR_URL] (apt-get install wrk).
+load-token *ARGS:
+    tests/load/token.sh {{ARGS}}
