@@ -175,52 +175,28 @@ pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, Config
         Some((Value::Boolean(b), _)) => Some(*b),
         Some((_, o)) => return Err(bad("use_attr_url", o, "expected true or false")),
     };
-    let decryption = match at("decryption_privkey") {
-        None => None,
-        Some((v, o)) => {
-            let (kind, pem) = key_table(v).map_err(|w| bad("decryption_privkey", o, w))?;
-            let key = DecryptionKey::from_pem(pem, None)
-                .map_err(|e| bad("decryption_privkey", o, &e.to_string()))?;
-            let fits = matches!(
-                (kind, key.algorithm()),
-                ("RSA", KeyManagement::RsaOaep) | ("EC", KeyManagement::EcdhEs)
+    let family = |rsa: bool| if rsa { "RSA" } else { "EC" };
+    let decryption = typed_key(
+        at("decryption_privkey"),
+        "decryption_privkey",
+        &bad,
+        |pem| {
+            let k = DecryptionKey::from_pem(pem, None).map_err(|e| e.to_string())?;
+            let shape = (
+                family(k.algorithm() == KeyManagement::RsaOaep),
+                k.algorithm().name(),
             );
-            if !fits {
-                return Err(bad(
-                    "decryption_privkey",
-                    o,
-                    &format!(
-                        "type {kind:?} does not match the key, which is {}",
-                        key.algorithm().name()
-                    ),
-                ));
-            }
-            Some(key)
-        }
-    };
-    let signature = match at("signature_pubkey") {
-        None => None,
-        Some((v, o)) => {
-            let (kind, pem) = key_table(v).map_err(|w| bad("signature_pubkey", o, w))?;
-            let key = VerificationKey::from_pem(pem, None)
-                .map_err(|e| bad("signature_pubkey", o, &e.to_string()))?;
-            let fits = matches!(
-                (kind, key.algorithm()),
-                ("RSA", SignatureAlg::Rs256) | ("EC", SignatureAlg::Es256)
-            );
-            if !fits {
-                return Err(bad(
-                    "signature_pubkey",
-                    o,
-                    &format!(
-                        "type {kind:?} does not match the key, which is {}",
-                        key.algorithm().name()
-                    ),
-                ));
-            }
-            Some(key)
-        }
-    };
+            Ok((k, shape))
+        },
+    )?;
+    let signature = typed_key(at("signature_pubkey"), "signature_pubkey", &bad, |pem| {
+        let k = VerificationKey::from_pem(pem, None).map_err(|e| e.to_string())?;
+        let shape = (
+            family(k.algorithm() == SignatureAlg::Rs256),
+            k.algorithm().name(),
+        );
+        Ok((k, shape))
+    })?;
     let ignored = merged
         .keys()
         .filter(|k| !KEYS.iter().any(|(ours, _)| ours == k))
@@ -244,6 +220,29 @@ pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, Config
         signature,
         ignored,
     })
+}
+
+/// A key setting `{type, key}`: the PEM parsed by `parse` (which also says
+/// the key's family and algorithm), and `type` checked against it.
+fn typed_key<K>(
+    value: Option<&(Value, String)>,
+    name: &str,
+    bad: &dyn Fn(&str, &str, &str) -> ConfigError,
+    parse: impl Fn(&str) -> Result<(K, (&'static str, &'static str)), String>,
+) -> Result<Option<K>, ConfigError> {
+    let Some((v, o)) = value else {
+        return Ok(None);
+    };
+    let (kind, pem) = key_table(v).map_err(|w| bad(name, o, w))?;
+    let (key, (actual, alg)) = parse(pem).map_err(|e| bad(name, o, &e))?;
+    if kind != actual {
+        return Err(bad(
+            name,
+            o,
+            &format!("type {kind:?} does not match the key, which is {alg}"),
+        ));
+    }
+    Ok(Some(key))
 }
 
 /// `{type = "RSA" | "EC", key = "<PEM>"}`, as id-contact-jwt reads it.
