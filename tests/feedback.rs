@@ -362,3 +362,56 @@ fn a_500_from_the_receiver_is_logged_as_such() {
     );
     assert!(s.wait_log("answered 500").contains(": answered 500 in "));
 }
+
+/// A page on another site can make the tester's browser POST a plain form
+/// to the inbox; with an `Origin` that is not the inbox it is refused, so
+/// no other site can end a session or empty the journal.
+#[test]
+fn cross_site_form_posts_to_the_inbox_are_refused() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&["--session-feedback", "127.0.0.1"]);
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    rx.wait_for(1);
+    let inbox = s.inbox();
+    let post = |origin: &str, target: &str, method: &str| {
+        s.inbox_raw(
+            format!(
+                "{method} {target} HTTP/1.1\r\nHost: {inbox}\r\nOrigin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    };
+    for (origin, method, target) in [
+        (
+            "https://evil.example",
+            "POST",
+            "/api/events/1/session?type=logout&back=1",
+        ),
+        ("null", "POST", "/api/events/1/session?type=logout"),
+        ("http://evil.example", "DELETE", "/api/events"),
+    ] {
+        let r = post(origin, target, method);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (
+                403,
+                "cross-site request refused (Origin is not this inbox)\n"
+            ),
+            "{origin} {method} {target}"
+        );
+    }
+    assert_eq!(rx.wait_for(2).len(), 1, "no logout sent");
+    // The inbox's own page (same origin) and scripts (no Origin) pass.
+    let r = post(
+        &format!("http://{inbox}"),
+        "/api/events/1/session?type=logout&back=1",
+        "POST",
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        s.inbox_request("POST", "/api/events/1/session?type=user_active")
+            .status,
+        202
+    );
+    assert_eq!(rx.wait_for(3).len(), 3);
+}

@@ -16,6 +16,8 @@ struct Head<'b> {
     http10: bool,
     content_length: usize,
     content_type: Option<&'b str>,
+    host: Option<&'b str>,
+    origin: Option<&'b str>,
     expect_continue: bool,
     close: bool,
 }
@@ -42,6 +44,8 @@ fn parse_head<'b>(
         http10: req.version == Some(0),
         content_length: 0,
         content_type: None,
+        host: None,
+        origin: None,
         expect_continue: false,
         close: req.version == Some(0),
     };
@@ -69,6 +73,9 @@ fn parse_head<'b>(
             ));
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
+            head.host = Some(value);
+        } else if name.eq_ignore_ascii_case("origin") {
+            head.origin = Some(value);
         } else if name.eq_ignore_ascii_case("content-type") {
             head.content_type = Some(value);
         } else if name.eq_ignore_ascii_case("expect") {
@@ -199,6 +206,8 @@ pub fn respond(
             path,
             query,
             content_type: head.content_type,
+            host: head.host,
+            origin: head.origin,
             body,
         },
     );

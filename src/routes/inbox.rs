@@ -23,8 +23,30 @@ pub const PRIVATE: [(&str, &str); 4] = [
     ("X-Frame-Options", "DENY"),
 ];
 
+/// A browser says where a request comes from in `Origin`. A page on
+/// another site may make a tester's browser POST to the inbox (a plain form
+/// needs no permission), so a changing request whose `Origin` is not the
+/// inbox itself is refused. Scripts and curl send no `Origin` and pass.
+fn cross_site(req: &Request) -> bool {
+    let Some(origin) = req.origin else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    match (authority, req.host) {
+        (Some(a), Some(h)) => !a.eq_ignore_ascii_case(h),
+        _ => true,
+    }
+}
+
 pub fn handle(app: &App, req: &Request) -> Response {
     use Method::{Delete, Get, Head, Post};
+    if matches!(req.method, Post | Delete) && cross_site(req) {
+        let mut r = Response::error(403, "cross-site request refused (Origin is not this inbox)");
+        r.headers.extend(PRIVATE);
+        return r;
+    }
     let mut r = match (req.path, req.method) {
         ("/", Get | Head) => page::page(app),
         ("/entries", Get) => match since(req.query) {

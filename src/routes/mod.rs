@@ -60,6 +60,9 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub content_type: Option<&'a str>,
+    /// `Host` and `Origin`, for the inbox's cross-site check.
+    pub host: Option<&'a str>,
+    pub origin: Option<&'a str>,
     pub body: &'a [u8],
 }
 

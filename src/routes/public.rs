@@ -327,6 +327,8 @@ mod tests {
             path,
             query,
             content_type: None,
+            host: None,
+            origin: None,
             body,
         }
     }
