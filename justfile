@@ -19,6 +19,7 @@ ci:
 
 # Fuzz one target (token | http) for SECONDS.
 fuzz TARGET SECONDS="600":
+    mkdir -p tests/fuzz/corpus/{{TARGET}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz {{TARGET}} tests/fuzz/corpus/{{TARGET}} tests/fuzz/seeds/{{TARGET}} -- -max_total_time={{SECONDS}} -close_fd_mask=2
 
 # The soak test with its figures: 20 000 mixed requests from 4 threads.
