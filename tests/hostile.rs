@@ -302,11 +302,12 @@ fn two_workers_share_the_listener_and_stop_together() {
     );
 }
 
-/// CPU ticks (user + system) of each thread of `pid` named `name`.
-fn thread_ticks(pid: u32, name: &str) -> Vec<u64> {
-    let mut out = Vec::new();
+/// CPU ticks (user + system) of each thread of `pid` named `name`, by tid.
+fn thread_ticks(pid: u32, name: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
     for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+        let t = t.unwrap();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
@@ -314,7 +315,8 @@ fn thread_ticks(pid: u32, name: &str) -> Vec<u64> {
             continue;
         }
         let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-        out.push(f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap());
+        let ticks = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        out.insert(t.file_name().to_string_lossy().into_owned(), ticks);
     }
     out
 }
@@ -326,6 +328,15 @@ fn thread_ticks(pid: u32, name: &str) -> Vec<u64> {
 fn a_connection_burst_piled_onto_one_worker() {
     let s = Server::start(&["--workers", "2", "--clock", SAMPLE_TIME]);
     let pid = s.pid();
+    // "listening" is logged before the second loop starts: wait for it.
+    let t = Instant::now();
+    while thread_ticks(pid, "comm-test").len() < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "second loop never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let conns: Vec<TcpStream> = (0..16).map(|_| s.connect()).collect();
     let req = format!(
         "POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Type: application/jwt\r\nContent-Length: {}\r\n\r\n{SAMPLE}",
@@ -349,7 +360,10 @@ fn a_connection_burst_piled_onto_one_worker() {
         t.join().unwrap();
     }
     let after = thread_ticks(pid, "comm-test");
-    let used: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let used: Vec<u64> = after
+        .iter()
+        .map(|(tid, a)| a - before.get(tid).copied().unwrap_or(0))
+        .collect();
     eprintln!("CPU ticks per loop over 1.5 s of 16 keep-alive token clients: {used:?}");
     assert_eq!(used.len(), 2);
     let total: u64 = used.iter().sum();

@@ -17,6 +17,16 @@ use std::time::{Duration, Instant};
 
 const UI: &[u8] = b"GET /ui HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// These tests measure the server under attack: one at a time, so that no
+/// test's attacker is another test's noise.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn ui_latency(s: &Server) -> Duration {
     let t = Instant::now();
     let r = s.request("GET", "/ui", None, b"");
@@ -36,6 +46,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// grew RSS from 2.4 MB to 85 MB in 9 s (413 MB with four).
 #[test]
 fn unbounded_input_buffer_under_a_non_reading_pipeliner() {
+    let _serial = serial();
     let s = Server::start(&[]);
     let pid = s.pid();
     let before = rss_kib(pid);
@@ -79,6 +90,7 @@ fn unbounded_input_buffer_under_a_non_reading_pipeliner() {
 /// 10 s stall and a false 408 (bytes left in the kernel raised no event).
 #[test]
 fn pipelined_burst_stalled_after_the_buffer_cap() {
+    let _serial = serial();
     let s = Server::start(&[]);
     let mut c = s.connect();
     let burst: Vec<u8> = UI.repeat(6000);
@@ -130,6 +142,7 @@ fn costly_token(seed: u64) -> String {
 /// 2-5 s: the loop answered a connection's whole pipeline before the next.
 #[test]
 fn no_fairness_between_connections_under_a_token_flood() {
+    let _serial = serial();
     let s = Server::start(&[]);
     let stop = Arc::new(AtomicBool::new(false));
     let floods: Vec<_> = (0..30u64)
@@ -200,6 +213,7 @@ fn one_byte_holders(s: &Server, n: usize) -> Vec<TcpStream> {
 /// client for the whole read timeout: none of them was ever evicted.
 #[test]
 fn slot_exhaustion_by_one_byte_holders() {
+    let _serial = serial();
     let s = Server::start(&["--max-connections", "64", "--read-timeout", "30"]);
     let _holders = one_byte_holders(&s, 100);
     std::thread::sleep(Duration::from_millis(200));
@@ -211,6 +225,7 @@ fn slot_exhaustion_by_one_byte_holders() {
 /// Item 4, at the default cap: 1 000 connections each holding one byte.
 #[test]
 fn slot_exhaustion_by_a_thousand_one_byte_holders() {
+    let _serial = serial();
     let s = Server::start(&["--read-timeout", "30"]);
     let pid = s.pid();
     let idle_before = rss_kib(pid);
@@ -234,6 +249,7 @@ fn slot_exhaustion_by_a_thousand_one_byte_holders() {
 /// with EMFILE and `GET /ui` waited 9.5 s for time-outs.
 #[test]
 fn emfile_stopped_accepting_until_timeouts() {
+    let _serial = serial();
     let s = Server::start_limited(64, &["--read-timeout", "30", "--idle-timeout", "30"]);
     let _idle: Vec<TcpStream> = (0..100).map(|_| s.connect()).collect();
     std::thread::sleep(Duration::from_millis(300));
@@ -285,6 +301,7 @@ fn sigterm_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
 /// made a 65 KB line.
 #[test]
 fn logging_to_a_stalled_stderr_stopped_the_loop() {
+    let _serial = serial();
     let (mut child, addr) = spawn_on_port(Stdio::piped(), &[]);
     let mut stderr = child.stderr.take().unwrap();
     let purpose = "p".repeat(60_000);
@@ -328,6 +345,7 @@ fn logging_to_a_stalled_stderr_stopped_the_loop() {
 /// a SIGABRT, at start when stderr's reader was gone and on SIGTERM.
 #[test]
 fn a_closed_stderr_crashed_the_process() {
+    let _serial = serial();
     let (mut child, addr) = spawn_on_port(Stdio::piped(), &[]);
     drop(child.stderr.take());
     for _ in 0..20 {
@@ -360,6 +378,7 @@ fn a_closed_stderr_crashed_the_process() {
 /// head in two parts got 408 0.3 s after its first byte.
 #[test]
 fn read_timeout_counted_from_accept_not_the_first_byte() {
+    let _serial = serial();
     let s = Server::start(&["--read-timeout", "2", "--idle-timeout", "5"]);
     let mut c = s.connect();
     std::thread::sleep(Duration::from_millis(1700));
@@ -376,6 +395,7 @@ fn read_timeout_counted_from_accept_not_the_first_byte() {
 /// Item 7: the two limits, each on its own.
 #[test]
 fn idle_and_request_timeouts_are_separate_limits() {
+    let _serial = serial();
     let s = Server::start(&["--read-timeout", "1", "--idle-timeout", "2"]);
     // Idle: closed silently after --idle-timeout, not --read-timeout.
     let mut idle = s.connect();
@@ -419,6 +439,7 @@ fn idle_and_request_timeouts_are_separate_limits() {
 /// HTTP/1.1 requests without `Host`, or with two, were served.
 #[test]
 fn content_length_with_unicode_whitespace_and_host_rules() {
+    let _serial = serial();
     let s = Server::start(&[]);
     for (req, status, reason) in [
         (
@@ -465,6 +486,7 @@ fn content_length_with_unicode_whitespace_and_host_rules() {
 /// result re-encrypted (anyone can encrypt to the plugin) was not seen.
 #[test]
 fn re_encrypted_result_was_not_seen_as_a_replay() {
+    let _serial = serial();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -494,6 +516,7 @@ fn re_encrypted_result_was_not_seen_as_a_replay() {
 /// `purpose` reached the log raw.
 #[test]
 fn unprintable_characters_reached_the_log_raw() {
+    let _serial = serial();
     let s = Server::start(&["--clock", SAMPLE_TIME]);
     let body = "{\"purpose\":\"a\u{2028}b\u{85}c\u{9b}d\u{202e}e\u{7f}f\\u001b[2J\"}";
     let r = s.request(
