@@ -5,34 +5,9 @@ use comm_test::config::{TEST_EC_PUBLIC, TEST_RSA_PRIVATE, TEST_RSA_PUBLIC};
 use comm_test::jose::mint::{EncryptionKey, SigningKey};
 use comm_test::jose::{self, DecryptionKey, KeySet, Policy, Profile, VerificationKey};
 use comm_test::suite::{self, Expected};
-use common::{command, Server};
+use common::{run, Server};
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::process::Stdio;
-
-fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 #[test]
 fn mint_then_decode_for_every_key_type_and_both_profiles() {

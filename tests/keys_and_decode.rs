@@ -5,7 +5,6 @@ mod common;
 mod mint;
 use common::{assert_no_key_material, Server, SAMPLE, SAMPLE_TIME};
 use serde_json::Value;
-use std::process::{Command, Stdio};
 
 fn cases() -> Vec<Value> {
     serde_json::from_str(include_str!("data/tokens.json")).unwrap()
@@ -105,33 +104,12 @@ fn replays_over_http_logged_then_refused() {
 }
 
 fn decode(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
-        .arg("decode")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    let (o, e) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let mut all = vec!["decode"];
+    all.extend_from_slice(args);
+    let (code, o, e) = common::run(&all, stdin);
     assert_no_key_material(&o);
     assert_no_key_material(&e);
-    (out.status.code().unwrap(), o, e)
+    (code, o, e)
 }
 
 #[test]

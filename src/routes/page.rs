@@ -136,7 +136,7 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
         facts.push(("purpose", p.clone()));
     }
     match &e.kind {
-        Kind::Start => {}
+        Kind::Start => dl(out, &facts),
         Kind::Token {
             token,
             outcome,
@@ -205,9 +205,6 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
             }
             dl(out, &facts);
         }
-    }
-    if matches!(e.kind, Kind::Start) {
-        dl(out, &facts);
     }
     out.push_str("</article>\n");
 }
