@@ -1,21 +1,34 @@
-//! The one outgoing request we make: `POST` with a small body or none, to an
-//! `http://` URL, reading the answer no further than its status line and
+//! The one outgoing request we make: a `POST` with a small body or none, to
+//! an `http://` URL, reading the answer no further than its status line and
 //! headers. Session feedback and `probe` use it.
 //!
 //! Written here rather than taken from a crate: `ureq` 3 without TLS, the
 //! smallest well-kept client, adds 218 KB to a release binary whose budget
-//! is 1.5 MiB, for about 100 lines of what follows. Its limits are the same
-//! a crate's would be, and tested (`tests/feedback.rs`): one deadline for
-//! name resolution, connecting, writing and reading the head; no redirects
-//! followed (a 3xx is an answer like any other); at most `MAX_HEAD` bytes
-//! of answer read. `https` is refused: this binary has no TLS.
+//! is 1.75 MiB, for about 150 lines of what follows. Its limits are the same
+//! a crate's would be, and tested (here and in `tests/feedback.rs`):
+//! - **One deadline** for everything, name resolution included. The
+//!   system resolver cannot be interrupted, so it runs on a resolver
+//!   thread fed by a bounded queue (`RESOLVER_QUEUE`): a resolver that
+//!   never answers costs that thread, never the caller's deadline.
+//! - **A guard** sees every resolved address before any connection, so
+//!   the caller can refuse destinations (feedback refuses our own
+//!   listeners).
+//! - **No redirects** (a 3xx is an answer like any other), and interim
+//!   `1xx` answers skipped (RFC 9110 §15.2).
+//! - **At most `MAX_HEAD` bytes** of answer read, however many header lines
+//!   they hold. `https` is refused: this binary has no TLS.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// More than any status line and headers a plugin answers with.
 pub const MAX_HEAD: usize = 8 * 1024;
+/// Name look-ups waiting for the resolver thread; past this a request
+/// fails at once ("resolver busy") rather than wait behind a hung one.
+pub const RESOLVER_QUEUE: usize = 16;
 
 /// An `http://` URL, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +36,8 @@ pub struct Url {
     /// As it goes on the wire in `Host` (lowercase, port as given).
     pub host: String,
     pub port: u16,
-    /// Path and query, starting with `/`.
+    /// Path and query, starting with `/`; never a fragment (RFC 3986
+    /// §3.5: the fragment is the client's alone and is not sent).
     pub target: String,
 }
 
@@ -39,6 +53,7 @@ impl Url {
         if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("URL contains whitespace or control characters".into());
         }
+        let rest = rest.split('#').next().unwrap_or_default();
         let (authority, target) = match rest.find(['/', '?']) {
             Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("")),
             None => (rest, ""),
@@ -71,57 +86,86 @@ impl Url {
         })
     }
 
-    /// The URL without its query, for logs and the journal: a session URL's
-    /// query may carry a session secret.
-    pub fn without_query(&self) -> String {
-        let path = self.target.split('?').next().unwrap_or("/");
-        format!("http://{}:{}{path}", self.host, self.port)
+    /// The whole URL, as the tester's inbox shows it.
+    pub fn full(&self) -> String {
+        format!("http://{}:{}{}", self.host, self.port, self.target)
     }
 
-    /// The same URL with `key=value` appended to its query.
+    /// The same URL with exactly one `key`: ours, replacing any the URL's
+    /// own query carried.
     pub fn with_param(&self, key: &str, value: &str) -> Url {
-        let sep = if self.target.contains('?') { '&' } else { '?' };
+        let (path, query) = match self.target.split_once('?') {
+            Some((p, q)) => (p, q),
+            None => (self.target.as_str(), ""),
+        };
+        let mut kept: Vec<&str> = query
+            .split('&')
+            .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(key))
+            .collect();
+        let ours = format!("{key}={value}");
+        kept.push(&ours);
         Url {
-            target: format!("{}{sep}{key}={value}", self.target),
+            target: format!("{path}?{}", kept.join("&")),
             ..self.clone()
         }
     }
 }
 
-/// `POST` `body` to `url` within `timeout`; the answer's status code.
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The name did not resolve.
+    Resolve(ErrorKind),
+    /// Too many look-ups already waiting on the resolver.
+    ResolverBusy,
+    /// The name resolved to no address.
+    NoAddress,
+    /// The caller's guard refused the destination before any connection.
+    Refused(String),
+    Connect(ErrorKind),
+    TimedOut,
+    Io(ErrorKind),
+    ClosedBeforeAnswer,
+    HeadTooLarge,
+    NotHttp,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Resolve(k) => write!(f, "cannot resolve: {k}"),
+            Error::ResolverBusy => write!(f, "resolver busy ({RESOLVER_QUEUE} look-ups waiting)"),
+            Error::NoAddress => f.write_str("the name has no address"),
+            Error::Refused(why) => write!(f, "refused: {why}"),
+            Error::Connect(k) => write!(f, "cannot connect: {k}"),
+            Error::TimedOut => f.write_str("timed out"),
+            Error::Io(k) => write!(f, "{k}"),
+            Error::ClosedBeforeAnswer => f.write_str("connection closed before an answer"),
+            Error::HeadTooLarge => write!(f, "answer head larger than {MAX_HEAD} bytes"),
+            Error::NotHttp => f.write_str("not an HTTP answer"),
+        }
+    }
+}
+
+/// Sees each resolved address before a connection to it is tried.
+pub type Guard<'g> = &'g dyn Fn(SocketAddr) -> Result<(), String>;
+
+/// `POST` `body` to `url` within `timeout`; the final answer's status code.
 pub fn post(
     url: &Url,
     content_type: Option<&str>,
     body: &[u8],
     timeout: Duration,
-) -> Result<u16, String> {
+    guard: Guard<'_>,
+) -> Result<u16, Error> {
     let deadline = Instant::now() + timeout;
-    let left = || deadline.saturating_duration_since(Instant::now());
-    let host = url.host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = (host, url.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {}", url.host, e.kind()))?
-        .collect();
-    let mut last = String::from("no address");
-    let mut stream = None;
-    for a in addrs {
-        if left().is_zero() {
-            return Err("timed out".into());
-        }
-        match TcpStream::connect_timeout(&a, left()) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = format!("cannot connect: {}", e.kind()),
-        }
-    }
-    let mut s = stream.ok_or(last)?;
+    let addrs = resolve(url, deadline, &system_lookup)?;
+    let mut s = connect(&addrs, deadline, guard)?;
     let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "timed out".to_string(),
-        k => format!("{k}"),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::TimedOut,
+        k => Error::Io(k),
     };
-    s.set_write_timeout(Some(left().max(Duration::from_millis(1))))
+    s.set_write_timeout(Some(left(deadline).max(Duration::from_millis(1))))
         .map_err(io)?;
     let mut req = format!(
         "POST {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: comm-test\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -137,29 +181,140 @@ pub fn post(
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
     s.write_all(&bytes).map_err(io)?;
+    read_status(&mut s, deadline)
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+fn connect(addrs: &[SocketAddr], deadline: Instant, guard: Guard<'_>) -> Result<TcpStream, Error> {
+    let mut last = Error::NoAddress;
+    for &a in addrs {
+        guard(a).map_err(Error::Refused)?;
+        if left(deadline).is_zero() {
+            return Err(Error::TimedOut);
+        }
+        match TcpStream::connect_timeout(&a, left(deadline)) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == ErrorKind::TimedOut => last = Error::TimedOut,
+            Err(e) => last = Error::Connect(e.kind()),
+        }
+    }
+    Err(last)
+}
+
+/// Reads heads until a final one (1xx are interim, RFC 9110 §15.2; 101
+/// only answers an upgrade, which we never ask for, so it is final), all
+/// within `MAX_HEAD` bytes in total.
+fn read_status(s: &mut TcpStream, deadline: Instant) -> Result<u16, Error> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
-        let wait = left();
-        if wait.is_zero() {
-            return Err("timed out".into());
-        }
-        s.set_read_timeout(Some(wait)).map_err(io)?;
-        let n = s.read(&mut chunk).map_err(io)?;
-        if n == 0 {
-            return Err("connection closed before an answer".into());
-        }
-        head.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut headers);
-        match resp.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => {
-                return resp.code.ok_or_else(|| "no status".into())
+        match parse_head(&head)? {
+            Some((n, code)) if (100..200).contains(&code) && code != 101 => {
+                head.drain(..n.min(head.len()));
+                continue;
             }
-            Ok(httparse::Status::Partial) if head.len() <= MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => return Err("answer head too large".into()),
-            Err(_) => return Err("not an HTTP answer".into()),
+            Some((_, code)) => return Ok(code),
+            None => {}
         }
+        if head.len() >= MAX_HEAD {
+            return Err(Error::HeadTooLarge);
+        }
+        let wait = left(deadline);
+        if wait.is_zero() {
+            return Err(Error::TimedOut);
+        }
+        s.set_read_timeout(Some(wait))
+            .map_err(|e| Error::Io(e.kind()))?;
+        let room = (MAX_HEAD - head.len()).min(chunk.len());
+        let n = match s.read(chunk.get_mut(..room).unwrap_or_default()) {
+            Ok(0) => return Err(Error::ClosedBeforeAnswer),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(Error::TimedOut)
+            }
+            Err(e) => return Err(Error::Io(e.kind())),
+        };
+        head.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+}
+
+/// A whole head's length and status code, or `None` for more bytes.
+fn parse_head(head: &[u8]) -> Result<Option<(usize, u16)>, Error> {
+    // "a:\r\n" is the shortest header line: no head of MAX_HEAD bytes
+    // holds more, so the bound is the bytes, never a count.
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEAD / 4];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(head) {
+        Ok(httparse::Status::Complete(n)) => resp.code.map(|c| Some((n, c))).ok_or(Error::NotHttp),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(Error::NotHttp),
+    }
+}
+
+/// A name to addresses, as the system resolver does it (blocking).
+pub type Lookup = dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Sync;
+
+fn system_lookup(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
+/// The URL's addresses by `deadline`. An IP literal needs no look-up; a
+/// name goes to the resolver thread, and the caller waits no longer than
+/// its deadline whatever the resolver does.
+pub fn resolve(
+    url: &Url,
+    deadline: Instant,
+    lookup: &'static Lookup,
+) -> Result<Vec<SocketAddr>, Error> {
+    let host = url.host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, url.port)]);
+    }
+    let (tx, rx) = sync_channel(1);
+    resolver(lookup)
+        .try_send((host.to_owned(), url.port, tx))
+        .map_err(|e| match e {
+            TrySendError::Full(_) | TrySendError::Disconnected(_) => Error::ResolverBusy,
+        })?;
+    match rx.recv_timeout(left(deadline)) {
+        Ok(Ok(addrs)) if addrs.is_empty() => Err(Error::NoAddress),
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(kind)) => Err(Error::Resolve(kind)),
+        Err(_) => Err(Error::TimedOut),
+    }
+}
+
+type Job = (String, u16, SyncSender<Result<Vec<SocketAddr>, ErrorKind>>);
+/// The running resolver threads, by the address of their look-up function.
+type Resolvers = Mutex<Vec<(usize, SyncSender<Job>)>>;
+
+/// One resolver thread per look-up function (the system's, or a test's),
+/// started on first use.
+fn resolver(lookup: &'static Lookup) -> SyncSender<Job> {
+    static RESOLVERS: OnceLock<Resolvers> = OnceLock::new();
+    let key = lookup as *const Lookup as *const () as usize;
+    let all = RESOLVERS.get_or_init(|| Mutex::new(Vec::new()));
+    let mut all = all
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, tx)) = all.iter().find(|(k, _)| *k == key) {
+        return tx.clone();
+    }
+    let (tx, rx) = sync_channel::<Job>(RESOLVER_QUEUE);
+    let _ = std::thread::Builder::new()
+        .name("resolver".into())
+        .stack_size(256 * 1024)
+        .spawn(move || serve_lookups(&rx, lookup));
+    all.push((key, tx.clone()));
+    tx
+}
+
+fn serve_lookups(rx: &Receiver<Job>, lookup: &Lookup) {
+    for (host, port, reply) in rx {
+        let _ = reply.try_send(lookup(&host, port).map_err(|e| e.kind()));
     }
 }
 
@@ -174,7 +329,6 @@ mod tests {
             (u.host.as_str(), u.port, u.target.as_str()),
             ("auth-test", 8000, "/session/update?id=1")
         );
-        assert_eq!(u.without_query(), "http://auth-test:8000/session/update");
         assert_eq!(
             u.with_param("type", "logout").target,
             "/session/update?id=1&type=logout"
@@ -198,5 +352,117 @@ mod tests {
         ] {
             assert_eq!(Url::parse(bad).unwrap_err(), why, "{bad}");
         }
+    }
+
+    /// Issue: a `session_url` ending in `?type=logout` sent `user_active`
+    /// as `?type=logout&type=user_active`, and `#frag` went on the wire as
+    /// `/f#frag?type=user_active`.
+    #[test]
+    fn exactly_one_type_ours_and_no_fragment_on_the_wire() {
+        let t = |u: &str| {
+            Url::parse(u)
+                .unwrap()
+                .with_param("type", "user_active")
+                .target
+        };
+        assert_eq!(t("http://a/s?type=logout"), "/s?type=user_active");
+        assert_eq!(
+            t("http://a/s?x=1&type=logout&y"),
+            "/s?x=1&y&type=user_active"
+        );
+        assert_eq!(t("http://a/f#frag"), "/f?type=user_active");
+        assert_eq!(t("http://a/f?k=v#frag?type=x"), "/f?k=v&type=user_active");
+        assert_eq!(t("http://a#x"), "/?type=user_active");
+        assert_eq!(t("http://a/s?typed=1"), "/s?typed=1&type=user_active");
+    }
+
+    fn never_answers(_: &str, _: u16) -> std::io::Result<Vec<SocketAddr>> {
+        // A resolver that hangs: it parks its thread for good.
+        loop {
+            std::thread::park();
+        }
+    }
+
+    /// Issue: with a resolver that never answers, an attempt for an
+    /// allowed name took 10 s against the documented 3 s deadline. The
+    /// look-up is on its own thread; the caller returns at its deadline.
+    /// (Were it blocking, this test would never end.)
+    #[test]
+    fn a_hung_resolver_costs_its_thread_never_the_deadline() {
+        let url = Url::parse("http://hangs.example/s").unwrap();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        assert_eq!(
+            resolve(&url, deadline, &never_answers),
+            Err(Error::TimedOut)
+        );
+        // The next look-up waits in the bounded queue, and times out too;
+        // past the queue's bound it fails at once.
+        let mut outcomes = Vec::new();
+        for _ in 0..RESOLVER_QUEUE + 2 {
+            outcomes.push(resolve(&url, Instant::now(), &never_answers));
+        }
+        assert!(outcomes.contains(&Err(Error::ResolverBusy)), "{outcomes:?}");
+        // An IP literal never needs the resolver.
+        let ip = Url::parse("http://127.0.0.1:9/").unwrap();
+        assert_eq!(
+            resolve(&ip, Instant::now(), &never_answers),
+            Ok(vec!["127.0.0.1:9".parse().unwrap()])
+        );
+    }
+
+    fn answer_after(heads: &'static [u8]) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        let h = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(heads);
+        });
+        (a, h)
+    }
+
+    fn post_to(a: SocketAddr) -> Result<u16, Error> {
+        let url = Url::parse(&format!("http://{a}/s")).unwrap();
+        post(&url, None, b"", Duration::from_secs(5), &|_| Ok(()))
+    }
+
+    /// Issue: `100 Continue` was taken as the answer (journaled as 100,
+    /// failed), and a head of more than 64 lines was "not an HTTP answer".
+    #[test]
+    fn interim_answers_are_skipped_and_the_head_is_bounded_by_bytes() {
+        let (a, h) = answer_after(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(post_to(a), Ok(204));
+        h.join().unwrap();
+        let many: &'static str = Box::leak(
+            format!("HTTP/1.1 200 OK\r\n{}\r\n", "a: b\r\n".repeat(500)).into_boxed_str(),
+        );
+        let (a, h) = answer_after(many.as_bytes());
+        assert_eq!(post_to(a), Ok(200), "500 header lines in 3 KB");
+        h.join().unwrap();
+        let huge: &'static str = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "y".repeat(MAX_HEAD)).into_boxed_str(),
+        );
+        let (a, h) = answer_after(huge.as_bytes());
+        assert_eq!(post_to(a), Err(Error::HeadTooLarge));
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn the_guard_sees_the_address_before_any_connection() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let url = Url::parse(&format!("http://{}/s", l.local_addr().unwrap())).unwrap();
+        let r = post(&url, None, b"", Duration::from_secs(1), &|a| {
+            Err(format!("{a} is ours"))
+        });
+        assert_eq!(
+            r,
+            Err(Error::Refused(format!(
+                "{} is ours",
+                l.local_addr().unwrap()
+            )))
+        );
+        assert!(l.accept().is_err(), "no connection was made");
     }
 }

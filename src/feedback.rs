@@ -7,11 +7,15 @@
 //! The token decides where we send a request, and anyone holding the
 //! public test keys can mint one, so nothing is sent unless the operator
 //! names the destinations (`--session-feedback HOST[:PORT],…` or `*`). A
-//! destination outside the list is refused before any connection. Sends
-//! run on one thread beside the serving loop, from a bounded queue (a full
-//! queue drops the send, and says so): a receiver that never answers costs
-//! that thread `TIMEOUT`, never the loop.
+//! destination outside the list is refused before any connection, and so
+//! is every address this process itself listens on, whatever the list
+//! says: a token must not make us post to our own inbox (ending another
+//! citizen's session) or to ourselves in a loop. Sends run on one thread
+//! beside the serving loop, from a bounded queue (a full queue drops the
+//! send, and says so): a receiver that never answers costs that thread
+//! `TIMEOUT`, never the loop.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +58,8 @@ pub struct Destinations {
 }
 
 impl Destinations {
-    /// `*`, or `HOST[:PORT],…` (a bare host allows every port).
+    /// `*`, or `HOST[:PORT],…` (a bare host allows every port). Anything
+    /// else, a path or a scheme included, is an error, never dropped.
     pub fn parse(spec: &str) -> Result<Destinations, String> {
         if spec.trim() == "*" {
             return Ok(Destinations {
@@ -66,6 +71,19 @@ impl Destinations {
         for item in spec.split(',').map(str::trim) {
             if item.is_empty() {
                 return Err(format!("empty entry in {spec:?}"));
+            }
+            if let Some(rest) = item
+                .strip_prefix("http://")
+                .or(item.strip_prefix("https://"))
+            {
+                return Err(format!(
+                    "{item:?}: give HOST[:PORT] without the scheme, e.g. {rest:?}"
+                ));
+            }
+            if item.contains(['/', '?', '#', '@']) {
+                return Err(format!(
+                    "{item:?} is not HOST[:PORT]: an entry allows a host, never a path"
+                ));
             }
             let url = Url::parse(&format!("http://{item}/"))
                 .map_err(|e| format!("{item:?} is not HOST[:PORT]: {e}"))?;
@@ -87,11 +105,33 @@ impl Destinations {
     }
 }
 
+/// Whether `to` reaches one of `own` listeners: the same address and
+/// port, with a v4-mapped v6 address compared as v4, a destination of
+/// `0.0.0.0`/`::` taken as the loopback it reaches, and a listener on an
+/// unspecified address matching every local address on its port.
+pub fn is_own(to: SocketAddr, own: &[SocketAddr]) -> bool {
+    let ip = match to.ip().to_canonical() {
+        IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    own.iter().any(|l| {
+        let lip = l.ip().to_canonical();
+        l.port() == to.port() && (lip == ip || (lip.is_unspecified() && is_local(ip)))
+    })
+}
+
+/// An address of this host: one a socket can be bound to.
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
 /// One attempt, as it is journaled and logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub kind: Type,
-    /// The destination without its query (it may carry a session secret).
+    /// The destination as sent (with our `type`): the journal shows it
+    /// whole, the log with its query values redacted.
     pub url: String,
     /// The answer's status code, or what went wrong (refusals included).
     pub result: Result<u16, String>,
@@ -149,8 +189,8 @@ impl Feedback {
     }
 
     /// Starts the sender thread; every attempt, refusals included, goes to
-    /// `report`.
-    pub fn start(allowed: Destinations, report: Report) -> Feedback {
+    /// `report`. Nothing is ever sent to an address in `own`.
+    pub fn start(allowed: Destinations, own: Vec<SocketAddr>, report: Report) -> Feedback {
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let r = report.clone();
         let spawned = std::thread::Builder::new()
@@ -160,11 +200,18 @@ impl Feedback {
                 for job in rx {
                     let target = job.url.with_param("type", job.kind.as_str());
                     let t = Instant::now();
-                    let result = client::post(&target, None, b"", TIMEOUT);
+                    let guard = |a: SocketAddr| {
+                        if is_own(a, &own) {
+                            Err(format!("{a} is one of this plugin's own listeners"))
+                        } else {
+                            Ok(())
+                        }
+                    };
+                    let result = client::post(&target, None, b"", TIMEOUT, &guard);
                     r(Attempt {
                         kind: job.kind,
-                        url: job.url.without_query(),
-                        result,
+                        url: target.full(),
+                        result: result.map_err(|e| e.to_string()),
                         latency: t.elapsed(),
                         for_event: job.for_event,
                     });
@@ -204,16 +251,13 @@ impl Feedback {
         };
         let url = match Url::parse(session_url) {
             Ok(u) => u,
-            Err(e) => {
-                let shown = session_url.split('?').next().unwrap_or_default().to_owned();
-                return refuse(shown, Refusal::BadUrl(e));
-            }
+            Err(e) => return refuse(session_url.to_owned(), Refusal::BadUrl(e)),
         };
         if !allowed.allows(&url) {
             let host = format!("{}:{}", url.host, url.port);
-            return refuse(url.without_query(), Refusal::NotAllowed(host));
+            return refuse(url.full(), Refusal::NotAllowed(host));
         }
-        let shown = url.without_query();
+        let shown = url.full();
         let Some(tx) = &self.tx else {
             return refuse(shown, Refusal::QueueFull);
         };
@@ -254,6 +298,42 @@ mod tests {
         assert!(Destinations::parse("a:b").is_err());
     }
 
+    /// Issue: `--session-feedback 127.0.0.1/session/only` was accepted and
+    /// the path silently dropped.
+    #[test]
+    fn an_entry_with_a_path_or_a_scheme_is_refused() {
+        assert_eq!(
+            Destinations::parse("127.0.0.1/session/only").unwrap_err(),
+            "\"127.0.0.1/session/only\" is not HOST[:PORT]: an entry allows a host, never a path"
+        );
+        assert_eq!(
+            Destinations::parse("a, http://auth-test:8000").unwrap_err(),
+            "\"http://auth-test:8000\": give HOST[:PORT] without the scheme, e.g. \"auth-test:8000\""
+        );
+        for bad in ["a?x", "a#x", "u@a"] {
+            assert!(Destinations::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Issue: with an allow-list covering the inbox, a token's
+    /// `session_url` pointed at the inbox logged out another citizen, and
+    /// one pointed at its own entry looped 200 times.
+    #[test]
+    fn our_own_listeners_are_never_a_destination() {
+        let own: Vec<SocketAddr> = vec![
+            "127.0.0.1:8001".parse().unwrap(),
+            "0.0.0.0:8000".parse().unwrap(),
+        ];
+        let is = |a: &str| is_own(a.parse().unwrap(), &own);
+        assert!(is("127.0.0.1:8001"));
+        assert!(is("[::ffff:127.0.0.1]:8001"), "v4-mapped compares as v4");
+        assert!(is("0.0.0.0:8001"), "0.0.0.0 reaches loopback");
+        assert!(!is("127.0.0.2:8001"), "another address on that port");
+        assert!(is("127.0.0.1:8000") && is("127.9.9.9:8000") && is("[::1]:8000"));
+        assert!(!is("127.0.0.1:8002"));
+        assert!(!is("192.0.2.1:8000"), "not an address of this host");
+    }
+
     #[test]
     fn off_refuses_without_reporting_and_outside_the_list_is_reported() {
         assert_eq!(
@@ -264,6 +344,7 @@ mod tests {
         let s = seen.clone();
         let f = Feedback::start(
             Destinations::parse("allowed.test").unwrap(),
+            Vec::new(),
             Arc::new(move |a| s.lock().unwrap().push(a)),
         );
         assert_eq!(
@@ -279,8 +360,8 @@ mod tests {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
         assert_eq!(
-            seen[0].url, "http://evil.test:80/s",
-            "no query in what is shown"
+            seen[0].url, "http://evil.test:80/s?secret=1",
+            "the journal shows it whole (the log redacts it)"
         );
         assert_eq!(
             seen[0].result,

@@ -139,6 +139,28 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// A URL as every log line shows it: each query value (and a fragment)
+/// replaced by `…`, names kept, since a session URL's query may carry a
+/// session secret (`http://a/s?secret=…&type=…`). The inbox, which is the
+/// tester's own, shows URLs whole.
+pub fn redact_url(url: &str) -> String {
+    let (url, fragment) = match url.split_once('#') {
+        Some((u, _)) => (u, "#…"),
+        None => (url, ""),
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return format!("{url}{fragment}");
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) => format!("{k}=…"),
+            None => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}{fragment}", params.join("&"))
+}
+
 /// A start-up or shutdown message: `comm-test: <text>`.
 pub fn message(text: &str) {
     emit(message_line(format(), text));
@@ -375,6 +397,16 @@ fn push_value_json(out: &mut String, v: &Value, limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_redacted_names_kept() {
+        assert_eq!(
+            redact_url("http://a:1/s?secret=abc&type=user_active&flag"),
+            "http://a:1/s?secret=…&type=…&flag"
+        );
+        assert_eq!(redact_url("http://a/s"), "http://a/s");
+        assert_eq!(redact_url("http://a/s#tok"), "http://a/s#…");
+    }
     use serde_json::json;
 
     fn line(format: Format, note: &Note) -> String {

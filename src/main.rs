@@ -141,15 +141,43 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
         max_body: config.max_body,
     };
     let workers = config.workers;
-    let app = routes::App::new(config);
+    let listening = routes::Listening {
+        public: listener.local_addr().into_iter().collect(),
+        inbox: inbox.as_ref().and_then(|l| l.local_addr().ok()),
+    };
+    let app = routes::App::new(config, &listening);
     match listener.local_addr() {
         Ok(addr) => log::message(&format!("listening on http://{addr}")),
         Err(_) => log::message("listening"),
     }
     // Each worker is the same single-threaded loop on a clone of the
-    // listener; each registers its own signal pipes, so a signal stops all.
+    // listener; the inbox has a loop and a thread of its own, so nothing
+    // it does delays a citizen. Each loop registers its own signal pipes,
+    // so a signal stops all.
     let balance = http::Balance::new(workers);
+    let inbox_balance = http::Balance::new(1);
     let stop = std::thread::scope(|scope| {
+        let app = &app;
+        // A failed loop ends the process rather than leave it half-serving.
+        let fail = |e: std::io::Error| {
+            log::message(&format!("server loop failed: {e}"));
+            log::flush(Duration::from_millis(200));
+            std::process::exit(1);
+        };
+        if let Some(i) = inbox {
+            let b = &inbox_balance;
+            let spawned = std::thread::Builder::new()
+                .name("inbox".into())
+                .stack_size(256 * 1024)
+                .spawn_scoped(scope, move || {
+                    if let Err(e) = http::serve(i, routes::Listener::Inbox, app, limits, (b, 0)) {
+                        fail(e);
+                    }
+                });
+            if let Err(e) = spawned {
+                return Err(e);
+            }
+        }
         for w in 1..workers {
             let balance = &balance;
             let Ok(l) = listener.try_clone() else {
@@ -157,26 +185,20 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
                     "cannot share the listener with another worker",
                 ));
             };
-            let i = match inbox.as_ref().map(std::net::TcpListener::try_clone) {
-                None => None,
-                Some(Ok(i)) => Some(i),
-                Some(Err(_)) => {
-                    return Err(std::io::Error::other(
-                        "cannot share the inbox listener with another worker",
-                    ))
-                }
-            };
-            // A failed loop ends the process rather than leave it half-serving.
-            let app = &app;
             scope.spawn(move || {
-                if let Err(e) = http::serve(l, i, app, limits, (balance, w)) {
-                    log::message(&format!("server loop failed: {e}"));
-                    log::flush(Duration::from_millis(200));
-                    std::process::exit(1);
+                if let Err(e) = http::serve(l, routes::Listener::Public, app, limits, (balance, w))
+                {
+                    fail(e);
                 }
             });
         }
-        http::serve(listener, inbox, &app, limits, (&balance, 0))
+        http::serve(
+            listener,
+            routes::Listener::Public,
+            app,
+            limits,
+            (&balance, 0),
+        )
     });
     match stop {
         Ok(signal) => {

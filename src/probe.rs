@@ -26,14 +26,25 @@ pub struct Outcome {
 pub fn run(url: &Url, cases: &[Case]) -> Result<Vec<Outcome>, String> {
     let mut out = Vec::with_capacity(cases.len());
     for (i, c) in cases.iter().enumerate() {
-        let answer = client::post(url, Some("application/jwt"), c.token.as_bytes(), TIMEOUT);
+        let answer = client::post(
+            url,
+            Some("application/jwt"),
+            c.token.as_bytes(),
+            TIMEOUT,
+            &|_| Ok(()),
+        );
         if i == 0 {
-            if let Err(e) = &answer {
-                if e.starts_with("cannot connect") || e.starts_with("cannot resolve") {
-                    return Err(format!("target unreachable: {}: {e}", url.without_query()));
-                }
+            if let Err(
+                e @ (client::Error::Connect(_)
+                | client::Error::Resolve(_)
+                | client::Error::NoAddress),
+            ) = &answer
+            {
+                let shown = crate::log::redact_url(&url.full());
+                return Err(format!("target unreachable: {shown}: {e}"));
             }
         }
+        let answer = answer.map_err(|e| e.to_string());
         let pass = match (&answer, c.expected) {
             (Ok(code), Expected::Accept) => (200..300).contains(code),
             (Ok(code), Expected::Reject(_)) => !(200..300).contains(code),
@@ -57,7 +68,7 @@ fn expected_text(e: Expected) -> String {
 }
 
 pub fn table(url: &Url, outcomes: &[Outcome], took: Duration) -> String {
-    let mut s = format!("probe {}\n\n", url.without_query());
+    let mut s = format!("probe {}\n\n", crate::log::redact_url(&url.full()));
     let w = outcomes
         .iter()
         .map(|o| o.name.len())
@@ -94,7 +105,7 @@ pub fn table(url: &Url, outcomes: &[Outcome], took: Duration) -> String {
 pub fn json(url: &Url, outcomes: &[Outcome], took: Duration) -> Value {
     let passed = outcomes.iter().filter(|o| o.pass).count();
     json!({
-        "target": url.without_query(),
+        "target": crate::log::redact_url(&url.full()),
         "seconds": took.as_secs_f64(),
         "passed": passed,
         "failed": outcomes.len() - passed,

@@ -146,13 +146,16 @@ fn exactly_one_user_active_per_accepted_result_with_a_session_url() {
     );
     assert_eq!(
         e["url"],
-        format!("http://{}/session/update", rx.addr),
-        "never the query"
+        format!(
+            "http://{}/session/update?sid=s3cr3t&type=user_active",
+            rx.addr
+        ),
+        "the inbox, the tester's own, shows the URL whole"
     );
     let log = s.wait_log("session feedback user_active");
     assert!(
         log.contains(&format!(
-            "session feedback user_active http://{}/session/update: answered 200 in ",
+            "session feedback user_active http://{}/session/update?sid=…&type=…: answered 200 in ",
             rx.addr
         )),
         "{log}"
@@ -381,22 +384,30 @@ fn cross_site_form_posts_to_the_inbox_are_refused() {
             .as_bytes(),
         )
     };
-    for (origin, method, target) in [
+    for (origin, method, target, why) in [
         (
             "https://evil.example",
             "POST",
             "/api/events/1/session?type=logout&back=1",
+            "Origin is not this listener",
         ),
-        ("null", "POST", "/api/events/1/session?type=logout"),
-        ("http://evil.example", "DELETE", "/api/events"),
+        (
+            "null",
+            "POST",
+            "/api/events/1/session?type=logout",
+            "Origin: null is never same-origin",
+        ),
+        (
+            "http://evil.example",
+            "DELETE",
+            "/api/events",
+            "Origin is not this listener",
+        ),
     ] {
         let r = post(origin, target, method);
         assert_eq!(
-            (r.status, r.text().as_str()),
-            (
-                403,
-                "cross-site request refused (Origin is not this inbox)\n"
-            ),
+            (r.status, r.text()),
+            (403, format!("cross-site request refused ({why})\n")),
             "{origin} {method} {target}"
         );
     }

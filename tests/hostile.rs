@@ -275,8 +275,9 @@ fn two_workers_share_the_listener_and_stop_together() {
         assert_eq!(s.post_token(SAMPLE).status, 200);
     }
     // Checked after serving: "listening" is printed before the second loop
-    // starts, so an earlier look could race it. Two loops and the log writer.
-    assert_eq!(threads(pid), 3);
+    // starts, so an earlier look could race it. Two public loops, the
+    // inbox's loop, and the log writer.
+    assert_eq!(threads(pid), 4);
     // 20 deliveries, whichever loop took each: one first sight, 19 replays.
     let deadline = Instant::now() + Duration::from_secs(5);
     while s.log().matches("replay status=").count() < 19 && Instant::now() < deadline {

@@ -47,6 +47,8 @@ pub struct Config {
     pub workers: usize,
     /// Where the tester's inbox listens; `None` when off.
     pub inbox: Inbox,
+    /// Names the inbox answers to besides its own address (a reverse proxy's).
+    pub inbox_hosts: Vec<crate::routes::guard::HostName>,
     pub journal_size: usize,
     /// Where session feedback may go; `None`: off.
     pub session_feedback: Option<crate::feedback::Destinations>,
@@ -228,6 +230,15 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
         "127.0.0.1:8001",
         "the tester's inbox (page, JSON API, event stream) on its own listener;\n      \
          it shows personal data: a non-loopback address is warned about at start",
+    ),
+    (
+        "--inbox-host",
+        "COMM_TEST_INBOX_HOST",
+        "NAME[:PORT],…",
+        "none",
+        "further names the inbox answers to (a reverse proxy's); repeatable. Any other\n      \
+         Host gets 421: a page re-pointed at us by DNS rebinding reads nothing. Its\n      \
+         own IP:PORT, and localhost, 127.0.0.1, [::1] on loopback, always work",
     ),
     (
         "--journal-size",
@@ -709,6 +720,15 @@ impl Config {
                 Some(v) if v.trim() == "off" => Inbox::Off,
                 Some(v) => Inbox::Explicit(v.trim().to_owned()),
             },
+            inbox_hosts: s
+                .all("--inbox-host")?
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|v| {
+                    crate::routes::guard::HostName::parse(v)
+                        .map_err(|e| ConfigError(format!("--inbox-host: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
             journal_size: s.size("--journal-size", 200, JOURNAL_SIZE)?,
             session_feedback: match s.one("--session-feedback")? {
                 None => None,

@@ -5,7 +5,10 @@
 //! Memory: the input buffer never holds more than `MAX_HEAD + max_body`
 //! bytes (reads stop while it is full and resume as it drains) and the
 //! output at most one answer (no request is answered while one is still
-//! going out). An idle connection holds no buffer at all.
+//! going out). An event stream's output holds at most
+//! `MAX_STREAM_BACKLOG` plus one frame, catch-up included: frames are
+//! pulled from the journal as the client takes them. An idle connection
+//! holds no buffer at all.
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::Instant;
@@ -16,13 +19,13 @@ use super::request::{respond, Outcome};
 use super::response::serialize;
 use super::{Limits, MAX_HEAD};
 use crate::log::{self, RequestLine};
-use crate::routes::{inbox, App, Listener, Response};
+use crate::routes::{App, Listener, Response, StreamStart};
 
 /// Read in pieces of this size; also the largest buffer an idle
 /// connection keeps between requests.
 const CHUNK: usize = 16 * 1024;
-/// An event stream whose reader falls this far behind is dropped: the
-/// most the server ever holds for one stream client.
+/// The most a stream's output holds before one more frame: frames are
+/// pulled from the journal only while less than this waits to be taken.
 pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
 /// A comment line on a quiet stream this often, so proxies and the
 /// client see it alive (and a dead client is noticed).
@@ -43,8 +46,8 @@ pub enum Phase {
 pub struct Conn {
     pub stream: TcpStream,
     pub listener: Listener,
-    /// For an event stream: the last journal id sent.
-    pub events_sent: Option<u64>,
+    /// For an event stream: where it stands in the journal.
+    cursor: Option<StreamStart>,
     /// Distinguishes this connection from a later one in the same slot.
     pub generation: u64,
     pub queued: bool,
@@ -80,7 +83,7 @@ impl Conn {
         Conn {
             stream,
             listener,
-            events_sent: None,
+            cursor: None,
             generation,
             queued: false,
             inbuf: Vec::new(),
@@ -98,7 +101,7 @@ impl Conn {
     }
 
     pub fn phase(&self) -> Phase {
-        if self.events_sent.is_some() {
+        if self.cursor.is_some() {
             Phase::Stream
         } else if !self.out.is_empty() {
             Phase::Answer
@@ -125,36 +128,49 @@ impl Conn {
         self.since + limit
     }
 
-    /// Queues the journal entries after the last one sent; false when the
-    /// client has fallen too far behind and must be dropped.
+    /// Pulls the journal's next frames while less than
+    /// `MAX_STREAM_BACKLOG` waits to be taken; true if it queued any.
     pub fn feed(&mut self, app: &App) -> bool {
-        let Some(after) = self.events_sent else {
-            return true;
+        let pending = self.out.len() - self.written;
+        let Some(cursor) = self.cursor.as_mut() else {
+            return false;
         };
-        if app.last_event() <= after {
-            return true;
-        }
-        let (frames, last) = inbox::stream_frames(app, after);
-        self.events_sent = Some(last);
-        self.push_stream(&frames)
-    }
-
-    /// A comment line on a quiet stream; false if the backlog is full.
-    pub fn heartbeat(&mut self, now: Instant) -> bool {
-        self.since = now;
-        self.push_stream(b": keep-alive\n\n")
-    }
-
-    fn push_stream(&mut self, bytes: &[u8]) -> bool {
-        if self.out.len() - self.written + bytes.len() > MAX_STREAM_BACKLOG {
+        if pending >= MAX_STREAM_BACKLOG || !cursor.behind(app) {
             return false;
         }
         if self.written > 0 {
             self.out.drain(..self.written);
             self.written = 0;
         }
-        self.out.extend_from_slice(bytes);
+        let before = self.out.len();
+        cursor.next_frames(app, MAX_STREAM_BACKLOG - pending, &mut self.out);
+        self.out.len() > before
+    }
+
+    /// A comment line on a quiet stream; false if the client has not
+    /// taken what was queued (it is closed: it stopped reading).
+    pub fn heartbeat(&mut self, now: Instant) -> bool {
+        self.since = now;
+        if self.out.len() - self.written >= MAX_STREAM_BACKLOG {
+            return false;
+        }
+        self.push_stream(b": keep-alive\n\n");
         true
+    }
+
+    fn push_stream(&mut self, bytes: &[u8]) {
+        if self.written > 0 {
+            self.out.drain(..self.written);
+            self.written = 0;
+        }
+        // Exactly: amortised doubling would hold twice the bound.
+        self.out.reserve_exact(bytes.len());
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Bytes queued and not yet taken (what a stream holds).
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.written
     }
 
     /// Seconds per byte of progress in the current phase: the connection
@@ -192,8 +208,8 @@ impl Conn {
 
     /// Flushes, reads what fits, answers at most one request.
     pub fn step(&mut self, app: &App, limits: &Limits) -> Step {
-        if self.events_sent.is_some() {
-            return self.step_stream();
+        if self.cursor.is_some() {
+            return self.step_stream(app);
         }
         let cap = MAX_HEAD + limits.max_body;
         if !self.out.is_empty() {
@@ -224,21 +240,17 @@ impl Conn {
                     consumed,
                     response,
                     close,
-                    stream_after,
+                    stream,
                 } => {
                     self.inbuf.drain(..consumed.min(self.inbuf.len()));
                     self.out.extend_from_slice(&response);
                     self.close_after_write = close;
-                    if stream_after.is_some() {
+                    if stream.is_some() {
                         // From now on this connection only carries events.
-                        self.events_sent = stream_after;
+                        self.cursor = stream;
                         self.inbuf = Vec::new();
                         self.since = Instant::now();
-                        return if self.flush() {
-                            Step::Wait
-                        } else {
-                            Step::Close
-                        };
+                        return self.step_stream(app);
                     }
                     self.continued = false;
                     self.parsed_len = None;
@@ -264,11 +276,20 @@ impl Conn {
         }
     }
 
-    /// An event stream: write what is queued; anything the client sends is
-    /// read and dropped (it has nothing more to say), its end closes.
-    fn step_stream(&mut self) -> Step {
+    /// An event stream: write what is queued, pull more from the journal
+    /// as it drains; anything the client sends is read and dropped (it has
+    /// nothing more to say), its end closes.
+    fn step_stream(&mut self, app: &App) -> Step {
         if !self.flush() {
             return Step::Close;
+        }
+        if self.writable && self.feed(app) {
+            // More may follow once this is out: serve it again next turn.
+            return if self.flush() {
+                Step::More
+            } else {
+                Step::Close
+            };
         }
         let mut sink = [0u8; 1024];
         while self.readable {
@@ -349,7 +370,7 @@ impl Conn {
         let was_answer = !self.out.is_empty();
         self.out.clear();
         self.written = 0;
-        if self.events_sent.is_some() {
+        if self.cursor.is_some() {
             // A stream's progress is what it has taken.
             return true;
         }

@@ -1,6 +1,9 @@
-//! The loop: one thread, one `mio` poll over the listener, the signal pipes
-//! and every connection. Requests are parsed by `httparse` under strict
-//! limits (`request.rs`) and handed, complete, to `routes::handle`.
+//! The loop: one thread, one `mio` poll over one listener, the signal
+//! pipes and every connection. Requests are parsed by `httparse` under
+//! strict limits (`request.rs`) and handed, complete, to `routes::handle`.
+//! The public listener's loops and the inbox's loop are separate threads,
+//! each with its own poll: nothing the inbox does (rendering a full
+//! journal, feeding hundreds of streams) takes a turn from a citizen.
 //!
 //! What one client can take, and no more:
 //! - **Its turn.** Connections with work are served round-robin, one
@@ -39,7 +42,9 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::routes::{App, Listener};
 use conn::{Conn, Phase, Step};
+use mio::Waker;
 pub use request::{respond, Outcome};
+use std::sync::Arc;
 
 pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 32;
@@ -47,16 +52,14 @@ pub const MAX_HEADERS: usize = 32;
 const LISTENER: Token = Token(0);
 const SIGTERM: Token = Token(1);
 const SIGINT: Token = Token(2);
-const INBOX: Token = Token(3);
+/// The journal changed (the inbox's loop only): feed the streams.
+const WAKE: Token = Token(3);
 const FIRST_CONN: usize = 4;
-/// While event streams are open, the loop looks for new journal entries
-/// at least this often (another worker may have added them).
-const STREAM_POLL: Duration = Duration::from_millis(250);
 /// The longest the loop works through its queue before polling again, so
 /// that new connections and new requests join the round promptly.
 const ROUND_SLICE: Duration = Duration::from_millis(2);
-/// Connections accepted per poll at most: a connect flood cannot keep the
-/// loop from serving.
+/// Connections accepted per turn at most: a connect flood cannot keep the
+/// loop from serving; the rest wait for the next turn, not the next event.
 const ACCEPT_BATCH: usize = 256;
 /// When `accept` fails for lack of descriptors and nothing can be evicted.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -212,219 +215,255 @@ impl Conns {
     }
 }
 
-/// Serves until SIGTERM or SIGINT: the public listener, and the inbox's
-/// if there is one, in the one loop. Listeners must be non-blocking.
+/// One loop's state: its poll, its listener, its connections.
+struct Loop<'a> {
+    poll: Poll,
+    listener: TcpListener,
+    kind: Listener,
+    app: &'a App,
+    limits: Limits,
+    balance: (&'a Balance, usize),
+    conns: Conns,
+    /// Connections may be waiting in the listener's backlog.
+    accept_pending: bool,
+    accept_retry: Option<Instant>,
+    declines: u32,
+    /// The journal changed since streams were last fed (inbox only).
+    journal_changed: bool,
+    streams: usize,
+}
+
+/// Serves `listener` (`kind` says which) until SIGTERM or SIGINT. The
+/// listener must be non-blocking. The inbox's loop registers a waker
+/// with the journal, so that streams are fed as entries arrive.
 pub fn serve(
     listener: std::net::TcpListener,
-    inbox: Option<std::net::TcpListener>,
+    kind: Listener,
     app: &App,
     limits: Limits,
-    (balance, me): (&Balance, usize),
+    balance: (&Balance, usize),
 ) -> io::Result<Stop> {
-    let mut declines = 0u32;
-    let mut poll = Poll::new()?;
+    let poll = Poll::new()?;
     let mut listener = TcpListener::from_std(listener);
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut inbox = inbox.map(TcpListener::from_std);
-    if let Some(l) = inbox.as_mut() {
-        poll.registry().register(l, INBOX, Interest::READABLE)?;
-    }
     let _term = signal_pipe(&poll, signal_hook::consts::SIGTERM, SIGTERM)?;
     let _int = signal_pipe(&poll, signal_hook::consts::SIGINT, SIGINT)?;
-    let mut conns = Conns {
-        slots: Vec::new(),
-        free: Vec::new(),
-        open: 0,
-        generation: 0,
-        queue: VecDeque::new(),
-        earliest: None,
+    if kind == Listener::Inbox {
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        app.shared_journal().on_change(Box::new(move || {
+            let _ = waker.wake();
+        }));
+    }
+    let mut l = Loop {
+        poll,
+        listener,
+        kind,
+        app,
+        limits,
+        balance,
+        conns: Conns {
+            slots: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            generation: 0,
+            queue: VecDeque::new(),
+            earliest: None,
+        },
+        accept_pending: true,
+        accept_retry: None,
+        declines: 0,
+        journal_changed: false,
+        streams: 0,
     };
     let mut events = Events::with_capacity(256);
-    // Per listener: connections may be waiting in its backlog.
-    let mut accept_pending = [false, false];
-    let mut accept_retry: Option<Instant> = None;
-    // The journal id up to which open streams have been fed, and how many
-    // streams there are.
-    let mut fed = app.last_event();
-    let mut streams = 0usize;
     loop {
+        if let Some(stop) = l.wait(&mut events)? {
+            return Ok(stop);
+        }
+        l.accept();
+        l.serve_round();
+        l.balance.0.set(l.balance.1, l.conns.open);
+        l.feed_streams();
+        l.expire();
+    }
+}
+
+impl Loop<'_> {
+    /// Polls: at once while there is work, else until the earliest
+    /// deadline. Readiness is noted on the connections.
+    fn wait(&mut self, events: &mut Events) -> io::Result<Option<Stop>> {
         let now = Instant::now();
-        let pending = accept_pending.iter().any(|p| *p);
-        let timeout = if !conns.queue.is_empty() || (pending && accept_retry.is_none()) {
+        let busy =
+            !self.conns.queue.is_empty() || (self.accept_pending && self.accept_retry.is_none());
+        let timeout = if busy {
             Some(Duration::ZERO)
         } else {
-            let t = conns
+            self.conns
                 .earliest
                 .into_iter()
-                .chain(accept_retry)
+                .chain(self.accept_retry)
                 .min()
-                .map(|d| d.saturating_duration_since(now));
-            if streams > 0 {
-                Some(t.map_or(STREAM_POLL, |t| t.min(STREAM_POLL)))
-            } else {
-                t
-            }
+                .map(|d| d.saturating_duration_since(now))
         };
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        if let Err(e) = self.poll.poll(events, timeout) {
+            return if e.kind() == ErrorKind::Interrupted {
+                Ok(None)
+            } else {
+                Err(e)
+            };
         }
         for event in events.iter() {
             match event.token() {
-                LISTENER => accept_pending[0] = true,
-                INBOX => accept_pending[1] = true,
-                SIGTERM => return Ok(Stop::Sigterm),
-                SIGINT => return Ok(Stop::Sigint),
+                LISTENER => self.accept_pending = true,
+                WAKE => self.journal_changed = true,
+                SIGTERM => return Ok(Some(Stop::Sigterm)),
+                SIGINT => return Ok(Some(Stop::Sigint)),
                 Token(t) => {
                     let idx = t - FIRST_CONN;
-                    if let Some(Some(c)) = conns.slots.get_mut(idx) {
+                    if let Some(Some(c)) = self.conns.slots.get_mut(idx) {
                         let broken = event.is_error();
                         c.on_event(
                             event.is_readable() || event.is_read_closed() || broken,
                             event.is_writable() || event.is_write_closed() || broken,
                         );
-                        conns.enqueue(idx);
+                        self.conns.enqueue(idx);
                     }
                 }
             }
         }
+        Ok(None)
+    }
 
+    /// Takes up to `ACCEPT_BATCH` waiting connections, evicting to stay
+    /// within the cap; a loop holding more than another leaves them to it.
+    fn accept(&mut self) {
         let now = Instant::now();
-        if accept_retry.is_some_and(|t| t <= now) {
-            accept_retry = None;
+        if self.accept_retry.is_some_and(|t| t <= now) {
+            self.accept_retry = None;
         }
-        for (i, kind) in [(0, Listener::Public), (1, Listener::Inbox)] {
-            let l = match kind {
-                Listener::Public => Some(&listener),
-                Listener::Inbox => inbox.as_ref(),
-            };
-            let (Some(l), Some(true)) = (l, accept_pending.get(i).copied()) else {
-                continue;
-            };
-            if accept_retry.is_some() {
-                break;
+        if !self.accept_pending || self.accept_retry.is_some() {
+            return;
+        }
+        let (balance, me) = self.balance;
+        for _ in 0..ACCEPT_BATCH {
+            if self.declines < MAX_DECLINES && !balance.holds_fewest(me) {
+                self.declines += 1;
+                self.accept_retry = Some(now + DECLINE_RETRY);
+                return;
             }
-            for _ in 0..ACCEPT_BATCH {
-                if declines < MAX_DECLINES && !balance.holds_fewest(me) {
-                    declines += 1;
-                    accept_retry = Some(now + DECLINE_RETRY);
-                    break;
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.conns.open >= self.limits.max_connections {
+                        self.conns.evict(now);
+                    }
+                    self.conns
+                        .insert(&self.poll, stream, self.kind, &self.limits);
+                    balance.set(me, self.conns.open);
+                    self.declines = 0;
                 }
-                match l.accept() {
-                    Ok((stream, _)) => {
-                        if conns.open >= limits.max_connections {
-                            conns.evict(now);
-                        }
-                        conns.insert(&poll, stream, kind, &limits);
-                        balance.set(me, conns.open);
-                        declines = 0;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        if let Some(p) = accept_pending.get_mut(i) {
-                            *p = false;
-                        }
-                        declines = 0;
-                        break;
-                    }
-                    Err(e) if out_of_descriptors(&e) => {
-                        // EMFILE is a full house as surely as the cap is.
-                        if !conns.evict(now) {
-                            accept_retry = Some(now + ACCEPT_RETRY);
-                            break;
-                        }
-                    }
-                    // An aborted handshake: just the next one.
-                    Err(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    self.declines = 0;
+                    return;
                 }
+                Err(e) if out_of_descriptors(&e) => {
+                    // EMFILE is a full house as surely as the cap is.
+                    if !self.conns.evict(now) {
+                        self.accept_retry = Some(now + ACCEPT_RETRY);
+                        return;
+                    }
+                }
+                // An aborted handshake: just the next one.
+                Err(_) => {}
             }
         }
+    }
 
-        // One turn each, in order, polling again after `ROUND_SLICE`.
+    /// One turn each, in order, polling again after `ROUND_SLICE`.
+    fn serve_round(&mut self) {
         let round = Instant::now();
-        for _ in 0..conns.queue.len() {
-            let Some((idx, generation)) = conns.queue.pop_front() else {
+        for _ in 0..self.conns.queue.len() {
+            let Some((idx, generation)) = self.conns.queue.pop_front() else {
                 break;
             };
-            let step = match conns.slots.get_mut(idx) {
+            let step = match self.conns.slots.get_mut(idx) {
                 Some(Some(c)) if c.generation == generation => {
                     c.queued = false;
-                    let step = c.step(app, &limits);
-                    let deadline = c.deadline(&limits);
+                    let step = c.step(self.app, &self.limits);
+                    let deadline = c.deadline(&self.limits);
                     if c.phase() == Phase::Stream {
                         // Exact again at the next time-out scan.
-                        streams = streams.max(1);
+                        self.streams = self.streams.max(1);
                     }
-                    conns.note_deadline(deadline);
+                    self.conns.note_deadline(deadline);
                     step
                 }
                 _ => continue,
             };
             match step {
                 Step::Close => {
-                    conns.close(idx);
+                    self.conns.close(idx);
                 }
-                Step::More => conns.enqueue(idx),
+                Step::More => self.conns.enqueue(idx),
                 Step::Wait => {}
             }
             if round.elapsed() >= ROUND_SLICE {
                 break;
             }
         }
+    }
 
-        balance.set(me, conns.open);
-
-        // New journal entries go out to every open event stream; a client
-        // too far behind is dropped.
-        let last = app.last_event();
-        if last != fed {
-            fed = last;
-            for idx in 0..conns.slots.len() {
-                let ok = match conns.slots.get_mut(idx) {
-                    Some(Some(c)) if c.phase() == Phase::Stream => c.feed(app),
-                    _ => continue,
-                };
-                if ok {
-                    conns.enqueue(idx);
-                } else {
-                    conns.close(idx);
-                }
+    /// The journal changed: every open stream pulls what it has room for.
+    fn feed_streams(&mut self) {
+        if !std::mem::take(&mut self.journal_changed) || self.streams == 0 {
+            return;
+        }
+        for idx in 0..self.conns.slots.len() {
+            let fed = match self.conns.slots.get_mut(idx) {
+                Some(Some(c)) if c.phase() == Phase::Stream => c.feed(self.app),
+                _ => continue,
+            };
+            if fed {
+                self.conns.enqueue(idx);
             }
         }
+    }
 
-        // Time-outs, only when the earliest deadline has come. A quiet
-        // stream gets a heartbeat instead.
+    /// Time-outs, only when the earliest deadline has come. A quiet
+    /// stream gets a heartbeat instead; one that took nothing is closed.
+    fn expire(&mut self) {
         let now = Instant::now();
-        if conns.earliest.is_some_and(|e| e <= now) {
-            conns.earliest = None;
-            streams = 0;
-            for idx in 0..conns.slots.len() {
-                let (deadline, is_stream) = match conns.slots.get(idx) {
-                    Some(Some(c)) => (c.deadline(&limits), c.phase() == Phase::Stream),
-                    _ => continue,
-                };
-                if is_stream {
-                    streams += 1;
+        if self.conns.earliest.is_none_or(|e| e > now) {
+            return;
+        }
+        self.conns.earliest = None;
+        self.streams = 0;
+        for idx in 0..self.conns.slots.len() {
+            let (deadline, is_stream) = match self.conns.slots.get(idx) {
+                Some(Some(c)) => (c.deadline(&self.limits), c.phase() == Phase::Stream),
+                _ => continue,
+            };
+            if is_stream {
+                self.streams += 1;
+            }
+            if deadline > now {
+                self.conns.note_deadline(deadline);
+            } else if is_stream {
+                let alive = self
+                    .conns
+                    .slots
+                    .get_mut(idx)
+                    .and_then(Option::as_mut)
+                    .is_some_and(|c| c.heartbeat(now));
+                if alive {
+                    self.conns.enqueue(idx);
+                    self.conns.note_deadline(now + conn::HEARTBEAT);
+                } else {
+                    self.conns.close(idx);
                 }
-                if deadline > now {
-                    conns.note_deadline(deadline);
-                } else if is_stream {
-                    let alive = conns
-                        .slots
-                        .get_mut(idx)
-                        .and_then(Option::as_mut)
-                        .is_some_and(|c| c.heartbeat(now));
-                    if alive {
-                        conns.enqueue(idx);
-                        conns.note_deadline(now + conn::HEARTBEAT);
-                    } else {
-                        conns.close(idx);
-                    }
-                } else if let Some(c) = conns.close(idx) {
-                    c.expire();
-                }
+            } else if let Some(c) = self.conns.close(idx) {
+                c.expire();
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::response::serialize;
 use super::{Limits, MAX_HEAD, MAX_HEADERS};
 use crate::log::{self, RequestLine};
-use crate::routes::{self, App, Listener, Method, Request, Response};
+use crate::routes::{self, App, Listener, Method, Request, Response, StreamStart};
 
 /// The parts of a request head we act on.
 struct Head<'b> {
@@ -18,6 +18,8 @@ struct Head<'b> {
     content_type: Option<&'b str>,
     host: Option<&'b str>,
     origin: Option<&'b str>,
+    sec_fetch_site: Option<&'b str>,
+    last_event_id: Option<&'b str>,
     expect_continue: bool,
     close: bool,
 }
@@ -46,6 +48,8 @@ fn parse_head<'b>(
         content_type: None,
         host: None,
         origin: None,
+        sec_fetch_site: None,
+        last_event_id: None,
         expect_continue: false,
         close: req.version == Some(0),
     };
@@ -76,6 +80,10 @@ fn parse_head<'b>(
             head.host = Some(value);
         } else if name.eq_ignore_ascii_case("origin") {
             head.origin = Some(value);
+        } else if name.eq_ignore_ascii_case("sec-fetch-site") {
+            head.sec_fetch_site = Some(value);
+        } else if name.eq_ignore_ascii_case("last-event-id") {
+            head.last_event_id = Some(value);
         } else if name.eq_ignore_ascii_case("content-type") {
             head.content_type = Some(value);
         } else if name.eq_ignore_ascii_case("expect") {
@@ -116,8 +124,8 @@ pub enum Outcome {
         consumed: usize,
         response: Vec<u8>,
         close: bool,
-        /// The answer opened an event stream (see `Response::stream_after`).
-        stream_after: Option<u64>,
+        /// The answer opened an event stream (see `Response::stream`).
+        stream: Option<StreamStart>,
     },
 }
 
@@ -149,7 +157,7 @@ pub fn respond(
             consumed: input.len(),
             response: serialize(&r, true, false, true),
             close: true,
-            stream_after: None,
+            stream: None,
         }
     };
     let head_len = match req.parse(input) {
@@ -208,6 +216,8 @@ pub fn respond(
             content_type: head.content_type,
             host: head.host,
             origin: head.origin,
+            sec_fetch_site: head.sec_fetch_site,
+            last_event_id: head.last_event_id,
             body,
         },
     );
@@ -219,12 +229,12 @@ pub fn respond(
         duration: elapsed(started),
         note: &response.note,
     });
-    let stream_after = response.stream_after;
+    let stream = response.stream;
     Outcome::Answered {
         consumed: total,
         response: serialize(&response, head.close, head.http10, method != Method::Head),
-        close: head.close && stream_after.is_none(),
-        stream_after,
+        close: head.close && stream.is_none(),
+        stream,
     }
 }
 

@@ -1,19 +1,31 @@
 //! The tester's inbox, served on its own listener only: the page
 //! (`page.rs`), the journal as JSON, and a Server-Sent Events stream.
 //!
-//! - `GET /`: the page, newest first; `GET /entries?since=ID`: the page's
-//!   entries after ID, as HTML, for its live updates.
-//! - `GET /api/events[?since=ID&route=R&verdict=V]`: `{"last_id", "events"}`,
-//!   newest first. `DELETE /api/events`: empties it.
-//! - `GET /api/events/stream[?since=ID]`: one `entry` event per new entry.
+//! - `GET /[?before=ID&limit=N]`: the page, newest first, one page at a
+//!   time; `GET /entries?since=ID`: the entries after ID, as HTML, for
+//!   its live updates.
+//! - `GET /api/events[?since=&before=&limit=&route=&verdict=]`:
+//!   `{"last_id", "events", "next_before"}`, newest first.
+//!   `DELETE /api/events` (or `POST /api/events/clear`, for the page's
+//!   form): empties it.
+//! - `GET /api/events/stream[?since=ID]`: one `entry` event per new entry,
+//!   a `clear` event when the journal is emptied.
+//!
+//! Every route but `/healthz` first checks `Host` (421 for a name that is
+//! not the inbox's), and every changing one the cross-site defence (403),
+//! both in `guard.rs`.
 
 use serde_json::json;
 
-use super::journal::{Filter, Journal};
+use super::guard;
+use super::journal::{Filter, Page};
 use super::{method_not_allowed, page, query_param, App, Method, Request, Response};
 
 pub const ROUTES: [&str; 4] = ["start_communication", "auth_result", "ui", "session"];
 pub const VERDICTS: [&str; 5] = ["accepted", "replay", "rejected", "sent", "failed"];
+/// A listing's page when `limit` is not given, and the most it may ask.
+pub const PAGE: usize = 50;
+pub const MAX_PAGE: usize = 1000;
 
 /// Personal data: never cached, never framed, never sent on as a referrer.
 pub const PRIVATE: [(&str, &str); 4] = [
@@ -23,32 +35,36 @@ pub const PRIVATE: [(&str, &str); 4] = [
     ("X-Frame-Options", "DENY"),
 ];
 
-/// A browser says where a request comes from in `Origin`. A page on
-/// another site may make a tester's browser POST to the inbox (a plain form
-/// needs no permission), so a changing request whose `Origin` is not the
-/// inbox itself is refused. Scripts and curl send no `Origin` and pass.
-fn cross_site(req: &Request) -> bool {
-    let Some(origin) = req.origin else {
-        return false;
-    };
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    match (authority, req.host) {
-        (Some(a), Some(h)) => !a.eq_ignore_ascii_case(h),
-        _ => true,
-    }
+pub fn handle(app: &App, req: &Request) -> Response {
+    let mut r = guarded(app, req);
+    r.headers.extend(PRIVATE);
+    r
 }
 
-pub fn handle(app: &App, req: &Request) -> Response {
-    use Method::{Delete, Get, Head, Post};
-    if matches!(req.method, Post | Delete) && cross_site(req) {
-        let mut r = Response::error(403, "cross-site request refused (Origin is not this inbox)");
-        r.headers.extend(PRIVATE);
-        return r;
+fn guarded(app: &App, req: &Request) -> Response {
+    use Method::{Delete, Post};
+    if !app.inbox_hosts.as_ref().is_some_and(|h| h.allows(req.host)) {
+        return Response::error(
+            421,
+            "this inbox answers only to its own names (its IP:PORT, and localhost on loopback); \
+             start with --inbox-host NAME[:PORT] to add one",
+        );
     }
-    let mut r = match (req.path, req.method) {
-        ("/", Get | Head) => page::page(app),
+    if matches!(req.method, Post | Delete) {
+        if let Err(why) = guard::same_origin(&req.provenance()) {
+            return Response::error(403, why.message());
+        }
+    }
+    route(app, req)
+}
+
+fn route(app: &App, req: &Request) -> Response {
+    use Method::{Delete, Get, Head, Post};
+    match (req.path, req.method) {
+        ("/", Get | Head) => match listing(req.query, PAGE) {
+            Ok(l) => page::page(app, &l.filter(), l.limit),
+            Err(e) => Response::error(400, e),
+        },
         ("/entries", Get) => match since(req.query) {
             Ok(since) => page::entries(app, since),
             Err(e) => Response::error(400, e),
@@ -56,20 +72,25 @@ pub fn handle(app: &App, req: &Request) -> Response {
         ("/app.js", Get | Head) => page::script(),
         ("/app.css", Get | Head) => page::style(),
         ("/api/events", Get | Head) => list(app, req.query),
-        ("/api/events", Delete) => {
-            let n = app.journal().clear();
-            json_response(&json!({ "cleared": n }))
-        }
-        ("/api/events/stream", Get) => stream(app, req.query),
+        ("/api/events", Delete) => clear(app, false),
+        ("/api/events/clear", Post) => clear(app, query_param(req.query, "back").is_some()),
+        ("/api/events/stream", Get) => stream(app, req),
         ("/" | "/entries" | "/app.js" | "/app.css" | "/api/events/stream", _) => {
             method_not_allowed("GET, HEAD")
         }
         ("/api/events", _) => method_not_allowed("GET, HEAD, DELETE"),
+        ("/api/events/clear", _) => method_not_allowed("POST"),
         (p, Post) if session_target(p).is_some() => super::feedback_route(app, req),
         _ => Response::error(404, "not found"),
-    };
-    r.headers.extend(PRIVATE);
-    r
+    }
+}
+
+fn clear(app: &App, back: bool) -> Response {
+    let n = app.shared_journal().clear();
+    if back {
+        return Response::redirect("/");
+    }
+    json_response(&json!({ "cleared": n }))
 }
 
 /// `/api/events/{id}/session`: the id.
@@ -80,43 +101,84 @@ pub fn session_target(path: &str) -> Option<u64> {
         .ok()
 }
 
-fn since(query: Option<&str>) -> Result<Option<u64>, &'static str> {
-    match query_param(query, "since") {
+fn id_param(query: Option<&str>, name: &str) -> Result<Option<u64>, String> {
+    match query_param(query, name) {
         None => Ok(None),
         Some(v) => v
             .parse()
             .map(Some)
-            .map_err(|_| "since must be a whole number (an event id)"),
+            .map_err(|_| format!("{name} must be a whole number (an event id)")),
     }
 }
 
+fn since(query: Option<&str>) -> Result<Option<u64>, String> {
+    id_param(query, "since")
+}
+
+/// A listing's query: filters and the page.
+struct Listing {
+    since: Option<u64>,
+    before: Option<u64>,
+    limit: usize,
+    route: Option<String>,
+    verdict: Option<String>,
+}
+
+impl Listing {
+    fn filter(&self) -> Filter<'_> {
+        Filter {
+            since: self.since,
+            before: self.before,
+            route: self.route.as_deref(),
+            verdict: self.verdict.as_deref(),
+        }
+    }
+}
+
+fn one_of(query: Option<&str>, name: &str, allowed: &[&str]) -> Result<Option<String>, String> {
+    let v = query_param(query, name).filter(|v| !v.is_empty());
+    match v {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(format!(
+            "{name} must be one of {}, not {v:?}",
+            allowed.join(", ")
+        )),
+        v => Ok(v),
+    }
+}
+
+fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, String> {
+    let limit = match query_param(query, "limit") {
+        None => default_limit,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => return Err(format!("limit must be a whole number from 1 to {MAX_PAGE}")),
+        },
+    };
+    Ok(Listing {
+        since: since(query)?,
+        before: id_param(query, "before")?,
+        limit,
+        route: one_of(query, "route", &ROUTES)?,
+        verdict: one_of(query, "verdict", &VERDICTS)?,
+    })
+}
+
 fn list(app: &App, query: Option<&str>) -> Response {
-    let since = match since(query) {
-        Ok(s) => s,
+    let l = match listing(query, PAGE) {
+        Ok(l) => l,
         Err(e) => return Response::error(400, e),
     };
-    let route = query_param(query, "route");
-    if let Some(r) = route.as_deref().filter(|r| !ROUTES.contains(r)) {
-        return Response::error(
-            400,
-            format!("route must be one of {}, not {r:?}", ROUTES.join(", ")),
-        );
-    }
-    let verdict = query_param(query, "verdict");
-    if let Some(v) = verdict.as_deref().filter(|v| !VERDICTS.contains(v)) {
-        return Response::error(
-            400,
-            format!("verdict must be one of {}, not {v:?}", VERDICTS.join(", ")),
-        );
-    }
-    let filter = Filter {
-        since,
-        route: route.as_deref(),
-        verdict: verdict.as_deref(),
+    // Pointer copies under the lock; serialised after it is released.
+    let (page, last): (Page, u64) = {
+        let j = app.journal();
+        (j.page(&l.filter(), l.limit), j.last_id())
     };
-    let journal = app.journal();
-    let events: Vec<_> = journal.select(&filter).map(|e| e.to_json()).collect();
-    json_response(&json!({ "last_id": journal.last_id(), "events": events }))
+    let events: Vec<_> = page.events.iter().map(|e| e.to_json()).collect();
+    json_response(&json!({
+        "last_id": last,
+        "events": events,
+        "next_before": page.next_before(),
+    }))
 }
 
 fn json_response(v: &serde_json::Value) -> Response {
@@ -126,40 +188,23 @@ fn json_response(v: &serde_json::Value) -> Response {
     }
 }
 
-/// The stream's opening: a reconnection delay, and the entries after
-/// `since` if given (so a reconnecting client misses nothing still kept).
-fn stream(app: &App, query: Option<&str>) -> Response {
-    let since = match since(query) {
+/// The stream's opening: a reconnection delay; the entries after `since`
+/// (or the browser's `Last-Event-ID` on a reconnection) follow from the
+/// journal as the client takes them, never all at once.
+fn stream(app: &App, req: &Request) -> Response {
+    let since = match since(req.query) {
         Ok(s) => s,
         Err(e) => return Response::error(400, e),
     };
-    let journal = app.journal();
-    let (mut body, mut last) = (b"retry: 2000\n\n".to_vec(), journal.last_id());
-    if let Some(since) = since {
-        let (frames, to) = frames(&journal, since);
-        body.extend(frames);
-        last = last.max(to);
-    }
-    let mut r = Response::new(200, "text/event-stream", body);
-    r.stream_after = Some(last);
+    let resumed = req.last_event_id.and_then(|v| v.trim().parse::<u64>().ok());
+    let after = match (since, resumed) {
+        (None, None) => app.last_event(),
+        (a, b) => a.max(b).unwrap_or(0),
+    };
+    let mut r = Response::new(200, "text/event-stream", b"retry: 2000\n\n".to_vec());
+    r.stream = Some(super::StreamStart {
+        after,
+        clears: app.shared_journal().clears(),
+    });
     r
-}
-
-/// The SSE frames of the entries after `after`, oldest first, and the id
-/// of the last one (or `after` if there is none).
-pub fn stream_frames(app: &App, after: u64) -> (Vec<u8>, u64) {
-    frames(&app.journal(), after)
-}
-
-fn frames(journal: &Journal, after: u64) -> (Vec<u8>, u64) {
-    let mut out = Vec::new();
-    let mut last = after.max(journal.last_id());
-    for e in journal.after(after) {
-        // One line of JSON: serde_json escapes CR and LF inside strings,
-        // the only characters that end an SSE line.
-        let data = serde_json::to_string(&e.to_json()).unwrap_or_default();
-        out.extend_from_slice(format!("id: {}\nevent: entry\ndata: {data}\n\n", e.id).as_bytes());
-        last = last.max(e.id);
-    }
-    (out, last)
 }

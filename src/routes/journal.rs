@@ -5,13 +5,21 @@
 //! key material and nothing else of the request.
 //!
 //! Bounded: `capacity` events, oldest dropped. An event holds at most a
-//! token of `jose::MAX_TOKEN_LEN` bytes, what that token decodes to, and a
-//! `purpose` cut at `MAX_PURPOSE` bytes: about 40 KB at the very worst,
-//! some 3 KB for a real token.
+//! token of `jose::MAX_TOKEN_LEN` bytes, what that token decodes to (its
+//! two protected headers as their raw JSON text, never as a parsed tree:
+//! a header of 5 000 tiny array elements costs its text, not 200 KB of
+//! nodes), a `purpose` cut at `MAX_PURPOSE` bytes, and its event-stream
+//! frame, serialised once when it is recorded and shared by every stream
+//! (`Arc`). `MAX_EVENT_BYTES` is the bound; `tests/inbox.rs` holds a full
+//! journal of worst-shaped tokens to it.
+//!
+//! Readers copy `Arc`s of the events they need under the lock and render
+//! after releasing it: the lock is held for pointer copies, never for a
+//! page's or a listing's serialisation.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde_json::{json, Value};
 
@@ -21,6 +29,13 @@ use crate::jose::{self, Decoded};
 /// A purpose longer than this is cut (visibly) in the journal.
 pub const MAX_PURPOSE: usize = 1024;
 pub const DEFAULT_CAPACITY: usize = 200;
+/// The most one event holds, whatever the token's shape: the token
+/// (16 KiB), its headers' text (less than the token), the claims (less
+/// than the token), the stream frame (all of these once more, JSON-escaped
+/// at worst 6 bytes a byte for control characters in strings, which the
+/// decoder's JSON never yields past the token's own size), and
+/// bookkeeping. Measured worst: see README ("The tester's inbox").
+pub const MAX_EVENT_BYTES: usize = 160 * 1024;
 
 /// A token's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,18 +58,16 @@ pub struct Accepted {
     pub iat: Option<u64>,
     pub nbf: Option<u64>,
     pub exp: u64,
-    pub outer_header: Value,
-    pub inner_header: Value,
+    /// The protected headers as their JSON text (bounded by the token).
+    pub outer_header: String,
+    pub inner_header: String,
     pub decrypted_with: String,
     pub verified_with: String,
-    /// With `--ui html`: the unguessable handle the citizen's Logout form
-    /// posts, so no one else can end this session. Not in the API.
-    pub logout_key: Option<String>,
 }
 
 impl Accepted {
     pub fn new(d: &Decoded, replay: bool) -> Self {
-        let header = |json: &[u8]| serde_json::from_slice(json).unwrap_or(Value::Null);
+        let header = |json: &[u8]| String::from_utf8_lossy(json).into_owned();
         Accepted {
             replay,
             status: d.claims.status.as_str(),
@@ -67,7 +80,6 @@ impl Accepted {
             inner_header: header(&d.inner_header),
             decrypted_with: d.decrypted_with.to_string(),
             verified_with: d.verified_with.to_string(),
-            logout_key: None,
         }
     }
 }
@@ -77,7 +89,7 @@ impl Accepted {
 pub struct Feedback {
     /// `user_active` or `logout`.
     pub kind: &'static str,
-    /// The destination without its query.
+    /// The destination as sent, whole (the log redacts its query).
     pub url: String,
     /// The answer's status code, or what went wrong.
     pub result: Result<u16, String>,
@@ -180,8 +192,8 @@ impl Event {
                             "iat": a.iat,
                             "nbf": a.nbf,
                             "exp": a.exp,
-                            "outer_header": a.outer_header,
-                            "inner_header": a.inner_header,
+                            "outer_header": raw_json(&a.outer_header),
+                            "inner_header": raw_json(&a.inner_header),
                             "decrypted_with": a.decrypted_with,
                             "verified_with": a.verified_with,
                         });
@@ -211,6 +223,22 @@ impl Event {
     }
 }
 
+/// A header's JSON text as a value, for a listing: parsed for the moment
+/// of serialising, never kept as a tree.
+fn raw_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// The SSE frame of one event: `id`, `event: entry`, and its JSON on one
+/// `data` line (serde_json escapes CR and LF inside strings, the only
+/// characters that end an SSE line).
+fn frame(e: &Event) -> Arc<[u8]> {
+    let data = serde_json::to_string(&e.to_json()).unwrap_or_default();
+    format!("id: {}\nevent: entry\ndata: {data}\n\n", e.id)
+        .into_bytes()
+        .into()
+}
+
 /// Cuts `s` to at most `max` bytes at a character boundary, saying so.
 pub fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -227,12 +255,17 @@ pub fn cut(s: &str, max: usize) -> String {
     )
 }
 
+/// Told after every change to the journal: the inbox's loop, so that
+/// streams and waiting requests are fed at once, not by polling.
+pub type Wake = Box<dyn Fn() + Send + Sync>;
+
 /// The journal as the loops and the feedback thread share it.
 pub struct Shared {
     journal: Mutex<Journal>,
-    /// The newest id, readable without the lock: the loop checks it after
-    /// every round to feed event streams.
+    /// The newest id and the number of clears, readable without the lock.
     last: AtomicU64,
+    clears: AtomicU64,
+    wake: OnceLock<Wake>,
 }
 
 impl Shared {
@@ -240,6 +273,19 @@ impl Shared {
         Shared {
             journal: Mutex::new(Journal::new(capacity)),
             last: AtomicU64::new(0),
+            clears: AtomicU64::new(0),
+            wake: OnceLock::new(),
+        }
+    }
+
+    /// Who to tell of changes (set once, by the inbox's loop).
+    pub fn on_change(&self, wake: Wake) {
+        let _ = self.wake.set(wake);
+    }
+
+    fn changed(&self) {
+        if let Some(w) = self.wake.get() {
+            w();
         }
     }
 
@@ -251,29 +297,115 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Records an event; the frame is serialised before the lock is taken.
     pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: Kind) -> u64 {
-        let id = self.lock().record(route, purpose, kind);
+        let mut event = Event {
+            id: 0,
+            time_ms: date::unix_now_millis(),
+            route,
+            purpose: purpose.map(|p| cut(p, MAX_PURPOSE)),
+            kind: bounded(kind),
+        };
+        let id = {
+            let mut j = self.lock();
+            event.id = j.next_id;
+            j.next_id += 1;
+            let framed = Framed {
+                frame: frame(&event),
+                event,
+            };
+            j.push(Arc::new(framed))
+        };
         self.last.store(id, Ordering::Release);
+        self.changed();
         id
+    }
+
+    /// Empties the journal (ids keep counting); how many events went.
+    pub fn clear(&self) -> usize {
+        let n = self.lock().clear();
+        self.clears.fetch_add(1, Ordering::AcqRel);
+        self.changed();
+        n
     }
 
     pub fn last(&self) -> u64 {
         self.last.load(Ordering::Acquire)
     }
+
+    /// How many times the journal was emptied: a stream tells its page.
+    pub fn clears(&self) -> u64 {
+        self.clears.load(Ordering::Acquire)
+    }
+}
+
+/// The token as received, cut at `jose::MAX_TOKEN_LEN`.
+fn bounded(kind: Kind) -> Kind {
+    match kind {
+        Kind::Token {
+            token,
+            outcome,
+            checked_at,
+        } => Kind::Token {
+            token: cut(&token, jose::MAX_TOKEN_LEN),
+            outcome,
+            checked_at,
+        },
+        k => k,
+    }
+}
+
+/// An event and its stream frame, serialised once.
+#[derive(Debug)]
+pub struct Framed {
+    pub event: Event,
+    pub frame: Arc<[u8]>,
+}
+
+impl std::ops::Deref for Framed {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
 }
 
 pub struct Journal {
-    events: VecDeque<Event>,
+    events: VecDeque<Arc<Framed>>,
     capacity: usize,
     next_id: u64,
 }
 
-/// What `GET /api/events` may filter on.
+/// What a listing may filter on, and which page of it.
 #[derive(Debug, Default)]
 pub struct Filter<'a> {
     pub since: Option<u64>,
+    /// Only events older than this id (the next page).
+    pub before: Option<u64>,
     pub route: Option<&'a str>,
     pub verdict: Option<&'a str>,
+}
+
+impl Filter<'_> {
+    fn matches(&self, e: &Event) -> bool {
+        self.since.is_none_or(|s| e.id > s)
+            && self.before.is_none_or(|b| e.id < b)
+            && self.route.is_none_or(|r| e.route == r)
+            && self.verdict.is_none_or(|v| e.verdict() == Some(v))
+    }
+}
+
+/// One page of a listing: at most `limit` events, newest first, and
+/// whether older matching events remain.
+pub struct Page {
+    pub events: Vec<Arc<Framed>>,
+    pub more: bool,
+}
+
+impl Page {
+    /// The `before` of the next page, if there is one.
+    pub fn next_before(&self) -> Option<u64> {
+        self.events.last().filter(|_| self.more).map(|e| e.id)
+    }
 }
 
 impl Journal {
@@ -285,32 +417,12 @@ impl Journal {
         }
     }
 
-    /// Records an event now; returns its id.
-    pub fn record(&mut self, route: &'static str, purpose: Option<&str>, kind: Kind) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
+    fn push(&mut self, e: Arc<Framed>) -> u64 {
         if self.events.len() >= self.capacity {
             self.events.pop_front();
         }
-        let kind = match kind {
-            Kind::Token {
-                token,
-                outcome,
-                checked_at,
-            } => Kind::Token {
-                token: cut(&token, jose::MAX_TOKEN_LEN),
-                outcome,
-                checked_at,
-            },
-            k => k,
-        };
-        self.events.push_back(Event {
-            id,
-            time_ms: date::unix_now_millis(),
-            route,
-            purpose: purpose.map(|p| cut(p, MAX_PURPOSE)),
-            kind,
-        });
+        let id = e.id;
+        self.events.push_back(e);
         id
     }
 
@@ -319,33 +431,32 @@ impl Journal {
         self.next_id - 1
     }
 
-    pub fn get(&self, id: u64) -> Option<&Event> {
-        self.events.iter().rev().find(|e| e.id == id)
+    pub fn get(&self, id: u64) -> Option<Arc<Framed>> {
+        self.events.iter().rev().find(|e| e.id == id).cloned()
     }
 
-    /// The entry whose Logout form carries `key`.
-    pub fn by_logout_key(&self, key: &str) -> Option<&Event> {
-        self.events.iter().rev().find(|e| match &e.kind {
-            Kind::Token {
-                outcome: Outcome::Accepted(a),
-                ..
-            } => a.logout_key.as_deref() == Some(key),
-            _ => false,
-        })
+    /// A page of matching events, newest first: pointer copies only.
+    pub fn page(&self, f: &Filter<'_>, limit: usize) -> Page {
+        let mut matching = self.events.iter().rev().filter(|e| f.matches(e));
+        let events: Vec<_> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        Page { events, more }
     }
 
-    /// Matching events, newest first.
-    pub fn select<'j>(&'j self, f: &'j Filter<'_>) -> impl Iterator<Item = &'j Event> + 'j {
-        self.events.iter().rev().filter(move |e| {
-            f.since.is_none_or(|s| e.id > s)
-                && f.route.is_none_or(|r| e.route == r)
-                && f.verdict.is_none_or(|v| e.verdict() == Some(v))
-        })
-    }
-
-    /// Events after `id`, oldest first (for the stream).
-    pub fn after(&self, id: u64) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(move |e| e.id > id)
+    /// Frames after `id`, oldest first, until `budget` bytes are taken
+    /// (always at least one, so a frame larger than the budget still goes).
+    pub fn frames_after(&self, id: u64, budget: usize) -> Vec<(u64, Arc<[u8]>)> {
+        let start = self.events.partition_point(|e| e.id <= id);
+        let mut taken = 0usize;
+        let mut out = Vec::new();
+        for e in self.events.range(start..) {
+            if !out.is_empty() && taken + e.frame.len() > budget {
+                break;
+            }
+            taken += e.frame.len();
+            out.push((e.id, e.frame.clone()));
+        }
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -360,8 +471,7 @@ impl Journal {
         self.events.is_empty()
     }
 
-    /// Empties the journal; ids keep counting, so streams stay in order.
-    pub fn clear(&mut self) -> usize {
+    fn clear(&mut self) -> usize {
         let n = self.events.len();
         self.events.clear();
         n
@@ -383,34 +493,88 @@ mod tests {
         }
     }
 
+    fn ids(p: &Page) -> Vec<u64> {
+        p.events.iter().map(|e| e.id).collect()
+    }
+
     #[test]
     fn bounded_oldest_dropped_ids_keep_counting() {
-        let mut j = Journal::new(3);
+        let j = Shared::new(3);
         for i in 0..5 {
             j.record("auth_result", None, rejected(&format!("t{i}")));
         }
-        assert_eq!(j.len(), 3);
-        assert_eq!(
-            j.select(&Filter::default())
-                .map(|e| e.id)
-                .collect::<Vec<_>>(),
-            [5, 4, 3]
-        );
+        assert_eq!(j.lock().len(), 3);
+        assert_eq!(ids(&j.lock().page(&Filter::default(), 10)), [5, 4, 3]);
         assert_eq!(j.clear(), 3);
+        assert_eq!(j.clears(), 1);
         assert_eq!(j.record("ui", None, rejected("x")), 6);
-        assert_eq!(j.after(0).map(|e| e.id).collect::<Vec<_>>(), [6]);
+        let after: Vec<u64> = j.lock().frames_after(0, 1).iter().map(|f| f.0).collect();
+        assert_eq!(after, [6]);
+    }
+
+    #[test]
+    fn pages_follow_before_and_limit() {
+        let j = Shared::new(10);
+        for i in 0..7 {
+            j.record("auth_result", None, rejected(&format!("t{i}")));
+        }
+        let first = j.lock().page(&Filter::default(), 3);
+        assert_eq!((ids(&first), first.next_before()), (vec![7, 6, 5], Some(5)));
+        let f = Filter {
+            before: first.next_before(),
+            ..Filter::default()
+        };
+        let second = j.lock().page(&f, 3);
+        assert_eq!(
+            (ids(&second), second.next_before()),
+            (vec![4, 3, 2], Some(2))
+        );
+        let f = Filter {
+            before: Some(2),
+            ..Filter::default()
+        };
+        let last = j.lock().page(&f, 3);
+        assert_eq!((ids(&last), last.next_before()), (vec![1], None));
+    }
+
+    /// Issue: every open stream re-serialised every new entry (100 streams
+    /// cost 7x the CPU of none). The frame is made once, at record, and
+    /// every reader gets the same bytes.
+    #[test]
+    fn an_event_is_serialised_once_and_shared_by_every_stream() {
+        let j = Shared::new(10);
+        j.record("auth_result", None, rejected("t"));
+        let a = j.lock().frames_after(0, usize::MAX);
+        let b = j.lock().frames_after(0, usize::MAX);
+        assert!(Arc::ptr_eq(&a[0].1, &b[0].1));
+        let text = std::str::from_utf8(&a[0].1).unwrap();
+        assert!(text.starts_with("id: 1\nevent: entry\ndata: {"), "{text}");
+        assert!(text.ends_with("}\n\n") && text.matches('\n').count() == 4);
+    }
+
+    #[test]
+    fn catch_up_frames_stop_at_the_budget_but_never_at_zero() {
+        let j = Shared::new(10);
+        for i in 0..5 {
+            j.record("auth_result", None, rejected(&format!("t{i}")));
+        }
+        let one = j.lock().frames_after(0, 1).len();
+        let len = j.lock().frames_after(0, usize::MAX)[0].1.len();
+        let two = j.lock().frames_after(0, 2 * len + 1).len();
+        assert_eq!((one, two), (1, 2));
+        assert_eq!(j.lock().frames_after(3, usize::MAX)[0].0, 4);
     }
 
     #[test]
     fn filters_and_cuts() {
-        let mut j = Journal::new(10);
+        let j = Shared::new(10);
         j.record("start_communication", Some(&"p".repeat(5000)), Kind::Start);
         j.record("auth_result", None, rejected(&"t".repeat(20_000)));
         let f = Filter {
             route: Some("start_communication"),
             ..Filter::default()
         };
-        let start: Vec<_> = j.select(&f).collect();
+        let start = j.lock().page(&f, 10).events;
         assert_eq!(start.len(), 1);
         assert!(start[0]
             .purpose
@@ -422,7 +586,7 @@ mod tests {
             since: Some(1),
             ..Filter::default()
         };
-        let e: Vec<_> = j.select(&f).collect();
+        let e = j.lock().page(&f, 10).events;
         assert_eq!(e.len(), 1);
         let v = e[0].to_json();
         assert_eq!(

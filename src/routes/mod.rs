@@ -6,12 +6,15 @@
 //! rejection.
 
 mod citizen;
+pub mod guard;
 pub mod inbox;
 pub mod journal;
+pub mod logout;
 mod page;
 pub mod public;
 pub mod replay;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -60,10 +63,32 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub content_type: Option<&'a str>,
-    /// `Host` and `Origin`, for the inbox's cross-site check.
+    /// `Host`, `Origin` and `Sec-Fetch-Site`, for the inbox's `Host` rule
+    /// and the cross-site defence (`guard.rs`).
     pub host: Option<&'a str>,
     pub origin: Option<&'a str>,
+    pub sec_fetch_site: Option<&'a str>,
+    /// An event stream's reconnection: the last id the browser got.
+    pub last_event_id: Option<&'a str>,
     pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    pub fn provenance(&self) -> guard::Provenance<'_> {
+        guard::Provenance {
+            host: self.host,
+            origin: self.origin,
+            sec_fetch_site: self.sec_fetch_site,
+        }
+    }
+}
+
+/// The addresses this process listens on, once bound: the inbox answers
+/// only to its own names, and session feedback never goes to any of them.
+#[derive(Debug, Clone, Default)]
+pub struct Listening {
+    pub public: Vec<SocketAddr>,
+    pub inbox: Option<SocketAddr>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -76,8 +101,8 @@ pub struct Response {
     /// Further headers (the inbox page's security policy, caching).
     pub headers: Vec<(&'static str, &'static str)>,
     /// An event stream: the body is its start, no `Content-Length` is sent,
-    /// and the connection then carries the journal's events after this id.
-    pub stream_after: Option<u64>,
+    /// and the connection then carries the journal's events from here.
+    pub stream: Option<StreamStart>,
     /// What the log line adds after method, path, status and duration.
     pub note: Note,
 }
@@ -90,7 +115,7 @@ impl Response {
             body: body.into(),
             allow: None,
             headers: Vec::new(),
-            stream_after: None,
+            stream: None,
             note: Note::default(),
         }
     }
@@ -119,6 +144,51 @@ impl Response {
     }
 }
 
+/// Where an event stream stands: the last journal id it was sent, and the
+/// journal's clear count it last told its client of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamStart {
+    pub after: u64,
+    pub clears: u64,
+}
+
+impl StreamStart {
+    /// The next frames for this stream, within `budget` bytes (at least
+    /// one frame if there is any, so none is too large to send): a
+    /// `clear` event first when the journal was emptied since, then the
+    /// entries after `after`, as serialised once when recorded.
+    /// They are appended to `out`, which grows by exactly their size.
+    pub fn next_frames(&mut self, app: &App, budget: usize, out: &mut Vec<u8>) {
+        let clears = app.journal.clears();
+        if clears != self.clears {
+            self.clears = clears;
+            let last = app.last_event();
+            out.extend_from_slice(
+                format!("event: clear\ndata: {{\"last_id\":{last}}}\n\n").as_bytes(),
+            );
+        }
+        let (frames, last) = {
+            let j = app.journal();
+            (j.frames_after(self.after, budget), j.last_id())
+        };
+        if frames.is_empty() {
+            // Nothing kept after `after` (cleared, or dropped as the
+            // journal turned over): caught up.
+            self.after = self.after.max(last);
+        }
+        out.reserve_exact(frames.iter().map(|f| f.1.len()).sum());
+        for (id, frame) in frames {
+            out.extend_from_slice(&frame);
+            self.after = id;
+        }
+    }
+
+    /// Whether the journal holds something this stream has not been sent.
+    pub fn behind(&self, app: &App) -> bool {
+        app.last_event() > self.after || app.journal.clears() != self.clears
+    }
+}
+
 /// Everything the handlers need; built once from `Config`.
 pub struct App {
     server_url: String,
@@ -131,14 +201,29 @@ pub struct App {
     ui: UiMode,
     /// The state that changes, shared by `--workers` loops.
     replays: Mutex<ReplayCache>,
+    logout_keys: Mutex<logout::LogoutKeys>,
     journal: Arc<journal::Shared>,
     feedback: Feedback,
+    /// The inbox's own names (`None` without an inbox).
+    inbox_hosts: Option<guard::InboxHosts>,
 }
 
 impl App {
-    pub fn new(config: Config) -> Self {
+    /// Built once the listeners are bound: what they are bound to decides
+    /// the inbox's names and where feedback may never go.
+    pub fn new(config: Config, listening: &Listening) -> Self {
         let journal = Arc::new(journal::Shared::new(config.journal_size));
+        let own: Vec<SocketAddr> = listening
+            .public
+            .iter()
+            .copied()
+            .chain(listening.inbox)
+            .collect();
         App {
+            inbox_hosts: listening
+                .inbox
+                .map(|a| guard::InboxHosts::new(a, &config.inbox_hosts)),
+            logout_keys: Mutex::new(logout::LogoutKeys::new(logout::LogoutKeys::CAP)),
             policy: Policy::for_keys(&config.keys, config.leeway).with_profile(config.profile),
             server_url: config.server_url,
             internal_url: config.internal_url,
@@ -150,15 +235,26 @@ impl App {
             ui: config.ui,
             feedback: match config.session_feedback {
                 None => Feedback::off(),
-                Some(d) => Feedback::start(d, journal_and_log(journal.clone())),
+                Some(d) => Feedback::start(d, own, journal_and_log(journal.clone())),
             },
             journal,
         }
     }
 
-    /// The journal, locked.
+    /// The journal, locked: hold it only to copy what you need.
     pub fn journal(&self) -> MutexGuard<'_, Journal> {
         self.journal.lock()
+    }
+
+    /// The journal as shared: clears, and who is told of changes.
+    pub fn shared_journal(&self) -> &journal::Shared {
+        &self.journal
+    }
+
+    fn logout_keys(&self) -> MutexGuard<'_, logout::LogoutKeys> {
+        self.logout_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records an event in the journal; returns its id.
@@ -239,8 +335,9 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .and_then(|(_, v)| percent_decode(&v.replace('+', " ")))
 }
 
-/// Every feedback attempt, refusals included: one journal entry and one
-/// log line (the URL without its query, which may carry a secret).
+/// Every feedback attempt, refusals included: one journal entry (the URL
+/// whole: the inbox is the tester's) and one log line (query values
+/// redacted: they may carry a session secret).
 fn journal_and_log(journal: Arc<journal::Shared>) -> feedback::Report {
     Arc::new(move |a: feedback::Attempt| {
         let ms = u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX);
@@ -254,7 +351,7 @@ fn journal_and_log(journal: Arc<journal::Shared>) -> feedback::Report {
         crate::log::message(&format!(
             "session feedback {} {}: {outcome} in {ms} ms{for_event}",
             a.kind.as_str(),
-            a.url
+            crate::log::redact_url(&a.url)
         ));
         journal.record(
             "session",

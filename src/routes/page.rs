@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::journal::{Event, Kind, Outcome};
+use super::journal::{Event, Filter, Kind, Outcome};
 use super::{App, Response};
 use crate::date;
 
@@ -51,53 +51,72 @@ fn html(body: String) -> Response {
     r
 }
 
-pub fn page(app: &App) -> Response {
+/// The page: one page of the journal (`limit` events from `filter`'s
+/// `before`), with a link to the next. The journal is locked only to copy
+/// the page's events; rendering happens after.
+pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
     let now = date::unix_now_millis();
-    let journal = app.journal();
-    let mut body = String::with_capacity(4096 + journal.len() * 2048);
+    let (shown, last, len, cap) = {
+        let j = app.journal();
+        (j.page(filter, limit), j.last_id(), j.len(), j.capacity())
+    };
+    let mut body = String::with_capacity(4096 + shown.events.len() * 2048);
     let _ = write!(
         body,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>comm-test inbox</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n\
-         <body data-last=\"{last}\"><header><h1>comm-test inbox</h1>\
-         <p>{n} events, newest first (the last {cap} are kept) · times in UTC · \
-         <a href=\"/api/events\">JSON</a> · <span id=\"live\">reload for new events</span></p></header>\n\
+         <body data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
+         <p><span id=\"count\">{len}</span> events, newest first (the last {cap} are kept) · times in UTC · \
+         <a href=\"/api/events\">JSON</a> · <span id=\"live\">reload for new events</span></p>\
+         <form method=\"post\" action=\"/api/events/clear?back=1\" class=\"clear\">\
+         <button type=\"submit\" id=\"clear\">Clear</button></form></header>\n\
          <main id=\"events\">\n",
-        last = journal.last_id(),
-        n = journal.len(),
-        cap = journal.capacity(),
+        paged = filter.before.is_some(),
     );
-    if journal.is_empty() {
-        body.push_str(
-            "<p id=\"empty\">No events yet. Start a session (<code>POST /start_communication</code>) \
-             or deliver a result (<code>POST /auth_result</code>) on the public listener.</p>\n",
-        );
+    if len == 0 {
+        body.push_str(EMPTY);
     }
-    for e in journal.select(&Default::default()) {
+    for e in &shown.events {
         entry(&mut body, e, now);
     }
-    body.push_str("</main>\n<script src=\"/app.js\"></script></body></html>\n");
+    body.push_str("</main>\n");
+    if let Some(before) = shown.next_before() {
+        let _ = writeln!(
+            body,
+            "<nav><a id=\"older\" href=\"/?before={before}&amp;limit={limit}\">Older events</a></nav>"
+        );
+    }
+    body.push_str("<script src=\"/app.js\"></script></body></html>\n");
     html(body)
 }
 
-/// The entries after `since`, newest first, for the page's live updates.
+const EMPTY: &str =
+    "<p id=\"empty\">No events yet. Start a session (<code>POST /start_communication</code>) \
+     or deliver a result (<code>POST /auth_result</code>) on the public listener.</p>\n";
+
+/// The entries after `since`, newest first, for the page's live updates
+/// (at most one page: the page reloads past that).
 pub fn entries(app: &App, since: Option<u64>) -> Response {
     let now = date::unix_now_millis();
-    let journal = app.journal();
-    let filter = super::journal::Filter {
+    let filter = Filter {
         since,
         ..Default::default()
     };
+    let shown = app.journal().page(&filter, super::inbox::MAX_PAGE);
     let mut body = String::new();
-    for e in journal.select(&filter) {
+    for e in &shown.events {
         entry(&mut body, e, now);
     }
     html(body)
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+/// A header's JSON text, indented for reading (as received if it does
+/// not parse, which the decoder never lets through).
+fn pretty(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| text.to_owned())
 }
 
 fn entry(out: &mut String, e: &Event, now_ms: u64) {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::citizen::{self, Shown};
 use super::journal::{Accepted, Kind, Outcome};
-use super::{percent_decode, query_param, App, Note, Request, Response};
+use super::{guard, logout, percent_decode, query_param, App, Note, Request, Response};
 use crate::config::UiMode;
 use crate::feedback::{Refusal, Type};
 use crate::jose::{self, Claims, Decoded, KidHint};
@@ -56,7 +56,7 @@ pub(super) fn start_communication(app: &App, req: &Request) -> Response {
     // then there is nothing more to receive: no attr_url.
     if let Some(token) = &start.auth_result {
         match check_token(app, token, route, Some(&start.purpose)) {
-            Ok((accepted, _)) => note = accepted,
+            Ok(checked) => note = checked.note,
             Err(mut rejected) => {
                 rejected.note.fields.push(("purpose", json!(start.purpose)));
                 return *rejected;
@@ -120,25 +120,33 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
         return Response::error(400, detail);
     };
     match check_token(app, &token, "ui", None) {
-        Ok((note, id)) => {
+        Ok(checked) => {
+            // Rendered from the result as decoded, never read back from
+            // the journal, which may already have moved on.
             let mut r = if html {
-                let journal = app.journal();
-                let shown = journal.get(id).and_then(|e| match &e.kind {
-                    Kind::Token {
-                        outcome: Outcome::Accepted(a),
-                        ..
-                    } => Some(Shown {
-                        status: a.status,
-                        attributes: a.attributes.clone(),
-                        logout_key: a.logout_key.clone(),
-                    }),
-                    _ => None,
+                let logout_key = checked.session_url.as_ref().and_then(|url| {
+                    let key = logout::new_key()?;
+                    let session = logout::Session {
+                        for_event: checked.id,
+                        session_url: url.clone(),
+                    };
+                    let until = checked.exp.saturating_add(app.policy.leeway);
+                    app.logout_keys()
+                        .insert(key.clone(), session, until, app.now());
+                    Some(key)
                 });
-                citizen::page(shown.as_ref(), None)
+                citizen::page(
+                    Some(&Shown {
+                        status: checked.status,
+                        attributes: checked.attributes,
+                        logout_key,
+                    }),
+                    None,
+                )
             } else {
                 Response::ui()
             };
-            r.note = note;
+            r.note = checked.note;
             r
         }
         Err(rejected) => *rejected,
@@ -146,21 +154,28 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
 }
 
 /// `POST /ui/logout` (`--ui html`): the citizen's Logout button. Sends
-/// `logout` to the session of the result the page showed, then back to
-/// the page with what happened.
+/// `logout` to the session of the result the page showed, once per key,
+/// then back to the page saying what happened. Under the cross-site
+/// defence (`guard.rs`), not the inbox's `Host` rule: citizens reach the
+/// public listener by whatever name the deployment gives it.
 pub(super) fn logout(app: &App, req: &Request) -> Response {
+    if let Err(why) = guard::same_origin(&req.provenance()) {
+        return Response::error(403, why.message());
+    }
     let key = std::str::from_utf8(req.body)
         .ok()
         .and_then(|b| query_param(Some(b.trim()), "key"));
-    let found = key.and_then(|k| {
-        let journal = app.journal();
-        let e = journal.by_logout_key(&k)?;
-        Some((e.id, e.session_url()?.to_owned()))
-    });
-    let Some((id, url)) = found else {
-        return Response::error(404, "unknown session (it may have left the journal)");
+    let session = key.and_then(|k| app.logout_keys().take(&k, app.now()));
+    let Some(session) = session else {
+        return Response::error(
+            404,
+            "unknown session (its Logout was used already, or the result has expired)",
+        );
     };
-    let to = match app.feedback.send(&url, Type::Logout, Some(id)) {
+    let to = match app
+        .feedback
+        .send(&session.session_url, Type::Logout, Some(session.for_event))
+    {
         Ok(()) => "/ui?logout=sent",
         Err(Refusal::Off) => "/ui?logout=off",
         Err(_) => "/ui?logout=refused",
@@ -176,9 +191,9 @@ pub(super) fn auth_result(app: &App, req: &Request) -> Response {
         return Response::error(400, detail);
     };
     match check_token(app, text.trim(), "auth_result", None) {
-        Ok((note, _)) => {
+        Ok(checked) => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "accepted\n");
-            r.note = note;
+            r.note = checked.note;
             r
         }
         Err(rejected) => *rejected,
@@ -208,15 +223,25 @@ fn refused(
     );
 }
 
-/// Decodes a token received on `route` and journals it; on success the
-/// note that shows the tester everything that arrived, on failure the 400
-/// (or 409 for a refused replay).
+/// What an accepted token gave the route that received it.
+struct Checked {
+    note: Note,
+    id: u64,
+    status: &'static str,
+    attributes: Option<std::collections::BTreeMap<String, String>>,
+    session_url: Option<String>,
+    exp: u64,
+}
+
+/// Decodes a token received on `route` and journals it; on success what
+/// shows the tester everything that arrived, on failure the 400 (or 409
+/// for a refused replay).
 fn check_token(
     app: &App,
     token: &str,
     route: &'static str,
     purpose: Option<&str>,
-) -> Result<(Note, u64), Box<Response>> {
+) -> Result<Checked, Box<Response>> {
     let now = app.now();
     let decoded = match jose::decode(token, &app.keys, &app.policy, now) {
         Ok(d) => d,
@@ -239,10 +264,7 @@ fn check_token(
         refused(app, route, purpose, token, "replay", detail);
         return Err(Box::new(Response::error(409, detail)));
     }
-    let mut accepted = Accepted::new(&decoded, replay);
-    if app.ui == UiMode::Html && route == "ui" && accepted.session_url.is_some() {
-        accepted.logout_key = logout_key();
-    }
+    let accepted = Accepted::new(&decoded, replay);
     let session_url = accepted.session_url.clone();
     let outcome = Outcome::Accepted(Box::new(accepted));
     let id = app.record(
@@ -257,18 +279,17 @@ fn check_token(
     // The plugin API: an accepted result with a session_url means the
     // citizen is active. Once per result: a replay is the same session.
     // A refusal is journaled and logged by the sender.
-    if let (Some(url), false) = (session_url, replay) {
-        let _ = app.feedback.send(&url, Type::UserActive, Some(id));
+    if let (Some(url), false) = (&session_url, replay) {
+        let _ = app.feedback.send(url, Type::UserActive, Some(id));
     }
-    Ok((describe(&decoded, replay), id))
-}
-
-/// 128 random bits, hex: the handle of one citizen's Logout form.
-fn logout_key() -> Option<String> {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(Checked {
+        note: describe(&decoded, replay),
+        id,
+        status: decoded.claims.status.as_str(),
+        attributes: decoded.claims.attributes.clone(),
+        session_url,
+        exp: decoded.claims.exp,
+    })
 }
 
 /// Everything that arrived, as values the log escapes and bounds.
@@ -297,7 +318,11 @@ fn describe(d: &Decoded, replay: bool) -> Note {
         claims: vec![
             ("status", json!(status.as_str())),
             ("attributes", json!(attributes)),
-            ("session_url", json!(session_url)),
+            // A session URL's query may carry a session secret.
+            (
+                "session_url",
+                json!(session_url.as_deref().map(crate::log::redact_url)),
+            ),
             ("decrypted_with", json!(d.decrypted_with.to_string())),
             ("verified_with", json!(d.verified_with.to_string())),
         ],
@@ -312,7 +337,10 @@ mod tests {
 
     fn app(extra: &[&str]) -> App {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        App::new(Config::from_args(&args, &|_| None).unwrap())
+        App::new(
+            Config::from_args(&args, &|_| None).unwrap(),
+            &crate::routes::Listening::default(),
+        )
     }
 
     fn req<'a>(
@@ -329,6 +357,8 @@ mod tests {
             content_type: None,
             host: None,
             origin: None,
+            sec_fetch_site: None,
+            last_event_id: None,
             body,
         }
     }

@@ -158,12 +158,20 @@ impl Server {
         read_reply(&mut s)
     }
 
-    /// A request to the inbox.
+    /// A request to the inbox, with the `Host` a browser sends for it.
     pub fn inbox_request(&self, method: &str, target: &str) -> Reply {
         self.inbox_raw(
-            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.inbox()
+            )
+            .as_bytes(),
         )
+    }
+
+    /// A request head for the inbox (kept alive), e.g. to open a stream.
+    pub fn inbox_head(&self, target: &str) -> Vec<u8> {
+        format!("GET {target} HTTP/1.1\r\nHost: {}\r\n\r\n", self.inbox()).into_bytes()
     }
 
     /// Waits until the log holds `needle` (log lines follow the response).
