@@ -174,9 +174,7 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
                         fail(e);
                     }
                 });
-            if let Err(e) = spawned {
-                return Err(e);
-            }
+            spawned?;
         }
         for w in 1..workers {
             let balance = &balance;
