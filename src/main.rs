@@ -62,30 +62,28 @@ fn main() -> ExitCode {
 
 fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<ExitCode, ConfigError> {
     let config = Config::from_args(args, env)?;
-    let listener = std::net::TcpListener::bind(&config.listen)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    // Before any thread starts: see `http/listen.rs`.
+    http::listen::reserve_descriptors(config.max_connections.saturating_mul(config.workers) + 64);
+    let backlog = config.max_connections;
+    let listener = http::listen::bind(&config.listen, backlog)
         .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
     // The inbox: its own address, never the public one. The default that
     // cannot be bound is a note; an address asked for is an error.
     let mut inbox_note = None;
     let inbox = match &config.inbox {
         Inbox::Off => None,
-        Inbox::Default(addr) | Inbox::Explicit(addr) => {
-            match std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            {
-                Ok(l) => Some(l),
-                Err(e) if matches!(config.inbox, Inbox::Explicit(_)) => {
-                    return Err(ConfigError(format!("--inbox {addr}: {e}")));
-                }
-                Err(e) => {
-                    inbox_note = Some(format!(
+        Inbox::Default(addr) | Inbox::Explicit(addr) => match http::listen::bind(addr, backlog) {
+            Ok(l) => Some(l),
+            Err(e) if matches!(config.inbox, Inbox::Explicit(_)) => {
+                return Err(ConfigError(format!("--inbox {addr}: {e}")));
+            }
+            Err(e) => {
+                inbox_note = Some(format!(
                         "inbox not started: default address {addr}: {e} (give --inbox ADDR, or --inbox off)"
                     ));
-                    None
-                }
+                None
             }
-        }
+        },
     };
     log::init(config.log_format);
     if let Some(note) = inbox_note {

@@ -112,9 +112,14 @@ impl Conn {
         }
     }
 
-    pub fn on_event(&mut self, readable: bool, writable: bool) {
+    /// Notes readiness; true if that gives the connection work to do. A
+    /// socket becoming writable with nothing to write is no work: every
+    /// new connection reports it once, and serving each such report
+    /// delayed accepting the next connections (see `mod.rs`, accepting).
+    pub fn on_event(&mut self, readable: bool, writable: bool) -> bool {
         self.readable |= readable;
         self.writable |= writable;
+        readable || (writable && self.written < self.out.len()) || self.cursor.is_some()
     }
 
     /// Idle connections wait `idle_timeout`; a request must be complete,

@@ -28,6 +28,7 @@
 //! decided from the header alone (413); `Transfer-Encoding` is refused.
 
 pub mod conn;
+pub mod listen;
 pub mod request;
 pub mod response;
 
@@ -209,8 +210,10 @@ impl Conns {
             *slot = Some(c);
             self.open += 1;
             self.note_deadline(deadline);
-            // Its request may already be waiting: serve it this round.
-            self.enqueue(idx);
+            // Not served now: registering reports what is already waiting
+            // as an event, and the next poll brings it. Serving every new
+            // connection at once made each accept batch cost a round, so
+            // serial connects outran the loop and overflowed the backlog.
         }
     }
 }
@@ -323,11 +326,13 @@ impl Loop<'_> {
                     let idx = t - FIRST_CONN;
                     if let Some(Some(c)) = self.conns.slots.get_mut(idx) {
                         let broken = event.is_error();
-                        c.on_event(
+                        let work = c.on_event(
                             event.is_readable() || event.is_read_closed() || broken,
                             event.is_writable() || event.is_write_closed() || broken,
                         );
-                        self.conns.enqueue(idx);
+                        if work {
+                            self.conns.enqueue(idx);
+                        }
                     }
                 }
             }
