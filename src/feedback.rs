@@ -70,7 +70,7 @@ impl Destinations {
         let mut hosts = Vec::new();
         for item in spec.split(',').map(str::trim) {
             if item.is_empty() {
-                return Err(format!("empty entry in {spec:?}"));
+                return Err(format!("empty entry in {}", crate::log::shown(spec)));
             }
             if let Some(rest) = item
                 .strip_prefix("http://")
@@ -86,7 +86,7 @@ impl Destinations {
                 ));
             }
             let url = Url::parse(&format!("http://{item}/"))
-                .map_err(|e| format!("{item:?} is not HOST[:PORT]: {e}"))?;
+                .map_err(|e| format!("{} is not HOST[:PORT]: {e}", crate::log::shown(item)))?;
             let port = item
                 .rsplit_once(':')
                 .filter(|(h, _)| !h.starts_with('[') || h.ends_with(']'))

@@ -20,6 +20,7 @@ pub mod client;
 pub mod config;
 pub mod date;
 pub mod feedback;
+pub mod files;
 pub mod http;
 pub mod jose;
 pub mod log;

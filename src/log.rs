@@ -139,6 +139,41 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// A value as any message may quote it: in quotes, cut at 80 characters,
+/// and never if it looks like key material (PEM armour, or a run of 40
+/// base64 characters as a PEM body line has), which a user may paste in
+/// the wrong place (the original plugin's settings take the PEM itself).
+pub fn shown(v: &str) -> String {
+    if looks_like_key(v) {
+        return "(a value that looks like PEM key text, not shown: give the path of a file that holds it)".into();
+    }
+    let cut: String = v.chars().take(80).collect();
+    if cut.len() < v.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// PEM armour, `PRIVATE KEY`, or 40 base64 characters in a row.
+pub fn looks_like_key(v: &str) -> bool {
+    if v.contains("-----") || v.contains("PRIVATE KEY") || v.contains("PUBLIC KEY") {
+        return true;
+    }
+    let mut run = 0usize;
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
+            run += 1;
+            if run >= 40 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
 /// A URL as every log line shows it: each query value (and a fragment)
 /// replaced by `…`, names kept, since a session URL's query may carry a
 /// session secret (`http://a/s?secret=…&type=…`). The inbox, which is the
@@ -397,6 +432,17 @@ fn push_value_json(out: &mut String, v: &Value, limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_look_like_keys_are_never_quoted() {
+        let pem = include_str!("../keys/idcontact-test-rsa.key.pem");
+        assert!(!shown(pem).contains("MII") && shown(pem).contains("PEM key text"));
+        let body_line = pem.lines().nth(1).unwrap();
+        assert!(!shown(body_line).contains(&body_line[..20]));
+        assert_eq!(shown("keys/x.pem"), "\"keys/x.pem\"");
+        assert_eq!(shown(&"a.".repeat(50)), format!("{:?}…", "a.".repeat(40)));
+        assert!(!shown("/srv/keys/decryption.key.pem").contains("not shown"));
+    }
 
     #[test]
     fn query_values_are_redacted_names_kept() {

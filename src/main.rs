@@ -270,7 +270,8 @@ fn profile_flag(flags: &[(String, String)]) -> Result<Profile, ConfigError> {
         None => Ok(Profile::IdContact),
         Some((_, v)) => Profile::parse(v).ok_or_else(|| {
             ConfigError(format!(
-                "--profile: expected id-contact or verder-helpen, got {v:?}"
+                "--profile: expected id-contact or verder-helpen, got {}",
+                log::shown(v)
             ))
         }),
     }
@@ -289,7 +290,7 @@ fn number(flags: &[(String, String)], name: &str, default: u64) -> Result<u64, C
         None => Ok(default),
         Some(v) => v
             .parse()
-            .map_err(|_| ConfigError(format!("{name}: not a whole number: {v:?}"))),
+            .map_err(|_| ConfigError(format!("{name}: not a whole number: {}", log::shown(v)))),
     }
 }
 
@@ -311,7 +312,10 @@ fn mint(args: &[String]) -> Result<ExitCode, ConfigError> {
         ],
     )?;
     if let Some(p) = positional.first() {
-        return Err(ConfigError(format!("mint: unexpected argument {p:?}")));
+        return Err(ConfigError(format!(
+            "mint: unexpected argument {}",
+            log::shown(p)
+        )));
     }
     let profile = profile_flag(&flags)?;
     let signer = match last(&flags, "--sign-with") {
@@ -332,7 +336,7 @@ fn mint(args: &[String]) -> Result<ExitCode, ConfigError> {
         let cases = suite::cases(&keys, profile, now)
             .map_err(|e| ConfigError(format!("mint --suite: {e}")))?;
         suite::write(std::path::Path::new(dir), &cases, profile, now)
-            .map_err(|e| ConfigError(format!("--suite {dir}: {}", e.kind())))?;
+            .map_err(|e| ConfigError(format!("mint --suite: {e}")))?;
         let accept = cases
             .iter()
             .filter(|c| c.expected == suite::Expected::Accept)
@@ -348,7 +352,8 @@ fn mint(args: &[String]) -> Result<ExitCode, ConfigError> {
     for (_, a) in flags.iter().filter(|(n, _)| n == "--attr") {
         let Some((k, v)) = a.split_once('=') else {
             return Err(ConfigError(format!(
-                "--attr: expected NAME=VALUE, got {a:?}"
+                "--attr: expected NAME=VALUE, got {}",
+                log::shown(a)
             )));
         };
         attributes.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
@@ -360,7 +365,8 @@ fn mint(args: &[String]) -> Result<ExitCode, ConfigError> {
         Some("failed") => Some(Status::Failed),
         Some(v) => {
             return Err(ConfigError(format!(
-                "--status: expected succes, success or failed, got {v:?}"
+                "--status: expected succes, success or failed, got {}",
+                log::shown(v)
             )))
         }
     };
@@ -389,7 +395,8 @@ fn probe(args: &[String]) -> Result<ExitCode, ConfigError> {
             "probe takes one ATTR_URL (e.g. http://127.0.0.1:8000/auth_result)".into(),
         ));
     };
-    let url = client::Url::parse(target).map_err(|e| ConfigError(format!("{target:?}: {e}")))?;
+    let url = client::Url::parse(target)
+        .map_err(|e| ConfigError(format!("{}: {e}", log::shown(target))))?;
     let cases = match last(&flags, "--suite") {
         Some(dir) => suite::read(std::path::Path::new(dir)).map_err(ConfigError)?,
         None => {

@@ -571,17 +571,23 @@ fn file_name(i: usize, c: &Case) -> String {
 }
 
 /// Writes one file per case and `manifest.json` into `dir`.
-pub fn write(dir: &Path, cases: &[Case], profile: Profile, now: u64) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Writes the suite into `dir`, new or empty, each file created fresh
+/// (`files.rs`): a planted link is refused, never written through.
+pub fn write(dir: &Path, cases: &[Case], profile: Profile, now: u64) -> Result<(), String> {
+    crate::files::fresh_dir(dir)?;
     for (i, c) in cases.iter().enumerate() {
-        std::fs::write(dir.join(file_name(i, c)), format!("{}\n", c.token))?;
+        crate::files::create_fresh(
+            &dir.join(file_name(i, c)),
+            format!("{}\n", c.token).as_bytes(),
+        )?;
     }
     let m = serde_json::to_string_pretty(&manifest(cases, profile, now)).unwrap_or_default();
-    std::fs::write(dir.join("manifest.json"), format!("{m}\n"))
+    crate::files::create_fresh(&dir.join("manifest.json"), format!("{m}\n").as_bytes())
 }
 
 /// Reads a suite written by `write` (bounded: a manifest of at most 1 MiB,
-/// case files of at most 64 KiB).
+/// case files of at most 64 KiB; regular files inside `dir` only, never
+/// through a link, never blocking on a FIFO: `files.rs`).
 pub fn read(dir: &Path) -> Result<Vec<Case>, String> {
     let text = read_bounded(&dir.join("manifest.json"), 1 << 20)?;
     let m: Value = serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?;
@@ -644,14 +650,5 @@ fn known_reason(r: &str) -> &'static str {
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {}", path.display(), e.kind()))?;
-    let mut s = String::new();
-    f.take(max + 1)
-        .read_to_string(&mut s)
-        .map_err(|e| format!("{}: {}", path.display(), e.kind()))?;
-    if s.len() as u64 > max {
-        return Err(format!("{}: larger than {max} bytes", path.display()));
-    }
-    Ok(s)
+    crate::files::read_regular(path, max)
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::jose::{self, DecryptionKey, KeySet, Profile, VerificationKey};
+use crate::log::shown;
 
 /// The published test keys' RSA pair and EC public key, for `mint`'s
 /// defaults.
@@ -336,7 +337,7 @@ pub fn collect_flags(
             None => (arg.as_str(), None),
         };
         if !allowed.contains(&name) {
-            return err(format!("unknown option {name:?} (see --help)"));
+            return err(format!("unknown option {} (see --help)", shown(name)));
         }
         let value = match inline {
             Some(v) => v,
@@ -422,7 +423,7 @@ impl<'a> Settings<'a> {
             .map(|(_, v)| v.clone())
             .collect();
         if let Some(empty) = from_flags.iter().find(|v| v.trim().is_empty()) {
-            return err(format!("{flag} needs a value, got {empty:?}"));
+            return err(format!("{flag} needs a value, got {}", shown(empty)));
         }
         if !from_flags.is_empty() {
             return Ok(from_flags);
@@ -433,8 +434,9 @@ impl<'a> Settings<'a> {
         let items: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).collect();
         if items.iter().any(String::is_empty) {
             return err(format!(
-                "{} has an empty entry: {v:?}",
-                Self::env_name(flag)
+                "{} has an empty entry: {}",
+                Self::env_name(flag),
+                shown(&v)
             ));
         }
         Ok(items)
@@ -448,7 +450,9 @@ impl<'a> Settings<'a> {
             .find(|(n, _)| n == flag)
             .map(|(_, v)| v.clone());
         match last {
-            Some(v) if v.trim().is_empty() => err(format!("{flag} needs a value, got {v:?}")),
+            Some(v) if v.trim().is_empty() => {
+                err(format!("{flag} needs a value, got {}", shown(&v)))
+            }
             Some(v) => Ok(Some(v)),
             None => Ok(self.env_value(flag)?.or_else(|| self.rocket_value(flag))),
         }
@@ -462,7 +466,7 @@ impl<'a> Settings<'a> {
         let n: u64 = v
             .trim()
             .parse()
-            .map_err(|_| ConfigError(format!("{flag}: not a whole number: {v:?}")))?;
+            .map_err(|_| ConfigError(format!("{flag}: not a whole number: {}", shown(&v))))?;
         if n < range.0 || n > range.1 {
             return err(format!(
                 "{flag}: {n} is out of range {}-{} (see --help)",
@@ -482,7 +486,7 @@ impl<'a> Settings<'a> {
             None => Ok(default),
             Some("true" | "1" | "yes") => Ok(true),
             Some("false" | "0" | "no") => Ok(false),
-            Some(v) => err(format!("{flag}: expected true or false, got {v:?}")),
+            Some(v) => err(format!("{flag}: expected true or false, got {}", shown(v))),
         }
     }
 
@@ -498,7 +502,8 @@ impl<'a> Settings<'a> {
             None => Ok(Profile::IdContact),
             Some(v) => Profile::parse(v.trim()).ok_or_else(|| {
                 ConfigError(format!(
-                    "--profile: expected id-contact or verder-helpen, got {v:?}"
+                    "--profile: expected id-contact or verder-helpen, got {}",
+                    shown(&v)
                 ))
             }),
         }
@@ -550,7 +555,7 @@ impl<'a> Settings<'a> {
             let pem = read_key_file("--decryption-key", path)?;
             keys.decryption.push(
                 DecryptionKey::from_pem(&pem, kid)
-                    .map_err(|e| ConfigError(format!("--decryption-key {path:?}: {e}")))?,
+                    .map_err(|e| ConfigError(format!("--decryption-key {}: {e}", shown(path))))?,
             );
         }
         for spec in &sig {
@@ -558,7 +563,7 @@ impl<'a> Settings<'a> {
             let pem = read_key_file("--signature-key", path)?;
             keys.verification.push(
                 VerificationKey::from_pem(&pem, kid)
-                    .map_err(|e| ConfigError(format!("--signature-key {path:?}: {e}")))?,
+                    .map_err(|e| ConfigError(format!("--signature-key {}: {e}", shown(path))))?,
             );
         }
         Ok((keys, false))
@@ -577,7 +582,8 @@ pub fn check_kid(kid: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{kid:?} is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :)"
+            "{} is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :)",
+            shown(kid)
         ))
     }
 }
@@ -585,6 +591,9 @@ pub fn check_kid(kid: &str) -> Result<(), String> {
 /// `KID=FILE` or `FILE`: a value with `=` always has a KID before the
 /// first one, and `=PATH` names a path that contains `=` with no KID.
 fn key_spec<'s>(flag: &str, spec: &'s str) -> Result<(Option<String>, &'s str), ConfigError> {
+    if crate::log::looks_like_key(spec) {
+        return Err(pem_in_place_of_path(flag));
+    }
     match spec.split_once('=') {
         None => Ok((None, spec)),
         Some(("", path)) => Ok((None, path)),
@@ -597,6 +606,15 @@ fn key_spec<'s>(flag: &str, spec: &'s str) -> Result<(Option<String>, &'s str), 
             Ok((Some(kid.to_owned()), path))
         }
     }
+}
+
+/// The PEM text itself where a path belongs: the original plugin's
+/// settings take the PEM itself, so this mistake is likely. Said without
+/// quoting a byte of it.
+fn pem_in_place_of_path(flag: &str) -> ConfigError {
+    ConfigError(format!(
+        "{flag}: this looks like PEM key text, not a file path; put the key in a file and give its path"
+    ))
 }
 
 /// Reads a key file: a regular file of at most `MAX_KEY_FILE` bytes.
@@ -613,7 +631,10 @@ const MAX_CONFIG_FILE: u64 = 256 * 1024;
 fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |what: String| ConfigError(format!("{flag} {path:?}: {what}"));
+    if crate::log::looks_like_key(path) {
+        return Err(pem_in_place_of_path(flag));
+    }
+    let fail = |what: String| ConfigError(format!("{flag} {}: {what}", shown(path)));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -655,7 +676,8 @@ fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
             Ok(url.trim_end_matches('/').to_owned())
         }
         _ => err(format!(
-            "{flag}: expected an http:// or https:// URL, got {url:?}"
+            "{flag}: expected an http:// or https:// URL, got {}",
+            shown(&url)
         )),
     }
 }
@@ -665,7 +687,7 @@ impl Config {
         let names: Vec<&str> = OPTIONS.iter().map(|o| o.0).collect();
         let (flags, positional) = collect_flags(args, &names)?;
         if let Some(p) = positional.first() {
-            return err(format!("unexpected argument {p:?} (see --help)"));
+            return err(format!("unexpected argument {} (see --help)", shown(p)));
         }
         let mut s = Settings::new(&flags, env).with_rocket()?;
         let server_url = check_url(
@@ -681,7 +703,12 @@ impl Config {
         let log_format = match s.one("--log-format")?.as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(v) => return err(format!("--log-format: expected text or json, got {v:?}")),
+            Some(v) => {
+                return err(format!(
+                    "--log-format: expected text or json, got {}",
+                    shown(v)
+                ))
+            }
         };
         let profile = s.profile()?;
         let rocket = s.rocket().map(|r| RocketNote {
@@ -740,7 +767,7 @@ impl Config {
             ui: match s.one("--ui")?.as_deref().map(str::trim) {
                 None | Some("text") => UiMode::Text,
                 Some("html") => UiMode::Html,
-                Some(v) => return err(format!("--ui: expected text or html, got {v:?}")),
+                Some(v) => return err(format!("--ui: expected text or html, got {}", shown(v))),
             },
             log_format,
         })

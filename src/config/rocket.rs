@@ -101,6 +101,24 @@ fn merge(into: &mut Merged, table: &Table, origin: &str) {
     }
 }
 
+/// What is wrong with the file, and where, without the toml crate's
+/// source snippet: the line it quotes may be a key's (`key = "…"`).
+fn toml_problem(e: &toml::de::Error, text: &str) -> String {
+    let line = e
+        .span()
+        .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
+    let what = one_line(e.message());
+    let what = if crate::log::looks_like_key(&what) {
+        "a syntax error".to_owned()
+    } else {
+        what
+    };
+    match line {
+        Some(n) => format!("not valid TOML: line {n}: {what}"),
+        None => format!("not valid TOML: {what}"),
+    }
+}
+
 /// An environment value as figment reads it: a TOML value if it is one.
 fn env_value(raw: &str) -> Value {
     format!("v = {raw}")
@@ -114,9 +132,9 @@ fn env_value(raw: &str) -> Value {
 /// file) with the profile and `ROCKET_*` overrides from `env`.
 pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, ConfigError> {
     let fail = |what: String| ConfigError(format!("{file}: {what}"));
-    let table: Table = text.parse().map_err(|e: toml::de::Error| {
-        fail(format!("not valid TOML: {}", one_line(&e.to_string())))
-    })?;
+    let table: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(toml_problem(&e, text)))?;
     let var = |name: &str| -> Result<Option<String>, ConfigError> {
         match env(name) {
             None => Ok(None),

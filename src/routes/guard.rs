@@ -33,7 +33,9 @@ impl HostName {
         let s = s.trim();
         let (name, port) = match s.rsplit_once(':') {
             Some((n, p)) if !n.starts_with('[') || n.ends_with(']') => {
-                let p = p.parse::<u16>().map_err(|_| format!("{s:?}: bad port"))?;
+                let p = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("{}: bad port", crate::log::shown(s)))?;
                 (n, Some(p))
             }
             _ => (s, None),
@@ -43,7 +45,7 @@ impl HostName {
                 b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
             });
         if !valid {
-            return Err(format!("{s:?} is not NAME[:PORT]"));
+            return Err(format!("{} is not NAME[:PORT]", crate::log::shown(s)));
         }
         Ok(HostName {
             name: name.to_ascii_lowercase(),
