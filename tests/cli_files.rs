@@ -163,7 +163,8 @@ fn mint_writes_only_fresh_files_into_a_new_or_empty_directory() {
 #[test]
 fn pem_text_where_a_path_belongs_is_named_never_quoted() {
     let want = "this looks like PEM key text, not a file path";
-    let mut cases: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let mut cases: Vec<Case> = vec![
         (
             vec![],
             vec![
