@@ -144,57 +144,74 @@ fn serve(args: &[String], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Exit
         inbox: inbox.as_ref().and_then(|l| l.local_addr().ok()),
     };
     let app = routes::App::new(config, &listening);
+    // Each worker is the same single-threaded loop on a clone of the
+    // listener; the inbox has a loop and a thread of its own, so nothing
+    // it does delays a citizen. Every loop is made before any serves, so
+    // none can fail to start once clients hold descriptors; each has its
+    // own signal pipes, so a signal stops all.
+    let balance = http::Balance::new(workers);
+    let inbox_balance = http::Balance::new(1);
+    let made = (|| -> std::io::Result<_> {
+        let inbox = match inbox {
+            Some(i) => Some(http::Loop::new(
+                i,
+                routes::Listener::Inbox,
+                &app,
+                limits,
+                (&inbox_balance, 0),
+            )?),
+            None => None,
+        };
+        let mut public = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let l = listener.try_clone()?;
+            public.push(http::Loop::new(
+                l,
+                routes::Listener::Public,
+                &app,
+                limits,
+                (&balance, w),
+            )?);
+        }
+        Ok((inbox, public))
+    })();
+    let (inbox_loop, public) = match made {
+        Ok(m) => m,
+        Err(e) => return Err(ConfigError(format!("cannot start serving: {e}"))),
+    };
     match listener.local_addr() {
         Ok(addr) => log::message(&format!("listening on http://{addr}")),
         Err(_) => log::message("listening"),
     }
-    // Each worker is the same single-threaded loop on a clone of the
-    // listener; the inbox has a loop and a thread of its own, so nothing
-    // it does delays a citizen. Each loop registers its own signal pipes,
-    // so a signal stops all.
-    let balance = http::Balance::new(workers);
-    let inbox_balance = http::Balance::new(1);
     let stop = std::thread::scope(|scope| {
-        let app = &app;
         // A failed loop ends the process rather than leave it half-serving.
         let fail = |e: std::io::Error| {
             log::message(&format!("server loop failed: {e}"));
             log::flush(Duration::from_millis(200));
             std::process::exit(1);
         };
-        if let Some(i) = inbox {
-            let b = &inbox_balance;
-            let spawned = std::thread::Builder::new()
+        if let Some(l) = inbox_loop {
+            std::thread::Builder::new()
                 .name("inbox".into())
                 .stack_size(256 * 1024)
                 .spawn_scoped(scope, move || {
-                    if let Err(e) = http::serve(i, routes::Listener::Inbox, app, limits, (b, 0)) {
+                    if let Err(e) = l.run() {
                         fail(e);
                     }
-                });
-            spawned?;
+                })?;
         }
-        for w in 1..workers {
-            let balance = &balance;
-            let Ok(l) = listener.try_clone() else {
-                return Err(std::io::Error::other(
-                    "cannot share the listener with another worker",
-                ));
-            };
+        let mut loops = public.into_iter();
+        let Some(first) = loops.next() else {
+            return Err(std::io::Error::other("no public loop"));
+        };
+        for l in loops {
             scope.spawn(move || {
-                if let Err(e) = http::serve(l, routes::Listener::Public, app, limits, (balance, w))
-                {
+                if let Err(e) = l.run() {
                     fail(e);
                 }
             });
         }
-        http::serve(
-            listener,
-            routes::Listener::Public,
-            app,
-            limits,
-            (&balance, 0),
-        )
+        first.run()
     });
     match stop {
         Ok(signal) => {

@@ -426,3 +426,226 @@ fn cross_site_form_posts_to_the_inbox_are_refused() {
     );
     assert_eq!(rx.wait_for(3).len(), 3);
 }
+
+fn token_with_session(url: &str) -> String {
+    token(Some(url))
+}
+
+fn logout_key(html: &str) -> String {
+    html.split("name=\"key\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Issue: with an allow-list that covers the inbox, a token whose
+/// `session_url` pointed at the inbox's own session route logged out
+/// another citizen; pointed at its own entry it looped 200 times.
+#[test]
+fn feedback_never_reaches_our_own_listeners() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&["--session-feedback", "*"]);
+    // A citizen's result, with a real session.
+    assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+    rx.wait_for(1);
+    let inbox = s.inbox();
+    for target in [
+        format!("http://{inbox}/api/events/1/session?type=logout"),
+        format!("http://localhost:{}/api/events/2/session", inbox.port()),
+        format!("http://[::ffff:127.0.0.1]:{}/x", inbox.port()),
+        format!("http://0.0.0.0:{}/ui", s.addr.port()),
+        format!("http://{}/auth_result", s.addr),
+    ] {
+        assert_eq!(s.post_token(&token(Some(&target))).status, 200, "{target}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let events = session_events(&s);
+        let refused: Vec<Value> = events
+            .into_iter()
+            .filter(|e| {
+                e["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("own listeners"))
+            })
+            .collect();
+        if refused.len() >= 5 || Instant::now() > deadline {
+            break refused;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(refused.len(), 5, "{refused:?}");
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: 127.0.0.1:"),
+        "{refused:?}"
+    );
+    // The citizen's session got its one user_active, and no logout.
+    assert_eq!(
+        rx.wait_for(2),
+        ["POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1"]
+    );
+    // Nothing looped: one attempt per result.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(session_events(&s).len(), 6);
+}
+
+/// Issue: `?type=` was appended after the URL's own query or fragment:
+/// `POST /s?type=logout&type=user_active`, `POST /f#frag?type=user_active`.
+#[test]
+fn exactly_one_type_and_no_fragment_on_the_wire() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&["--session-feedback", &rx.addr.to_string()]);
+    let a = rx.addr;
+    assert_eq!(
+        s.post_token(&token(Some(&format!("http://{a}/s?type=logout"))))
+            .status,
+        200
+    );
+    rx.wait_for(1);
+    assert_eq!(
+        s.post_token(&token(Some(&format!("http://{a}/f#frag"))))
+            .status,
+        200
+    );
+    assert_eq!(
+        rx.wait_for(2),
+        [
+            "POST /s?type=user_active HTTP/1.1",
+            "POST /f?type=user_active HTTP/1.1"
+        ]
+    );
+}
+
+/// Issue: `--session-feedback 127.0.0.1/session/only` was accepted and
+/// the path silently dropped.
+#[test]
+fn an_allow_list_entry_with_a_path_is_exit_2() {
+    for (value, says) in [
+        (
+            "127.0.0.1/session/only",
+            "an entry allows a host, never a path",
+        ),
+        (
+            "http://auth-test:8000",
+            "without the scheme, e.g. \"auth-test:8000\"",
+        ),
+    ] {
+        let (code, err) = common::run_to_refusal(&["--session-feedback", value]);
+        assert_eq!(code, 2, "{value}");
+        assert!(err.contains(says) && err.lines().count() == 1, "{err}");
+    }
+}
+
+/// Issue: 200 garbage results (0.02 s, no keys needed) evicted the entry,
+/// and the citizen's Logout then answered 404 "unknown session"; one key
+/// posted 3 times with a foreign `Origin` sent 3 logouts.
+#[test]
+fn a_logout_key_outlives_a_flood_works_once_and_refuses_other_sites() {
+    let rx = Receiver::start(Answer::Status(200));
+    let s = Server::start(&[
+        "--ui",
+        "html",
+        "--journal-size",
+        "5",
+        "--session-feedback",
+        &rx.addr.to_string(),
+    ]);
+    let t = token_with_session(&rx.session_url());
+    let key = logout_key(
+        &s.request("GET", &format!("/ui?result={t}"), None, b"")
+            .text(),
+    );
+    for _ in 0..200 {
+        assert_eq!(s.post_token("garbage").status, 400);
+    }
+    let post = |extra: &str| {
+        let body = format!("key={key}");
+        s.raw(
+            format!(
+                "POST /ui/logout HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let r = post("Origin: https://evil.example\r\n");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (
+            403,
+            "cross-site request refused (Origin is not this listener)\n"
+        )
+    );
+    let r = post("Sec-Fetch-Site: cross-site\r\nOrigin: null\r\n");
+    assert_eq!(r.status, 403);
+    // The page's own form in Chromium: Origin null (no-referrer), and
+    // Sec-Fetch-Site same-origin.
+    let r = post("Sec-Fetch-Site: same-origin\r\nOrigin: null\r\n");
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (303, Some("/ui?logout=sent"))
+    );
+    let r = post("");
+    assert_eq!(r.status, 404, "a key works once");
+    assert_eq!(
+        rx.wait_for(3),
+        [
+            "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+            "POST /session/update?sid=s3cr3t&type=logout HTTP/1.1",
+        ]
+    );
+}
+
+/// Issue: with `--journal-size 1` and a refused feedback attempt, the page
+/// said "No result came with this page." while the log said `accepted`:
+/// it was rendered from the journal, which the refusal had overwritten.
+#[test]
+fn the_citizen_page_shows_the_result_it_decoded() {
+    let s = Server::start(&[
+        "--ui",
+        "html",
+        "--journal-size",
+        "1",
+        "--session-feedback",
+        "nowhere.example",
+    ]);
+    let t = token_with_session("http://127.0.0.1:9/s");
+    let html = s
+        .request("GET", &format!("/ui?result={t}"), None, b"")
+        .text();
+    assert!(
+        html.contains("Authentication result: <strong>succes</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("<tr><th>email</th><td>citizen@example.nl</td></tr>"));
+    assert!(!html.contains("No result came with this page."));
+}
+
+/// Issue: the feedback line left out the URL's query, but the
+/// `POST /auth_result` line just before printed `session_url` whole.
+#[test]
+fn a_session_secret_is_redacted_in_every_log_line_and_format() {
+    for format in ["text", "json"] {
+        let rx = Receiver::start(Answer::Status(200));
+        let s = Server::start(&[
+            "--log-format",
+            format,
+            "--session-feedback",
+            &rx.addr.to_string(),
+        ]);
+        assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
+        rx.wait_for(1);
+        let log = s.wait_log("session feedback user_active");
+        assert!(!log.contains("s3cr3t"), "{log}");
+        assert!(log.contains("/session/update?sid=…"), "{log}");
+        // The inbox, the tester's own, shows it whole.
+        let e = &session_events(&s)[0];
+        assert!(e["url"].as_str().unwrap().contains("sid=s3cr3t"));
+    }
+}

@@ -460,3 +460,53 @@ fn a_full_journal_measured() {
         size / 1000
     );
 }
+
+/// A token as large as the decoder takes (16 KiB) whose protected header
+/// holds as many tiny array elements as fit: the shape that cost 200 KB
+/// an event when headers were kept as parsed trees.
+fn worst_shaped_token(i: u64, now: u64) -> String {
+    let signer = include_str!("../keys/idcontact-test-rsa.key.pem");
+    let public = include_str!("../keys/idcontact-test-rsa.pub.pem");
+    let claims = json!({"sub": "id-contact-attributes", "status": "succes", "iat": now, "exp": now + 600,
+        "attributes": {"n": i.to_string()}});
+    let inner = mint::sign(&json!({"alg": "RS256"}), &claims, signer);
+    let mut n = 5600;
+    loop {
+        let outer = json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256", "x": vec![0; n]});
+        let t = mint::encrypt(&outer, &inner, public);
+        if t.len() <= 16 * 1024 {
+            return t;
+        }
+        n -= 50;
+    }
+}
+
+/// Issue: an event cost about 200 KB when the token's protected header
+/// held a large array (a 1 000-event journal reached 201 MB). Headers are
+/// kept as their bounded text; a full journal of the worst shape stays
+/// within `MAX_EVENT_BYTES` an event.
+#[test]
+fn a_full_journal_of_worst_shaped_tokens_stays_within_its_bound() {
+    let s = Server::start(&["--journal-size", "1000"]);
+    let pid = s.pid();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sample = worst_shaped_token(0, now);
+    assert_eq!(s.post_token(&sample).status, 200, "accepted");
+    let before = rss_kib(pid);
+    for i in 1..=1000 {
+        assert_eq!(s.post_token(&worst_shaped_token(i, now)).status, 200);
+    }
+    let after = rss_kib(pid);
+    let per_event = after.saturating_sub(before) * 1024 / 1000;
+    eprintln!(
+        "1 000 worst-shaped events ({} B tokens): RSS {before} -> {after} KiB, {per_event} B an event",
+        sample.len()
+    );
+    assert!(
+        per_event as usize <= comm_test::routes::journal::MAX_EVENT_BYTES,
+        "{per_event} B an event"
+    );
+}

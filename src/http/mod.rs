@@ -219,9 +219,10 @@ impl Conns {
 }
 
 /// One loop's state: its poll, its listener, its connections.
-struct Loop<'a> {
+pub struct Loop<'a> {
     poll: Poll,
     listener: TcpListener,
+    _signals: [UnixStream; 2],
     kind: Listener,
     app: &'a App,
     limits: Limits,
@@ -236,59 +237,70 @@ struct Loop<'a> {
     streams: usize,
 }
 
-/// Serves `listener` (`kind` says which) until SIGTERM or SIGINT. The
-/// listener must be non-blocking. The inbox's loop registers a waker
-/// with the journal, so that streams are fed as entries arrive.
-pub fn serve(
-    listener: std::net::TcpListener,
-    kind: Listener,
-    app: &App,
-    limits: Limits,
-    balance: (&Balance, usize),
-) -> io::Result<Stop> {
-    let poll = Poll::new()?;
-    let mut listener = TcpListener::from_std(listener);
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let _term = signal_pipe(&poll, signal_hook::consts::SIGTERM, SIGTERM)?;
-    let _int = signal_pipe(&poll, signal_hook::consts::SIGINT, SIGINT)?;
-    if kind == Listener::Inbox {
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        app.shared_journal().on_change(Box::new(move || {
-            let _ = waker.wake();
-        }));
-    }
-    let mut l = Loop {
-        poll,
-        listener,
-        kind,
-        app,
-        limits,
-        balance,
-        conns: Conns {
-            slots: Vec::new(),
-            free: Vec::new(),
-            open: 0,
-            generation: 0,
-            queue: VecDeque::new(),
-            earliest: None,
-        },
-        accept_pending: true,
-        accept_retry: None,
-        declines: 0,
-        journal_changed: false,
-        streams: 0,
-    };
-    let mut events = Events::with_capacity(256);
-    loop {
-        if let Some(stop) = l.wait(&mut events)? {
-            return Ok(stop);
+impl<'a> Loop<'a> {
+    /// Everything a loop needs from the kernel (its poll, signal pipes, the
+    /// journal's waker for the inbox), acquired up front: made before any
+    /// loop serves, a loop cannot fail to start later for want of a
+    /// descriptor that its clients have taken. The listener must be
+    /// non-blocking.
+    pub fn new(
+        listener: std::net::TcpListener,
+        kind: Listener,
+        app: &'a App,
+        limits: Limits,
+        balance: (&'a Balance, usize),
+    ) -> io::Result<Loop<'a>> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let signals = [
+            signal_pipe(&poll, signal_hook::consts::SIGTERM, SIGTERM)?,
+            signal_pipe(&poll, signal_hook::consts::SIGINT, SIGINT)?,
+        ];
+        if kind == Listener::Inbox {
+            let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+            app.shared_journal().on_change(Box::new(move || {
+                let _ = waker.wake();
+            }));
         }
-        l.accept();
-        l.serve_round();
-        l.balance.0.set(l.balance.1, l.conns.open);
-        l.feed_streams();
-        l.expire();
+        Ok(Loop {
+            poll,
+            listener,
+            _signals: signals,
+            kind,
+            app,
+            limits,
+            balance,
+            conns: Conns {
+                slots: Vec::new(),
+                free: Vec::new(),
+                open: 0,
+                generation: 0,
+                queue: VecDeque::new(),
+                earliest: None,
+            },
+            accept_pending: true,
+            accept_retry: None,
+            declines: 0,
+            journal_changed: false,
+            streams: 0,
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    pub fn run(mut self) -> io::Result<Stop> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            if let Some(stop) = self.wait(&mut events)? {
+                return Ok(stop);
+            }
+            self.accept();
+            self.serve_round();
+            self.balance.0.set(self.balance.1, self.conns.open);
+            self.feed_streams();
+            self.expire();
+        }
     }
 }
 

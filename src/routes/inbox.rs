@@ -173,7 +173,7 @@ fn list(app: &App, query: Option<&str>) -> Response {
         let j = app.journal();
         (j.page(&l.filter(), l.limit), j.last_id())
     };
-    let events: Vec<_> = page.events.iter().map(|e| e.to_json()).collect();
+    let events: Vec<_> = page.events.iter().map(|e| e.json()).collect();
     json_response(&json!({
         "last_id": last,
         "events": events,

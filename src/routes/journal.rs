@@ -4,14 +4,16 @@
 //! and to replay (`comm-test decode` takes the token as received), and no
 //! key material and nothing else of the request.
 //!
-//! Bounded: `capacity` events, oldest dropped. An event holds at most a
-//! token of `jose::MAX_TOKEN_LEN` bytes, what that token decodes to (its
-//! two protected headers as their raw JSON text, never as a parsed tree:
-//! a header of 5 000 tiny array elements costs its text, not 200 KB of
-//! nodes), a `purpose` cut at `MAX_PURPOSE` bytes, and its event-stream
-//! frame, serialised once when it is recorded and shared by every stream
-//! (`Arc`). `MAX_EVENT_BYTES` is the bound; `tests/inbox.rs` holds a full
-//! journal of worst-shaped tokens to it.
+//! Bounded: `capacity` events, oldest dropped. An event is serialised
+//! once, when it is recorded, into its event-stream frame, which every
+//! stream and every listing shares (`Arc`); the bulky parts (the token as
+//! received, at most `jose::MAX_TOKEN_LEN` bytes, and the two protected
+//! headers as their JSON text, never a parsed tree: a header of 5 000
+//! tiny array elements cost 200 KB as nodes) live only there, read back
+//! when a page or a listing needs them. The typed event keeps what
+//! filters and the page's summary use, with a `purpose` cut at
+//! `MAX_PURPOSE` bytes. `MAX_EVENT_BYTES` is the bound; `tests/inbox.rs`
+//! holds a full journal of worst-shaped tokens to it.
 //!
 //! Readers copy `Arc`s of the events they need under the lock and render
 //! after releasing it: the lock is held for pointer copies, never for a
@@ -29,13 +31,12 @@ use crate::jose::{self, Decoded};
 /// A purpose longer than this is cut (visibly) in the journal.
 pub const MAX_PURPOSE: usize = 1024;
 pub const DEFAULT_CAPACITY: usize = 200;
-/// The most one event holds, whatever the token's shape: the token
-/// (16 KiB), its headers' text (less than the token), the claims (less
-/// than the token), the stream frame (all of these once more, JSON-escaped
-/// at worst 6 bytes a byte for control characters in strings, which the
-/// decoder's JSON never yields past the token's own size), and
-/// bookkeeping. Measured worst: see README ("The tester's inbox").
-pub const MAX_EVENT_BYTES: usize = 160 * 1024;
+/// The most one event holds, whatever the token's shape: its frame (the
+/// 16 KiB token, the headers' text, which the token's base64 holds in
+/// less than its length, and the claims, likewise), the typed claims
+/// once more (less than the token), and bookkeeping. Measured worst:
+/// about 29 KB (README, "The tester's inbox").
+pub const MAX_EVENT_BYTES: usize = 48 * 1024;
 
 /// A token's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +224,21 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event without what its frame already holds: the token and the
+    /// headers' text.
+    fn stripped(mut self) -> Event {
+        if let Kind::Token { token, outcome, .. } = &mut self.kind {
+            *token = String::new();
+            if let Outcome::Accepted(a) = outcome {
+                a.outer_header = String::new();
+                a.inner_header = String::new();
+            }
+        }
+        self
+    }
+}
+
 /// A header's JSON text as a value, for a listing: parsed for the moment
 /// of serialising, never kept as a tree.
 fn raw_json(text: &str) -> Value {
@@ -231,12 +247,12 @@ fn raw_json(text: &str) -> Value {
 
 /// The SSE frame of one event: `id`, `event: entry`, and its JSON on one
 /// `data` line (serde_json escapes CR and LF inside strings, the only
-/// characters that end an SSE line).
-fn frame(e: &Event) -> Arc<[u8]> {
+/// characters that end an SSE line); and where in it the JSON is.
+fn frame(e: &Event) -> (Arc<[u8]>, std::ops::Range<usize>) {
     let data = serde_json::to_string(&e.to_json()).unwrap_or_default();
-    format!("id: {}\nevent: entry\ndata: {data}\n\n", e.id)
-        .into_bytes()
-        .into()
+    let head = format!("id: {}\nevent: entry\ndata: ", e.id);
+    let range = head.len()..head.len() + data.len();
+    (format!("{head}{data}\n\n").into_bytes().into(), range)
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary, saying so.
@@ -310,9 +326,11 @@ impl Shared {
             let mut j = self.lock();
             event.id = j.next_id;
             j.next_id += 1;
+            let (frame, data) = frame(&event);
             let framed = Framed {
-                frame: frame(&event),
-                event,
+                frame,
+                data,
+                event: event.stripped(),
             };
             j.push(Arc::new(framed))
         };
@@ -355,11 +373,23 @@ fn bounded(kind: Kind) -> Kind {
     }
 }
 
-/// An event and its stream frame, serialised once.
+/// An event and its stream frame, serialised once; the event without its
+/// bulky parts, which only the frame holds.
 #[derive(Debug)]
 pub struct Framed {
     pub event: Event,
     pub frame: Arc<[u8]>,
+    data: std::ops::Range<usize>,
+}
+
+impl Framed {
+    /// The event's whole JSON (`GET /api/events`), read back from the frame.
+    pub fn json(&self) -> Value {
+        self.frame
+            .get(self.data.clone())
+            .and_then(|d| serde_json::from_slice(d).ok())
+            .unwrap_or(Value::Null)
+    }
 }
 
 impl std::ops::Deref for Framed {
@@ -588,7 +618,7 @@ mod tests {
         };
         let e = j.lock().page(&f, 10).events;
         assert_eq!(e.len(), 1);
-        let v = e[0].to_json();
+        let v = e[0].json();
         assert_eq!(
             (&v["kind"], &v["verdict"], &v["reason"]),
             (&json!("token"), &json!("rejected"), &json!("malformed"))

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::journal::{Event, Filter, Kind, Outcome};
+use super::journal::{Event, Filter, Framed, Kind, Outcome};
 use super::{App, Response};
 use crate::date;
 
@@ -111,15 +111,14 @@ pub fn entries(app: &App, since: Option<u64>) -> Response {
     html(body)
 }
 
-/// A header's JSON text, indented for reading (as received if it does
-/// not parse, which the decoder never lets through).
-fn pretty(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or_else(|_| text.to_owned())
+/// A header, indented for reading.
+fn pretty(v: Option<&Value>) -> String {
+    v.and_then(|v| serde_json::to_string_pretty(v).ok())
+        .unwrap_or_default()
 }
 
-fn entry(out: &mut String, e: &Event, now_ms: u64) {
+fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
+    let e: &Event = framed;
     let verdict = e.verdict().unwrap_or("start");
     let time =
         date::rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms));
@@ -157,10 +156,16 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
     match &e.kind {
         Kind::Start => dl(out, &facts),
         Kind::Token {
-            token,
             outcome,
             checked_at,
+            ..
         } => {
+            // The token and the headers live in the frame only.
+            let bulk = framed.json();
+            let token = bulk
+                .get("token")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match outcome {
                 Outcome::Accepted(a) => {
                     facts.push(("status", a.status.to_string()));
@@ -188,13 +193,13 @@ fn entry(out: &mut String, e: &Event, now_ms: u64) {
                 attributes(out, a.attributes.as_ref());
             }
             out.push_str("<details><summary>Headers and token</summary>\n");
-            if let Outcome::Accepted(a) = outcome {
+            if let Outcome::Accepted(_) = outcome {
                 let _ = write!(
                     out,
                     "<h3>JWE protected header</h3><pre>{}</pre>\n\
                      <h3>JWS protected header</h3><pre>{}</pre>\n",
-                    esc(&pretty(&a.outer_header)),
-                    esc(&pretty(&a.inner_header)),
+                    esc(&pretty(bulk.get("outer_header"))),
+                    esc(&pretty(bulk.get("inner_header"))),
                 );
             }
             let _ = write!(

@@ -57,6 +57,36 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     )
 }
 
+/// Runs the binary with `args` where it must exit at once (bad usage or
+/// configuration): (exit code, stderr). Fails, rather than hangs, if it
+/// starts serving instead.
+pub fn run_to_refusal(args: &[&str]) -> (i32, String) {
+    let mut child = command(args)
+        .args(["--listen", "127.0.0.1:0", "--inbox", "off"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} was accepted: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -146,8 +176,13 @@ impl Server {
         let rest = log
             .split("comm-test: inbox on http://")
             .nth(1)
+            .or_else(|| log.split("\"message\":\"inbox on http://").nth(1))
             .expect("no inbox");
-        rest.split_whitespace().next().unwrap().parse().unwrap()
+        rest.split(|c: char| c.is_whitespace() || c == '"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// Raw bytes to the inbox on a new connection; the reply read to the end.
