@@ -510,3 +510,90 @@ fn a_full_journal_of_worst_shaped_tokens_stays_within_its_bound() {
         "{per_event} B an event"
     );
 }
+
+fn with_host(s: &Server, method: &str, target: &str, host: &str, extra: &str) -> common::Reply {
+    s.inbox_raw(
+        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+/// Issue: the inbox answered any `Host`, so a page whose name the attacker
+/// re-pointed at 127.0.0.1 read the citizens' attributes, emptied the
+/// journal with matching `Host` and `Origin`, and sent feedback.
+#[test]
+fn a_rebound_name_reaches_nothing_but_healthz() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    let port = s.inbox().port();
+    let evil = format!("rebind.attacker.example:{port}");
+    let origin = format!("Origin: http://{evil}\r\n");
+    for (method, target) in [
+        ("GET", "/api/events"),
+        ("GET", "/"),
+        ("GET", "/api/events/stream?since=0"),
+        ("DELETE", "/api/events"),
+        ("POST", "/api/events/clear"),
+        ("POST", "/api/events/1/session?type=logout"),
+    ] {
+        let r = with_host(&s, method, target, &evil, &origin);
+        assert_eq!(r.status, 421, "{method} {target}");
+        assert!(r.text().contains("--inbox-host"), "{}", r.text());
+        assert!(!r.text().contains("bla"));
+    }
+    assert_eq!(with_host(&s, "GET", "/healthz", &evil, "").status, 200);
+    assert_eq!(events(&s, "")["events"].as_array().unwrap().len(), 1, "nothing cleared");
+    // Its own names, in any case; nothing else.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("LOCALHOST:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(with_host(&s, "GET", "/api/events", &host, "").status, 200, "{host}");
+    }
+    for host in ["localhost".to_string(), format!("127.0.0.2:{port}"), String::new()] {
+        assert_eq!(with_host(&s, "GET", "/api/events", &host, "").status, 421, "{host:?}");
+    }
+    // The public listener keeps answering any Host (the seed's own).
+    let r = s.raw(b"GET /ui HTTP/1.1\r\nHost: comm-test:8000\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn names_added_for_a_reverse_proxy() {
+    let s = Server::start(&["--inbox-host", "inbox.example,proxy.example:9000"]);
+    let port = s.inbox().port();
+    for (host, status) in [
+        ("inbox.example".to_string(), 200),
+        (format!("inbox.example:{port}"), 200),
+        ("proxy.example:9000".to_string(), 200),
+        ("proxy.example".to_string(), 421),
+        ("other.example".to_string(), 421),
+    ] {
+        assert_eq!(with_host(&s, "GET", "/api/events", &host, "").status, status, "{host}");
+    }
+    let (code, err) = common::run_to_refusal(&["--inbox-host", "http://x/"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--inbox-host: ") && err.contains("is not NAME[:PORT]"), "{err}");
+}
+
+/// Issue: the page is served with `Referrer-Policy: no-referrer`, so
+/// Chromium posts its forms with `Origin: null`, and "Send activity",
+/// "Send logout" answered 403. `Sec-Fetch-Site` says same-origin; a
+/// foreign page's `same-site` or `cross-site` still changes nothing.
+#[test]
+fn the_pages_own_forms_pass_and_foreign_pages_do_not() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    let host = s.inbox().to_string();
+    for (extra, status) in [
+        ("Sec-Fetch-Site: cross-site\r\nOrigin: http://evil.example\r\n", 403),
+        ("Sec-Fetch-Site: same-site\r\nOrigin: http://localhost:9999\r\n", 403),
+        ("Origin: null\r\n", 403),
+        ("Sec-Fetch-Site: same-origin\r\nOrigin: null\r\n", 303),
+    ] {
+        let r = with_host(&s, "POST", "/api/events/clear?back=1", &host, extra);
+        assert_eq!(r.status, status, "{extra}");
+    }
+    assert!(events(&s, "")["events"].as_array().unwrap().is_empty());
+}

@@ -31,6 +31,12 @@ impl HostName {
     /// `NAME[:PORT]` as `--inbox-host` takes it, or as `Host` carries it.
     pub fn parse(s: &str) -> Result<HostName, String> {
         let s = s.trim();
+        if s.contains("://") || s.contains('/') {
+            return Err(format!(
+                "{} is not NAME[:PORT] (no scheme, no path)",
+                crate::log::shown(s)
+            ));
+        }
         let (name, port) = match s.rsplit_once(':') {
             Some((n, p)) if !n.starts_with('[') || n.ends_with(']') => {
                 let p = p
