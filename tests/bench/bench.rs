@@ -275,6 +275,187 @@ fn http_path() {
     let _ = child.wait();
 }
 
+/// A 16 KiB token whose protected header holds thousands of tiny array
+/// elements: the worst shape for the journal (as in `tests/inbox.rs`).
+fn worst_shaped_token(now: u64) -> String {
+    use comm_test::jose::mint::{self, as_is, EncryptionKey, SigningKey};
+    let signer =
+        SigningKey::from_pem(include_str!("../../keys/idcontact-test-rsa.key.pem")).unwrap();
+    let to =
+        EncryptionKey::from_pem(include_str!("../../keys/idcontact-test-rsa.pub.pem")).unwrap();
+    let claims = serde_json::json!({"sub": "id-contact-attributes", "status": "succes", "iat": now,
+        "exp": now + 3600, "attributes": {"email": "bench@example.nl"}});
+    let header = |v: serde_json::Value| v.as_object().cloned().unwrap();
+    let inner = mint::sign(
+        &header(serde_json::json!({"alg": "RS256"})),
+        claims.to_string().as_bytes(),
+        &signer,
+        &as_is,
+    )
+    .unwrap();
+    let payload = serde_json::json!({ "njwt": inner }).to_string();
+    let mut n = 5600;
+    loop {
+        let outer =
+            header(serde_json::json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256", "x": vec![0; n]}));
+        let t = mint::encrypt(&outer, payload.as_bytes(), &to, &as_is).unwrap();
+        if t.len() <= 16 * 1024 {
+            return t;
+        }
+        n -= 50;
+    }
+}
+
+/// A request and its whole answer on a new connection: (status, body length).
+fn fetch(addr: &str, req: &[u8]) -> (u16, usize) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(req).unwrap();
+    let mut r = Vec::new();
+    let _ = c.read_to_end(&mut r);
+    let status = std::str::from_utf8(r.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, r.len())
+}
+
+/// p50 and p99 of `n` keep-alive `GET /ui` round trips.
+fn ui_percentiles(addr: &str, n: usize) -> (Duration, Duration) {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            conn.write_all(b"GET /ui HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"Communication plugin UI") {
+                let k = conn.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..k]);
+            }
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[n / 2], times[n * 99 / 100])
+}
+
+/// The public `GET /ui` while the inbox works hardest: idle; while the
+/// inbox renders a full journal of 1 000 worst-shaped events over and
+/// over; while 300 event streams catch up on it. The inbox is a thread
+/// with its own poll: what it does takes no turn from a citizen.
+fn inbox_isolation() {
+    println!("# public GET /ui p50 / p99 (10 000 keep-alive requests) while the inbox works");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--inbox",
+            "127.0.0.1:0",
+            "--journal-size",
+            "1000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut public, mut inbox) = (String::new(), String::new());
+    while public.is_empty() {
+        let l = lines.next().unwrap().unwrap();
+        if let Some((_, a)) = l.split_once("comm-test: inbox on http://") {
+            inbox = a.to_string();
+        }
+        if let Some((_, a)) = l.split_once("comm-test: listening on http://") {
+            public = a.to_string();
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = worst_shaped_token(now);
+    let post = format!(
+        "POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{token}",
+        token.len()
+    );
+    for _ in 0..1000 {
+        assert_eq!(fetch(&public, post.as_bytes()).0, 200);
+    }
+    let show = |name: &str, (p50, p99): (Duration, Duration)| {
+        println!(
+            "{name:<44} p50 {:>8.1} µs  p99 {:>8.1} µs",
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6
+        );
+    };
+    show("idle", ui_percentiles(&public, 10_000));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let render = {
+        let (stop, inbox) = (stop.clone(), inbox.clone());
+        std::thread::spawn(move || {
+            let req = format!(
+                "GET /api/events?limit=1000 HTTP/1.1\r\nHost: {inbox}\r\nConnection: close\r\n\r\n"
+            );
+            let mut renders = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, len) = fetch(&inbox, req.as_bytes());
+                assert!(status == 200 && len > 20_000_000, "{status} {len}");
+                renders += 1;
+            }
+            renders
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    show(
+        "while the inbox renders 1 000 events",
+        ui_percentiles(&public, 10_000),
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let renders = render.join().unwrap();
+    println!("  ({renders} full renders of ~29 MB of JSON meanwhile)");
+    let streams: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut c = TcpStream::connect(&inbox).unwrap();
+            c.write_all(
+                format!("GET /api/events/stream?since=0 HTTP/1.1\r\nHost: {inbox}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut c| {
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                let mut total = 0usize;
+                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    total += n;
+                }
+                total
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    show(
+        "while 300 streams catch up on 1 000 events",
+        ui_percentiles(&public, 10_000),
+    );
+    let sent: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    println!("  ({} MB reached the 300 stream readers)", sent / 1_000_000);
+    show("idle again", ui_percentiles(&public, 10_000));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Exec to the first answered `GET /ui`, polling connect every 100 µs.
 fn startup() {
     println!("# start-up: exec to first answered GET /ui (median of 30)");
@@ -340,10 +521,25 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; nothing to list.
     }
+    // `cargo bench --bench bench -- inbox` runs only the sections named.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     // Start-up first, before the heavy parts warm and load the machine.
-    startup();
-    openssl_speed();
-    token_path();
-    openssl_speed();
-    http_path();
+    if run("startup") {
+        startup();
+    }
+    if run("token") {
+        openssl_speed();
+        token_path();
+        openssl_speed();
+    }
+    if run("http") {
+        http_path();
+    }
+    if run("inbox") {
+        inbox_isolation();
+    }
 }
