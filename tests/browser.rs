@@ -86,3 +86,148 @@ fn the_inbox_page_in_headless_chromium() {
     assert!(!dom.contains("class=\"copy\" data-target=\"t4\" hidden"));
     assert!(dom.contains(r#"<span class="ago">just now</span>"#));
 }
+
+#[path = "common/mint.rs"]
+mod mint;
+#[path = "common/receiver.rs"]
+mod receiver;
+#[path = "common/webdriver.rs"]
+mod webdriver;
+
+fn fresh_token(session_url: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = mint::claims(now);
+    claims["session_url"] = serde_json::json!(session_url);
+    mint::encrypt(
+        &serde_json::json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"}),
+        &mint::sign(
+            &serde_json::json!({"alg": "RS256"}),
+            &claims,
+            include_str!("../keys/idcontact-test-rsa.key.pem"),
+        ),
+        include_str!("../keys/idcontact-test-rsa.pub.pem"),
+    )
+}
+
+/// The inbox as a tester uses it, in Chromium driven over WebDriver:
+/// the page's own buttons work (they answered 403 in a real browser, whose
+/// forms carry `Origin: null` under `no-referrer`), entries arrive live
+/// exactly once each with the count kept (three at once showed ids 8, 7,
+/// 8, 7, 6), and a cleared journal empties the page (it kept every old
+/// entry until reloaded).
+#[test]
+fn the_inbox_in_a_browser_a_test_drives() {
+    let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium and chromium-driver: .ci/run installs them"
+        );
+        eprintln!(
+            "SKIPPED: no Chromium or chromedriver (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let rx = receiver::Receiver::start(receiver::Answer::Status(200));
+    let s = Server::start(&["--session-feedback", &rx.addr.to_string()]);
+    assert_eq!(s.post_token(&fresh_token(&rx.session_url())).status, 200);
+    // The automatic user_active for the accepted result.
+    assert_eq!(rx.wait_for(1).len(), 1);
+    let b = webdriver::Browser::start(driver);
+    let inbox = format!("http://{}/", s.inbox());
+    b.open(&inbox);
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+
+    // The page's own buttons, as a tester clicks them.
+    b.click("form[action*='type=user_active'] button");
+    let seen = rx.wait_for(2);
+    assert_eq!(
+        seen[1], "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+        "{seen:?}"
+    );
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    b.click("form[action*='type=logout'] button");
+    let seen = rx.wait_for(3);
+    assert_eq!(
+        seen,
+        [
+            "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+            "POST /session/update?sid=s3cr3t&type=user_active HTTP/1.1",
+            "POST /session/update?sid=s3cr3t&type=logout HTTP/1.1",
+        ],
+        "each click sent exactly once"
+    );
+
+    // Three entries at once, watched arriving live.
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    let before = b.entry_ids();
+    let count_before: usize = b.text("#count").parse().unwrap();
+    let starts: Vec<_> = (0..3)
+        .map(|i| {
+            let addr = s.addr;
+            std::thread::spawn(move || {
+                let body = format!(r#"{{"purpose":"live_{i}"}}"#);
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                use std::io::{Read, Write};
+                write!(c, "POST /start_communication HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+                let mut r = String::new();
+                c.read_to_string(&mut r).unwrap();
+                assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+            })
+        })
+        .collect();
+    for t in starts {
+        t.join().unwrap();
+    }
+    let ids = b.wait_for(|b| b.entry_ids(), |ids| ids.len() >= before.len() + 3);
+    let newest = *before.iter().max().unwrap();
+    let mut new: Vec<u64> = ids.iter().copied().filter(|id| *id > newest).collect();
+    assert_eq!(ids.len(), before.len() + 3, "{ids:?}");
+    assert_eq!(
+        &ids[3..],
+        &before[..],
+        "the new ones on top, the old ones kept"
+    );
+    new.sort();
+    assert_eq!(
+        new,
+        [newest + 1, newest + 2, newest + 3],
+        "each exactly once: {ids:?}"
+    );
+    assert_eq!(
+        &ids[..3],
+        &[newest + 3, newest + 2, newest + 1],
+        "newest first"
+    );
+    let count = b.wait_for(
+        |b| b.text("#count"),
+        |c| *c == (count_before + 3).to_string(),
+    );
+    assert_eq!(count, (count_before + 3).to_string());
+    assert!(b
+        .eval("return document.title;")
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("({}) ", count_before + 3)));
+    // A moment later, still each once (a late duplicate was the defect).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(b.entry_ids(), ids);
+
+    // Cleared over the API while the page is open: the page empties live.
+    assert_eq!(s.inbox_request("DELETE", "/api/events").status, 200);
+    let left = b.wait_for(|b| b.entry_ids(), |ids| ids.is_empty());
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(b.text("#count"), "0");
+    // And through the page's own Clear button.
+    assert_eq!(s.post_token("not.a.token").status, 400);
+    b.wait_for(|b| b.entry_ids().len(), |n| *n == 1);
+    b.click("#clear");
+    let left = b.wait_for(|b| b.entry_ids(), |ids| ids.is_empty());
+    assert!(left.is_empty(), "{left:?}");
+    assert!(b.text("#empty").starts_with("No events yet."));
+    let api: serde_json::Value =
+        serde_json::from_slice(&s.inbox_request("GET", "/api/events").body).unwrap();
+    assert!(api["events"].as_array().unwrap().is_empty());
+}

@@ -1,10 +1,20 @@
 // comm-test inbox: live updates and copy buttons. The page works without
-// this file; with it, new entries appear as they arrive.
+// this file; with it, new entries appear as they arrive, each exactly
+// once, the count follows, and a cleared journal empties the page.
 (function () {
   "use strict";
   var main = document.getElementById("events");
   var live = document.getElementById("live");
-  var last = Number(document.body.getAttribute("data-last")) || 0;
+  var count = document.getElementById("count");
+  var body = document.body;
+  var last = Number(body.getAttribute("data-last")) || 0;
+  var cap = Number(body.getAttribute("data-cap")) || 0;
+  // An older page (?before=) shows no new entries: they belong on the first.
+  var paged = body.getAttribute("data-paged") === "true";
+  // One fetch of new entries at a time; events that arrive meanwhile ask
+  // for one more, which starts from the `last` the first one left.
+  var fetching = false;
+  var again = false;
 
   function ago(ms) {
     var s = Math.floor(Math.max(0, ms) / 1000);
@@ -46,28 +56,72 @@
     }
   }
 
-  function refresh() {
-    fetch("/entries?since=" + last).then(function (r) { return r.text(); }).then(function (html) {
-      if (!html) return;
-      var t = document.createElement("template");
-      t.innerHTML = html;
-      wire(t.content);
-      var first = t.content.querySelector("article");
-      if (first) last = Math.max(last, Number(first.getAttribute("data-id")));
+  function setCount(n) {
+    if (cap) n = Math.min(n, cap);
+    count.textContent = String(n);
+    document.title = (n ? "(" + n + ") " : "") + "comm-test inbox";
+  }
+
+  // The fragment's articles, newest first, that this page does not show.
+  function insert(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    var fresh = t.content.querySelectorAll("article");
+    var added = 0;
+    for (var i = fresh.length - 1; i >= 0; i--) {
+      var a = fresh[i];
+      var id = Number(a.getAttribute("data-id"));
+      if (document.getElementById("e" + id)) continue;
+      wire(a);
+      a.classList.add("new");
+      main.insertBefore(a, main.firstChild);
+      last = Math.max(last, id);
+      added++;
+    }
+    if (added) {
       var empty = document.getElementById("empty");
       if (empty) empty.remove();
-      main.insertBefore(t.content, main.firstChild);
+      setCount(Number(count.textContent) + added);
       tick();
-    });
+    }
+  }
+
+  function refresh() {
+    if (paged) return;
+    if (fetching) { again = true; return; }
+    fetching = true;
+    fetch("/entries?since=" + last, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(insert, function () {})
+      .then(function () {
+        fetching = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  function cleared() {
+    var all = main.querySelectorAll("article");
+    for (var i = 0; i < all.length; i++) all[i].remove();
+    if (!document.getElementById("empty")) {
+      var p = document.createElement("p");
+      p.id = "empty";
+      p.textContent = "The journal was cleared. New events appear here as they arrive.";
+      main.appendChild(p);
+    }
+    var older = document.getElementById("older");
+    if (older) older.remove();
+    setCount(0);
   }
 
   wire(document);
   tick();
+  setCount(Number(count.textContent));
   setInterval(tick, 15000);
   if (window.EventSource) {
     var es = new EventSource("/api/events/stream?since=" + last);
     es.addEventListener("open", function () { live.textContent = "live"; });
     es.addEventListener("error", function () { live.textContent = "reconnecting…"; });
     es.addEventListener("entry", refresh);
+    es.addEventListener("clear", cleared);
   }
 })();
