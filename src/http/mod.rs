@@ -17,6 +17,9 @@
 //!   first byte (else 408 and close), and its answer taken within the same
 //!   time; a connection with no request open is closed after
 //!   `idle_timeout`.
+//! - **A connect.** Never waits on an idle loop: the listen backlog and
+//!   the descriptor table are sized at start (`listen.rs`), and a new
+//!   connection costs the loop nothing until it has something to say.
 //! - **Its slot.** At most `max_connections` are open; when one more
 //!   arrives, or `accept` fails for lack of descriptors, the connection
 //!   that has made the least progress for the longest (seconds per byte

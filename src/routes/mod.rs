@@ -1,7 +1,9 @@
 //! Requests to responses, as plain functions: the public routes of the
-//! plugin API (`public.rs`), the tester's inbox on its own listener
-//! (`inbox.rs`, `page.rs`), and the state they share: the replay cache
-//! (`replay.rs`) and the journal (`journal.rs`). No crypto here: tokens go
+//! plugin API (`public.rs`, the citizen's page in `citizen.rs`), the
+//! tester's inbox on its own listener (`inbox.rs`, `page.rs`) behind its
+//! `Host` rule and cross-site defence (`guard.rs`), and the state they
+//! share: the replay cache (`replay.rs`), the citizens' Logout keys
+//! (`logout.rs`) and the journal (`journal.rs`). No crypto here: tokens go
 //! to `jose::decode`, which answers with verified claims or a named
 //! rejection.
 
