@@ -7,14 +7,20 @@ use std::time::Duration;
 
 use comm_test::config::Config;
 use comm_test::http::{self, Limits, Outcome};
-use comm_test::routes::{App, Listener};
+use comm_test::routes::{App, Listener, Listening};
 use libfuzzer_sys::fuzz_target;
 
 fn app() -> &'static App {
     static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         let args = ["--clock".to_string(), "1615879800".to_string()];
-        App::new(Config::from_args(&args, &|_| None).expect("config"))
+        // The inbox on 127.0.0.1:8001, so that inputs with that `Host`
+        // reach past its Host rule (seeds: tests/fuzz/seeds/http).
+        let listening = Listening {
+            public: vec!["127.0.0.1:8000".parse().expect("addr")],
+            inbox: Some("127.0.0.1:8001".parse().expect("addr")),
+        };
+        App::new(Config::from_args(&args, &|_| None).expect("config"), &listening)
     })
 }
 
