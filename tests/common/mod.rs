@@ -305,7 +305,66 @@ impl Reply {
     }
 }
 
-/// Reads one response: head, then Content-Length bytes (or to EOF).
+/// Pipelined answers on one connection, read one at a time: what one read
+/// brings of the next answer is kept for it (`read_reply` would drop it).
+pub struct Replies {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Replies {
+    pub fn new(stream: TcpStream) -> Replies {
+        Replies {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The next whole answer (with a Content-Length), or status 0 at EOF.
+    pub fn next_reply(&mut self) -> Reply {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let mut reply = Reply {
+                    status: head
+                        .split(' ')
+                        .nth(1)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                    head,
+                    body: vec![],
+                };
+                let len: usize = reply
+                    .header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if self.buf.len() >= end + 4 + len {
+                    reply.body = self.buf[end + 4..end + 4 + len].to_vec();
+                    self.buf.drain(..end + 4 + len);
+                    return reply;
+                }
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => {
+                    return Reply {
+                        status: 0,
+                        head: String::from_utf8_lossy(&self.buf).into(),
+                        body: vec![],
+                    }
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// Reads one response: head, then Content-Length bytes (or to EOF). For
+/// pipelined answers on one connection, use `Replies`.
 pub fn read_reply(s: &mut TcpStream) -> Reply {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
