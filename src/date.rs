@@ -19,6 +19,63 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (year, month as u32, day as u32)
 }
 
+/// Days since 1970-01-01 of a civil date: the inverse of `civil`.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds of an RFC 3339 timestamp (`2021-03-16T07:30:00Z`, with
+/// optional fractions, dropped, and a `Z` or `±HH:MM` offset), from 1970
+/// on; `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<u32> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let mut rest = s.get(19..)?;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = frac.get(digits..)?;
+    }
+    let offset: i64 = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6
+            && (o.starts_with('+') || o.starts_with('-'))
+            && o.get(3..4) == Some(":") =>
+        {
+            let hh = i64::from(num(s.len() - 5, 2)?);
+            let mm = i64::from(num(s.len() - 2, 2)?);
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (hh * 3600 + mm * 60)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(y), mo, d);
+    let t = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec) - offset;
+    u64::try_from(t).ok()
+}
+
 fn split(secs: u64) -> (i64, u32, u32, u64) {
     let days = (secs / 86_400) as i64;
     let (y, m, d) = civil(days);
@@ -77,6 +134,27 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_back_what_we_print() {
+        for t in [0, 1_615_879_800, 951_782_400, 253_402_300_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{}", rfc3339(t));
+        }
+        assert_eq!(
+            parse_rfc3339("2021-03-16T08:30:00.123+01:00"),
+            Some(1_615_879_800)
+        );
+        assert_eq!(parse_rfc3339("2021-03-16t07:30:00z"), Some(1_615_879_800));
+        for bad in [
+            "2021-03-16",
+            "2021-13-01T00:00:00Z",
+            "2021-03-16T07:30:00",
+            "1615879800",
+            "2021-03-16T07:30:00.Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn http_dates() {

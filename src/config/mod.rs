@@ -2,6 +2,7 @@
 //! they name, read and parsed once at start-up. Every error is one line for
 //! an operator and names the setting, never the key material.
 
+pub mod flags;
 pub mod rocket;
 
 use std::ffi::OsString;
@@ -164,9 +165,10 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "--clock",
         "COMM_TEST_CLOCK",
-        "UNIX_SECONDS",
+        "UNIX_SECONDS|RFC3339",
         "the system clock",
-        "validate tokens at this fixed time (replaying captured tokens);\n      \
+        "validate tokens at this fixed time (replaying captured tokens), as Unix\n      \
+         seconds or RFC 3339 (2021-03-16T07:30:00Z);\n      \
          0-253402300799: the last second of 9999, the last RFC 3339 can write",
     ),
     (
@@ -296,10 +298,7 @@ pub const MAX_KEY_FILE: u64 = 64 * 1024;
 
 pub fn usage() -> String {
     let mut s = String::from(
-        "comm-test: the ID Contact test communication plugin\n\n\
-         usage: comm-test [OPTIONS]\n       \
-         comm-test decode [--clock T] [--leeway S] [--decryption-key F]... [--signature-key F]... [TOKEN | -]\n\n\
-         options (flag, environment variable, default). A variable that is set must be\n\
+        "options (flag, environment variable, default). A variable that is set must be\n\
          usable: set but empty, not UTF-8, or out of range is an error, never a default.\n",
     );
     for (flag, env, value, default, help) in OPTIONS {
@@ -307,48 +306,32 @@ pub fn usage() -> String {
             "  {flag} {value}\n      {help}\n      env {env}; default: {default}\n"
         ));
     }
-    s.push_str("  --help\n      this text\n");
+    s.push_str("  --help, -h\n      this text\n  --version, -V\n      the version\n");
     s
 }
 
-/// `(flag, value)` in command-line order.
-pub type Flags = Vec<(String, String)>;
+pub use flags::{Flags, Takes};
 
 /// How a setting is looked up in the environment: `None` when unset, the
 /// raw value otherwise (checked for UTF-8 here, not by the caller).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
-/// Collects `--flag VALUE` / `--flag=VALUE` pairs; later flags append.
-/// Returns the remaining positional arguments.
-pub fn collect_flags(
-    args: &[String],
-    allowed: &[&str],
-) -> Result<(Flags, Vec<String>), ConfigError> {
-    let mut flags = Vec::new();
-    let mut positional = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "-" || !arg.starts_with('-') {
-            positional.push(arg.clone());
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        if !allowed.contains(&name) {
-            return err(format!("unknown option {} (see --help)", shown(name)));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => it
-                .next()
-                .cloned()
-                .ok_or_else(|| ConfigError(format!("{name} needs a value")))?,
-        };
-        flags.push((name.to_owned(), value));
-    }
-    Ok((flags, positional))
+/// The server's flags as the reader takes them: `BOOL` settings are
+/// switches (`--reject-replays` alone means true).
+pub fn server_spec() -> Vec<(&'static str, Takes)> {
+    OPTIONS
+        .iter()
+        .map(|o| {
+            (
+                o.0,
+                if o.2 == "BOOL" {
+                    Takes::Switch
+                } else {
+                    Takes::Value
+                },
+            )
+        })
+        .collect()
 }
 
 /// Looks a setting up: the flags (all occurrences), else our environment
@@ -486,13 +469,27 @@ impl<'a> Settings<'a> {
             None => Ok(default),
             Some("true" | "1" | "yes") => Ok(true),
             Some("false" | "0" | "no") => Ok(false),
-            Some(v) => err(format!("{flag}: expected true or false, got {}", shown(v))),
+            Some(v) => err(format!(
+                "{flag}: expected true or false (or yes/no, 1/0), got {}",
+                shown(v)
+            )),
         }
     }
 
+    /// `--clock`: Unix seconds, or RFC 3339 as every log and page shows
+    /// times (`2021-03-16T07:30:00Z`).
     pub fn clock(&self) -> Result<Option<u64>, ConfigError> {
         match self.one("--clock")? {
             None => Ok(None),
+            Some(v) if v.contains('-') => crate::date::parse_rfc3339(v.trim())
+                .filter(|t| *t <= CLOCK.1)
+                .map(Some)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "--clock: neither Unix seconds nor an RFC 3339 time like 2021-03-16T07:30:00Z: {}",
+                        shown(&v)
+                    ))
+                }),
             Some(_) => self.number("--clock", 0, CLOCK).map(Some),
         }
     }
@@ -553,20 +550,51 @@ impl<'a> Settings<'a> {
         for spec in &dec {
             let (kid, path) = key_spec("--decryption-key", spec)?;
             let pem = read_key_file("--decryption-key", path)?;
-            keys.decryption.push(
-                DecryptionKey::from_pem(&pem, kid)
-                    .map_err(|e| ConfigError(format!("--decryption-key {}: {e}", shown(path))))?,
-            );
+            keys.decryption
+                .push(DecryptionKey::from_pem(&pem, kid).map_err(|e| {
+                    key_error(
+                        "--decryption-key",
+                        path,
+                        &pem,
+                        "PUBLIC KEY",
+                        "a public key; it takes the private key",
+                        e,
+                    )
+                })?);
         }
         for spec in &sig {
             let (kid, path) = key_spec("--signature-key", spec)?;
             let pem = read_key_file("--signature-key", path)?;
-            keys.verification.push(
-                VerificationKey::from_pem(&pem, kid)
-                    .map_err(|e| ConfigError(format!("--signature-key {}: {e}", shown(path))))?,
-            );
+            keys.verification
+                .push(VerificationKey::from_pem(&pem, kid).map_err(|e| {
+                    key_error(
+                        "--signature-key",
+                        path,
+                        &pem,
+                        "PRIVATE KEY",
+                        "a private key; it takes the public key",
+                        e,
+                    )
+                })?);
         }
         Ok((keys, false))
+    }
+}
+
+/// Why a key file was refused: a supported kind in the wrong role is said
+/// as such, anything else as the parser puts it.
+fn key_error(
+    flag: &str,
+    path: &str,
+    pem: &str,
+    wrong: &str,
+    says: &str,
+    e: impl fmt::Display,
+) -> ConfigError {
+    if pem.contains(wrong) {
+        ConfigError(format!("{flag} {}: this is {says}", shown(path)))
+    } else {
+        ConfigError(format!("{flag} {}: {e}", shown(path)))
     }
 }
 
@@ -639,10 +667,10 @@ fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigErr
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
+        .map_err(|e| fail(crate::files::plain(&e).to_owned()))?;
     let meta = file
         .metadata()
-        .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
+        .map_err(|e| fail(crate::files::plain(&e).to_owned()))?;
     if !meta.is_file() {
         return Err(fail("not a regular file".into()));
     }
@@ -660,7 +688,7 @@ fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigErr
     let mut text = String::new();
     file.take(max + 1)
         .read_to_string(&mut text)
-        .map_err(|e| fail(format!("cannot read: {}", e.kind())))?;
+        .map_err(|e| fail(crate::files::plain(&e).to_owned()))?;
     if text.len() as u64 > max {
         return Err(fail(format!("too large for {what} (at most {max} bytes)")));
     }
@@ -684,10 +712,22 @@ fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
 
 impl Config {
     pub fn from_args(args: &[String], env: Env<'_>) -> Result<Config, ConfigError> {
-        let names: Vec<&str> = OPTIONS.iter().map(|o| o.0).collect();
-        let (flags, positional) = collect_flags(args, &names)?;
+        let (flags, positional) = flags::collect(args, &server_spec())?;
         if let Some(p) = positional.first() {
-            return err(format!("unexpected argument {} (see --help)", shown(p)));
+            // After a switch, the likely meaning was a value for it.
+            let after = args
+                .iter()
+                .position(|a| a == p)
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| args.get(i))
+                .filter(|a| server_spec().contains(&(a.as_str(), Takes::Switch)));
+            return err(match after {
+                Some(switch) => format!(
+                    "unexpected argument {}: {switch} is a switch ({switch} alone, or {switch}=true|false)",
+                    shown(p)
+                ),
+                None => format!("unexpected argument {} (see --help)", shown(p)),
+            });
         }
         let mut s = Settings::new(&flags, env).with_rocket()?;
         let server_url = check_url(
@@ -822,12 +862,13 @@ mod tests {
             (vec!["--nope"], "unknown option \"--nope\" (see --help)"),
             (vec!["--clock"], "--clock needs a value"),
             (vec!["--clock", "soon"], "--clock: not a whole number: \"soon\""),
-            (vec!["--use-attr-url", "maybe"], "--use-attr-url: expected true or false, got \"maybe\""),
+            (vec!["--use-attr-url", "maybe"], "unexpected argument \"maybe\": --use-attr-url is a switch (--use-attr-url alone, or --use-attr-url=true|false)"),
+            (vec!["--use-attr-url=maybe"], "--use-attr-url: expected true or false (or yes/no, 1/0), got \"maybe\""),
             (vec!["--server-url", "ftp://x"], "--server-url: expected an http:// or https:// URL, got \"ftp://x\""),
             (vec!["--decryption-key", "/nonexistent.pem", "--signature-key", "keys/idcontact-test-rsa.pub.pem"],
-             "--decryption-key \"/nonexistent.pem\": cannot read: entity not found"),
+             "--decryption-key \"/nonexistent.pem\": no such file or directory"),
             (vec!["--decryption-key", "keys/idcontact-test-rsa.pub.pem", "--signature-key", "keys/idcontact-test-rsa.pub.pem"],
-             "--decryption-key \"keys/idcontact-test-rsa.pub.pem\": not a PEM key of a supported kind (private: PKCS#8, PKCS#1 RSA, SEC1 EC; public: SPKI)"),
+             "--decryption-key \"keys/idcontact-test-rsa.pub.pem\": this is a public key; it takes the private key"),
             (vec!["--decryption-key", "keys/idcontact-test-rsa.key.pem"],
              "give both --decryption-key and --signature-key, or neither for the built-in test keys"),
             (vec!["--workers", "0"], "--workers: 0 is out of range 1-64 (see --help)"),

@@ -1,0 +1,207 @@
+//! `comm-test` (no subcommand): the server. Binds, says once what it runs
+//! with, makes every loop before any serves, then serves until a signal.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, Env, Inbox};
+use crate::{http, log, routes};
+
+pub const HELP: &str = "usage: comm-test [OPTIONS]
+
+Serves the ID Contact communication plugin API on --listen and the tester's
+inbox on --inbox. Options below; every one also reads its environment
+variable. Example:
+
+  comm-test --clock 2021-03-16T07:30:00Z --session-feedback auth-test:8000
+
+";
+
+pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
+    let config = Config::from_args(args, env)?;
+    // Before any thread starts: see `http/listen.rs`.
+    http::listen::reserve_descriptors(config.max_connections.saturating_mul(config.workers) + 64);
+    let (listener, inbox, inbox_note) = bind(&config)?;
+    log::init(config.log_format);
+    log_start(&config, inbox.as_ref(), inbox_note);
+    let limits = http::Limits {
+        read_timeout: config.read_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+        max_body: config.max_body,
+    };
+    let workers = config.workers;
+    let listening = routes::Listening {
+        public: listener.local_addr().into_iter().collect(),
+        inbox: inbox.as_ref().and_then(|l| l.local_addr().ok()),
+    };
+    let app = routes::App::new(config, &listening);
+    let balances = (http::Balance::new(workers), http::Balance::new(1));
+    let loops = make_loops(&app, limits, &listener, inbox, workers, &balances)
+        .map_err(|e| ConfigError(format!("cannot start serving: {e}")))?;
+    match listener.local_addr() {
+        Ok(addr) => log::message(&format!("listening on http://{addr}")),
+        Err(_) => log::message("listening"),
+    }
+    let stopped = run_loops(loops);
+    let (line, code) = match stopped {
+        Ok(signal) => (format!("stopping on {}", signal.name()), 0),
+        Err(e) => (format!("server loop failed: {e}"), 1),
+    };
+    log::message(&line);
+    log::flush(Duration::from_millis(200));
+    // Other loops stop on the same signal; do not wait for a writer stuck
+    // on a stalled stderr.
+    std::process::exit(code)
+}
+
+/// The public listener, and the inbox's: its own address, never the
+/// public one. The default that cannot be bound is a note; an address
+/// asked for is an error.
+fn bind(
+    config: &Config,
+) -> Result<(TcpListener, Option<TcpListener>, Option<String>), ConfigError> {
+    let backlog = config.max_connections;
+    let listener = http::listen::bind(&config.listen, backlog)
+        .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
+    let (inbox, note) = match &config.inbox {
+        Inbox::Off => (None, None),
+        Inbox::Default(addr) | Inbox::Explicit(addr) => match http::listen::bind(addr, backlog) {
+            Ok(l) => (Some(l), None),
+            Err(e) if matches!(config.inbox, Inbox::Explicit(_)) => {
+                return Err(ConfigError(format!("--inbox {addr}: {e}")));
+            }
+            Err(e) => (
+                None,
+                Some(format!(
+                    "inbox not started: default address {addr}: {e} (give --inbox ADDR, or --inbox off)"
+                )),
+            ),
+        },
+    };
+    Ok((listener, inbox, note))
+}
+
+/// What the server runs with, once, at start.
+fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<String>) {
+    if let Some(note) = inbox_note {
+        log::message(&note);
+    }
+    if let Some(addr) = inbox.and_then(|l| l.local_addr().ok()) {
+        if !addr.ip().is_loopback() {
+            log::message(&format!(
+                "WARNING: the inbox on {addr} is not on loopback; it shows every result's personal data to whoever reaches it"
+            ));
+        }
+        log::message(&format!("inbox on http://{addr}"));
+    }
+    if let Some(r) = &config.rocket {
+        log::message(&format!(
+            "configuration from {} (Rocket profile {}), under our flags and COMM_TEST_* variables",
+            r.file, r.profile
+        ));
+        if !r.ignored.is_empty() {
+            log::message(&format!(
+                "ignored in {}: {} (they configure Rocket, which we are not)",
+                r.file,
+                r.ignored.join(", ")
+            ));
+        }
+    }
+    if config.test_keys {
+        log::message(
+            "WARNING: using the built-in PUBLIC ID Contact test keys; \
+             anyone can mint tokens this server accepts. Pass --decryption-key and --signature-key for real keys.",
+        );
+    }
+    for k in &config.keys.decryption {
+        log::message(&format!(
+            "decryption key {} kid={} fingerprint={}",
+            k.algorithm().name(),
+            k.kid(),
+            k.fingerprint()
+        ));
+    }
+    for k in &config.keys.verification {
+        log::message(&format!(
+            "signature key {} kid={} fingerprint={}",
+            k.algorithm().name(),
+            k.kid(),
+            k.fingerprint()
+        ));
+    }
+}
+
+type Loops<'a> = (Option<http::Loop<'a>>, Vec<http::Loop<'a>>);
+
+/// Every loop, made before any serves, so none can fail to start once
+/// clients hold descriptors: the inbox's, and one per public worker on a
+/// clone of the listener.
+fn make_loops<'a>(
+    app: &'a routes::App,
+    limits: http::Limits,
+    listener: &TcpListener,
+    inbox: Option<TcpListener>,
+    workers: usize,
+    (balance, inbox_balance): &'a (http::Balance, http::Balance),
+) -> std::io::Result<Loops<'a>> {
+    let inbox = match inbox {
+        Some(i) => Some(http::Loop::new(
+            i,
+            routes::Listener::Inbox,
+            app,
+            limits,
+            (inbox_balance, 0),
+        )?),
+        None => None,
+    };
+    let mut public = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let l = listener.try_clone()?;
+        public.push(http::Loop::new(
+            l,
+            routes::Listener::Public,
+            app,
+            limits,
+            (balance, w),
+        )?);
+    }
+    Ok((inbox, public))
+}
+
+/// Runs the inbox's loop on a thread of its own (nothing it does delays a
+/// citizen), the public workers on theirs and the first on this one, until
+/// a signal stops them all (each loop has its own signal pipes).
+fn run_loops((inbox, public): Loops<'_>) -> std::io::Result<http::Stop> {
+    std::thread::scope(|scope| {
+        // A failed loop ends the process rather than leave it half-serving.
+        let fail = |e: std::io::Error| {
+            log::message(&format!("server loop failed: {e}"));
+            log::flush(Duration::from_millis(200));
+            std::process::exit(1);
+        };
+        if let Some(l) = inbox {
+            std::thread::Builder::new()
+                .name("inbox".into())
+                .stack_size(256 * 1024)
+                .spawn_scoped(scope, move || {
+                    if let Err(e) = l.run() {
+                        fail(e);
+                    }
+                })?;
+        }
+        let mut loops = public.into_iter();
+        let Some(first) = loops.next() else {
+            return Err(std::io::Error::other("no public loop"));
+        };
+        for l in loops {
+            scope.spawn(move || {
+                if let Err(e) = l.run() {
+                    fail(e);
+                }
+            });
+        }
+        first.run()
+    })
+}
