@@ -342,3 +342,36 @@ fn malformed_rsa_ciphertexts_fail_as_any_other_decryption() {
         );
     }
 }
+
+/// Issue: `Policy::for_keys` deduplicated only adjacent algorithms
+/// (`[RSA, EC, RSA]` gave `[RsaOaep, EcdhEs, RsaOaep]`).
+#[test]
+fn the_allow_list_names_each_algorithm_once() {
+    use comm_test::jose::{
+        DecryptionKey, KeyManagement, KeySet, Policy, SignatureAlg, VerificationKey,
+    };
+    let rsa = include_str!("../keys/idcontact-test-rsa.key.pem");
+    let ec = include_str!("../keys/idcontact-test-ec.key.pem");
+    let keys = KeySet {
+        decryption: [rsa, ec, rsa]
+            .iter()
+            .map(|p| DecryptionKey::from_pem(p, None).unwrap())
+            .collect(),
+        verification: [
+            include_str!("../keys/idcontact-test-ec.pub.pem"),
+            include_str!("../keys/idcontact-test-rsa.pub.pem"),
+            include_str!("../keys/idcontact-test-ec.pub.pem"),
+        ]
+        .iter()
+        .map(|p| VerificationKey::from_pem(p, None).unwrap())
+        .collect(),
+    };
+    let p = Policy::for_keys(&keys, 60);
+    assert_eq!(
+        p.key_management(),
+        [KeyManagement::RsaOaep, KeyManagement::EcdhEs]
+    );
+    assert_eq!(p.signature(), [SignatureAlg::Es256, SignatureAlg::Rs256]);
+    let none = Policy::for_keys(&KeySet::default(), 60);
+    assert!(none.key_management().is_empty() && none.signature().is_empty());
+}

@@ -9,8 +9,8 @@
 //! |---|---|---|---|---|
 //! | 1 | token ≤ 16 KiB before anything is decoded | `mod.rs` `decode` | (ours) | `vectors::oversized_token_is_refused_before_parsing` |
 //! | 2 | exactly 5 parts | `jwe.rs` `decrypt`, `split_exact` | RFC 7516 §5.2 (1) | `jwe::tests::split_exact_counts_parts`, `mutation::truncations_at_every_part_boundary` |
-//! | 3 | header: strict base64url, JSON object, no duplicate member | `b64.rs` `decode`, `header.rs` `decode_raw` | RFC 7515 §2, §4; RFC 7516 §5.2 (2-4) | `b64::tests::*`, `header::tests::wrong_shapes_are_malformed` |
-//! | 4 | `alg` ∈ caller's allow-list (closed enum), `enc` = A128CBC-HS256 | `header.rs` `parse_jwe` | RFC 7516 §4.1.1-2 | `header::tests::alg_outside_allow_list_is_refused`, `enc_must_be_a128cbc_hs256` |
+//! | 3 | header: strict base64url, JSON object, no member twice, known or unknown, however escaped | `b64.rs` `decode`, `header.rs` `decode_raw`, `UniqueMembers` | RFC 7515 §2, §4; RFC 7516 §5.2 (2-4) | `b64::tests::*`, `header::tests::wrong_shapes_are_malformed`, `a_repeated_member_is_refused_known_or_not` |
+//! | 4 | `alg` ∈ caller's allow-list (closed enum; `Policy::for_keys`: each algorithm of the configured keys once, none for no keys), `enc` = A128CBC-HS256 | `header.rs` `parse_jwe`; `mod.rs` `Policy` | RFC 7516 §4.1.1-2 | `header::tests::alg_outside_allow_list_is_refused`, `enc_must_be_a128cbc_hs256`, `keys_and_decode::the_allow_list_names_each_algorithm_once` |
 //! | 5 | refuse `zip` (in both layers), `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
 //! | 6 | candidates: every configured key bound to `alg`, those `kid` names first; `kid` never narrows or widens the set | `keys.rs` `candidates` | RFC 7515 §4.1.4 (a hint) | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::kid_is_a_hint_end_to_end` |
 //! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES | `jwe.rs` `decrypt` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6 | `vectors` (`reject_non_base64url_chars`) |
@@ -113,20 +113,32 @@ pub const DEFAULT_LEEWAY: u64 = 60;
 /// is refused before any cryptography runs.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub key_management: Vec<KeyManagement>,
-    pub signature: Vec<SignatureAlg>,
-    pub leeway: u64,
+    key_management: Vec<KeyManagement>,
+    signature: Vec<SignatureAlg>,
+    leeway: u64,
     /// Which spelling of the claims is expected.
-    pub profile: Profile,
+    profile: Profile,
+}
+
+/// Each distinct item once, in first-seen order (`Vec::dedup` removes only
+/// adjacent repeats: `[RSA, EC, RSA]` stayed three long).
+fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 impl Policy {
-    /// Allows exactly the algorithms the configured keys are bound to.
+    /// Allows exactly the algorithms the configured keys are bound to,
+    /// each once. Fails closed: an empty key set allows nothing, so every
+    /// token is refused before any crypto (`alg_not_allowed`).
     pub fn for_keys(keys: &KeySet, leeway: u64) -> Self {
-        let mut key_management: Vec<_> = keys.decryption.iter().map(|k| k.algorithm()).collect();
-        key_management.dedup();
-        let mut signature: Vec<_> = keys.verification.iter().map(|k| k.algorithm()).collect();
-        signature.dedup();
+        let key_management = distinct(keys.decryption.iter().map(|k| k.algorithm()));
+        let signature = distinct(keys.verification.iter().map(|k| k.algorithm()));
         Policy {
             key_management,
             signature,
@@ -137,6 +149,21 @@ impl Policy {
 
     pub fn with_profile(self, profile: Profile) -> Self {
         Policy { profile, ..self }
+    }
+
+    /// The clock skew allowed for `exp`, `nbf` and `iat`, in seconds.
+    pub fn leeway(&self) -> u64 {
+        self.leeway
+    }
+
+    /// The outer layer's allowed algorithms, each once.
+    pub fn key_management(&self) -> &[KeyManagement] {
+        &self.key_management
+    }
+
+    /// The inner layer's allowed algorithms, each once.
+    pub fn signature(&self) -> &[SignatureAlg] {
+        &self.signature
     }
 }
 

@@ -130,7 +130,7 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
                         for_event: checked.id,
                         session_url: url.clone(),
                     };
-                    let until = checked.exp.saturating_add(app.policy.leeway);
+                    let until = checked.exp.saturating_add(app.policy.leeway());
                     app.logout_keys()
                         .insert(key.clone(), session, until, app.now());
                     Some(key)
@@ -251,7 +251,7 @@ fn check_token(
             return Err(Box::new(Response::error(400, detail)));
         }
     };
-    let until = decoded.claims.exp.saturating_add(app.policy.leeway);
+    let until = decoded.claims.exp.saturating_add(app.policy.leeway());
     // A poisoned lock means another worker panicked mid-insert; the map
     // itself is still sound, so keep using it.
     let replay = app
