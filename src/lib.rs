@@ -24,6 +24,7 @@ pub mod feedback;
 pub mod files;
 pub mod http;
 pub mod jose;
+pub mod json;
 pub mod log;
 pub mod probe;
 pub mod routes;

@@ -161,67 +161,71 @@ struct Raw {
     exp: Option<u64>,
 }
 
-/// The claims we read, in the order `which_claim` reports them.
-const CLAIMS: [&str; 7] = [
-    "sub",
-    "status",
-    "attributes",
-    "session_url",
-    "iat",
-    "nbf",
-    "exp",
-];
+/// Which claim broke which rule: set by the visitor as it refuses, read
+/// by `validate`, so a rejection never depends on an error's wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    Duplicate,
+    WrongType,
+}
+
+type Why = std::cell::Cell<Option<(&'static str, Problem)>>;
 
 fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     map: &mut A,
     slot: &mut Option<T>,
     name: &'static str,
+    why: &Why,
 ) -> Result<(), A::Error> {
     if slot.is_some() {
-        return Err(de::Error::custom(format_args!("duplicate `{name}`")));
+        why.set(Some((name, Problem::Duplicate)));
+        return Err(de::Error::custom("duplicate claim"));
     }
-    *slot = Some(
-        map.next_value()
-            .map_err(|_| de::Error::custom(format_args!("invalid `{name}`")))?,
-    );
+    match map.next_value() {
+        Ok(v) => *slot = Some(v),
+        Err(e) => {
+            why.set(Some((name, Problem::WrongType)));
+            return Err(e);
+        }
+    }
     Ok(())
 }
 
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
+/// Reads `Raw`, telling `why` which claim it refused and for what.
+struct RawSeed<'w>(&'w Why);
+
+impl<'de> de::DeserializeSeed<'de> for RawSeed<'_> {
+    type Value = Raw;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        struct V<'w>(&'w Why);
+        impl<'de> Visitor<'de> for V<'_> {
             type Value = Raw;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object of claims")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+                let why = self.0;
                 let mut raw = Raw::default();
+                let mut attributes: Option<Attributes> = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
-                        "sub" => set(&mut map, &mut raw.sub, "sub")?,
-                        "status" => set(&mut map, &mut raw.status, "status")?,
-                        "session_url" => set(&mut map, &mut raw.session_url, "session_url")?,
-                        "iat" => set(&mut map, &mut raw.iat, "iat")?,
-                        "nbf" => set(&mut map, &mut raw.nbf, "nbf")?,
-                        "exp" => set(&mut map, &mut raw.exp, "exp")?,
-                        "attributes" => {
-                            let mut a: Option<Attributes> = None;
-                            set(&mut map, &mut a, "attributes")?;
-                            if raw.attributes.is_some() {
-                                return Err(de::Error::custom("duplicate `attributes`"));
-                            }
-                            raw.attributes = a.map(|a| a.0);
-                        }
+                        "sub" => set(&mut map, &mut raw.sub, "sub", why)?,
+                        "status" => set(&mut map, &mut raw.status, "status", why)?,
+                        "session_url" => set(&mut map, &mut raw.session_url, "session_url", why)?,
+                        "iat" => set(&mut map, &mut raw.iat, "iat", why)?,
+                        "nbf" => set(&mut map, &mut raw.nbf, "nbf", why)?,
+                        "exp" => set(&mut map, &mut raw.exp, "exp", why)?,
+                        "attributes" => set(&mut map, &mut attributes, "attributes", why)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
+                raw.attributes = attributes.map(|a| a.0);
                 Ok(raw)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(self.0))
     }
 }
 
@@ -249,23 +253,13 @@ impl<'de> Deserialize<'de> for Attributes {
     }
 }
 
-/// The claim our visitor named in its error, and what it must be; the
-/// message is ours, not the input's.
-fn which_claim(e: &serde_json::Error) -> ClaimsError {
-    let msg = e.to_string();
-    let claim = CLAIMS
-        .into_iter()
-        .find(|c| msg.contains(&format!("`{c}`")))
-        .unwrap_or("claims");
-    let expected = if msg.starts_with("duplicate") {
-        "present at most once"
-    } else {
-        match claim {
-            "attributes" => "an object of string values, no name twice",
-            "iat" | "nbf" | "exp" => "a whole number of seconds since 1970",
-            "claims" => "a JSON object",
-            _ => "a string",
-        }
+/// The rejection for a claim the visitor refused, and what it must be.
+fn claim_error(claim: &'static str, problem: Problem) -> ClaimsError {
+    let expected = match (problem, claim) {
+        (Problem::Duplicate, _) => "present at most once",
+        (_, "attributes") => "an object of string values, no name twice",
+        (_, "iat" | "nbf" | "exp") => "a whole number of seconds since 1970",
+        _ => "a string",
     };
     ClaimsError::invalid(claim, expected)
 }
@@ -297,6 +291,24 @@ fn nesting_depth(json: &[u8]) -> usize {
     max
 }
 
+/// The claims' JSON as `Raw`; a refusal names the claim from the
+/// visitor's own record (`Why`), never from the error's text.
+fn read_raw(payload: &[u8]) -> Result<Raw, ClaimsError> {
+    use de::DeserializeSeed;
+    let why = Why::new(None);
+    let mut d = serde_json::Deserializer::from_slice(payload);
+    let read = RawSeed(&why)
+        .deserialize(&mut d)
+        .and_then(|raw| d.end().map(|()| raw));
+    read.map_err(|e| match (why.get(), e.classify()) {
+        (Some((claim, problem)), _) => claim_error(claim, problem),
+        (None, serde_json::error::Category::Data) => {
+            ClaimsError::invalid("claims", "a JSON object")
+        }
+        (None, _) => ClaimsError::NotJson,
+    })
+}
+
 /// Reads and checks the claims of `verified` against `profile` at time
 /// `now` (Unix seconds), allowing `leeway` seconds of clock skew in each
 /// time check alike.
@@ -309,10 +321,15 @@ pub fn validate(
     if nesting_depth(verified.payload()) > MAX_DEPTH {
         return Err(ClaimsError::TooDeep);
     }
-    let raw: Raw = serde_json::from_slice(verified.payload()).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => which_claim(&e),
-        _ => ClaimsError::NotJson,
-    })?;
+    let raw = read_raw(verified.payload())?;
+    // Step 17 of the audit map, with the shape checks: before any value.
+    if raw
+        .attributes
+        .as_ref()
+        .is_some_and(|a| a.len() > MAX_ATTRIBUTES)
+    {
+        return Err(ClaimsError::TooManyAttributes);
+    }
     // The profile's values only: a result of the other profile is refused
     // by name, so a tester sees which spelling arrived where.
     if raw.sub.as_deref() != Some(profile.subject()) {
@@ -324,13 +341,6 @@ pub fn validate(
         Some(s) if s == success.as_str() => success,
         _ => return Err(ClaimsError::invalid("status", profile.expected_status())),
     };
-    if raw
-        .attributes
-        .as_ref()
-        .is_some_and(|a| a.len() > MAX_ATTRIBUTES)
-    {
-        return Err(ClaimsError::TooManyAttributes);
-    }
     let exp = raw.exp.ok_or(ClaimsError::invalid(
         "exp",
         "present: a whole number of seconds since 1970",

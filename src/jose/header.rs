@@ -133,41 +133,14 @@ struct Raw {
     x5c: Present,
 }
 
-/// A JSON object none of whose members appears twice, under any spelling
-/// (`\u0061lg` is `alg`: serde_json compares names decoded). serde's derive
-/// refuses a repeated *known* member; this refuses a repeated unknown one
-/// too, so no two parsers can read one header two ways.
-struct UniqueMembers;
-
-impl<'de> Deserialize<'de> for UniqueMembers {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = UniqueMembers;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<UniqueMembers, A::Error> {
-                let mut seen = std::collections::BTreeSet::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    let _: IgnoredAny = map.next_value()?;
-                    if !seen.insert(name) {
-                        return Err(serde::de::Error::custom("a member appears twice"));
-                    }
-                }
-                Ok(UniqueMembers)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 fn decode_raw(segment: &str) -> Result<(Raw, Vec<u8>), HeaderError> {
     let json = b64::decode(segment).map_err(|_| HeaderError::Malformed)?;
-    serde_json::from_slice::<UniqueMembers>(&json).map_err(|_| HeaderError::Malformed)?;
+    // No member twice, known or not: no two parsers read it two ways.
+    let members: crate::json::Members =
+        serde_json::from_slice(&json).map_err(|_| HeaderError::Malformed)?;
+    if members.duplicate {
+        return Err(HeaderError::Malformed);
+    }
     let raw: Raw = serde_json::from_slice(&json).map_err(|_| HeaderError::Malformed)?;
     Ok((raw, json))
 }

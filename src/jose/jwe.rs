@@ -207,59 +207,44 @@ pub(super) fn concat_kdf(
     h.finalize().into()
 }
 
-/// The plaintext must be `{"njwt": "<compact JWS>"}`.
+/// The plaintext must be `{"njwt": "<compact JWS>"}`. Which rule failed
+/// is read from types, never from an error's message: first the member
+/// names (`json::Members`), then the one member we take.
 fn parse_payload(plaintext: &[u8]) -> Result<String, JweError> {
-    serde_json::from_slice::<Payload>(plaintext)
-        .map_err(|e| {
-            // Our visitor's own messages; serde_json's otherwise.
-            let msg = e.to_string();
-            if msg.starts_with("duplicate member") {
-                JweError::DuplicateMember
-            } else if msg.starts_with("njwt not a string") {
-                JweError::NjwtNotString
-            } else {
-                JweError::PayloadNotJson
-            }
-        })?
-        .0
-        .ok_or(JweError::MissingNjwt)
+    let members: crate::json::Members =
+        serde_json::from_slice(plaintext).map_err(|_| JweError::PayloadNotJson)?;
+    if members.duplicate {
+        return Err(JweError::DuplicateMember);
+    }
+    let payload: Payload =
+        serde_json::from_slice(plaintext).map_err(|_| JweError::PayloadNotJson)?;
+    match payload.njwt {
+        Member::Absent => Err(JweError::MissingNjwt),
+        Member::Present(serde_json::Value::String(s)) => Ok(s),
+        Member::Present(_) => Err(JweError::NjwtNotString),
+    }
 }
 
-/// `{"njwt": <string>}`, read by hand: any member named twice (however
-/// its name is escaped) is refused, so no two parsers can disagree on
-/// which `njwt` is the token (RFC 8259 §4; RFC 7516 §5.2 step 10's
-/// payload is ours to define, and we define it strictly).
-struct Payload(Option<String>);
+/// The payload's one member; any other is ignored (RFC 7516 §5.2 step 10's
+/// payload is ours to define).
+#[derive(serde::Deserialize)]
+struct Payload {
+    #[serde(default)]
+    njwt: Member,
+}
 
-impl<'de> serde::Deserialize<'de> for Payload {
+/// A member absent, or present with any value, `null` included (an
+/// `Option` would read `null` as absent).
+#[derive(Default)]
+enum Member {
+    #[default]
+    Absent,
+    Present(serde_json::Value),
+}
+
+impl<'de> serde::Deserialize<'de> for Member {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Payload;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
-                let mut names = std::collections::BTreeSet::new();
-                let mut njwt = None;
-                while let Some(name) = map.next_key::<String>()? {
-                    if name == "njwt" {
-                        njwt = Some(
-                            map.next_value::<String>()
-                                .map_err(|_| A::Error::custom("njwt not a string"))?,
-                        );
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                    if !names.insert(name) {
-                        return Err(A::Error::custom("duplicate member"));
-                    }
-                }
-                Ok(Payload(njwt))
-            }
-        }
-        d.deserialize_map(V)
+        serde_json::Value::deserialize(d).map(Member::Present)
     }
 }
 
