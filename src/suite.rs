@@ -11,12 +11,12 @@ use serde_json::{json, Map, Value};
 
 use crate::jose::b64;
 use crate::jose::mint::{self, as_is, ClaimsSpec, EncryptionKey, MintError, SigningKey};
-use crate::jose::Profile;
+use crate::jose::{Profile, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {
     Accept,
-    Reject(&'static str),
+    Reject(Reason),
 }
 
 #[derive(Debug, Clone)]
@@ -192,7 +192,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "expired",
         "exp five minutes ago",
         "RFC 7519 §4.1.4",
-        Reject("expired"),
+        Reject(Reason::Expired),
         token(&claims(&|c| {
             c["iat"] = json!(now.saturating_sub(600));
             c["exp"] = json!(now.saturating_sub(300));
@@ -202,14 +202,14 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "not_yet_valid_nbf",
         "nbf ten minutes from now",
         "RFC 7519 §4.1.5",
-        Reject("not_yet_valid"),
+        Reject(Reason::NotYetValid),
         token(&claims(&|c| c["nbf"] = json!(now + 600))),
     )?;
     add(
         "not_yet_valid_iat",
         "issued ten minutes from now",
         "iat in the future",
-        Reject("not_yet_valid"),
+        Reject(Reason::NotYetValid),
         token(&claims(&|c| {
             c["iat"] = json!(now + 600);
             c["exp"] = json!(now + 900);
@@ -221,14 +221,14 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "bad_tag",
         "one bit of the authentication tag flipped",
         "RFC 7518 §5.2.2.2: the tag is checked before decryption",
-        Reject("decryption_failed"),
+        Reject(Reason::DecryptionFailed),
         Ok(with_part(&good, 4, flip)),
     )?;
     add(
         "truncated_tag",
         "the tag cut to 8 bytes",
         "RFC 7518 §5.2.2.2: the tag is exactly 16 bytes",
-        Reject("decryption_failed"),
+        Reject(Reason::DecryptionFailed),
         Ok(with_part(&good, 4, |t| {
             b64::encode(
                 b64::decode(t)
@@ -242,7 +242,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "tampered_header",
         "a member added to the protected header after encryption",
         "RFC 7516 §5.2 step 14: the header is the AAD",
-        Reject("decryption_failed"),
+        Reject(Reason::DecryptionFailed),
         Ok(with_part(&good, 0, |h| {
             let text = String::from_utf8(b64::decode(h).unwrap_or_default()).unwrap_or_default();
             b64::encode(prepend("\"x\":1")(text).as_bytes())
@@ -252,21 +252,21 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "tampered_ciphertext",
         "one bit of the ciphertext flipped",
         "RFC 7518 §5.2.2.2",
-        Reject("decryption_failed"),
+        Reject(Reason::DecryptionFailed),
         Ok(with_part(&good, 3, flip)),
     )?;
     add(
         "tampered_iv",
         "one bit of the IV flipped",
         "RFC 7518 §5.2.2.2: the IV is authenticated",
-        Reject("decryption_failed"),
+        Reject(Reason::DecryptionFailed),
         Ok(with_part(&good, 2, flip)),
     )?;
     add(
         "wrong_decryption_key",
         "encrypted to a P-256 key nobody configured",
         "key agreement with the wrong key",
-        Reject("decryption_failed"),
+        Reject(Reason::DecryptionFailed),
         mint::encrypt(
             &none,
             njwt(jws_with(&base.to_json(), &none, &as_is)?).as_bytes(),
@@ -280,7 +280,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "signed_by_another_key",
         "signed ES256 by a key nobody configured",
         "RFC 7515 §5.2 step 8",
-        Reject("bad_signature"),
+        Reject(Reason::BadSignature),
         jwe_with(
             &njwt(mint::sign(
                 &none,
@@ -303,7 +303,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
             name,
             "an unsigned inner JWS",
             "RFC 8725 §3.1: alg none is never accepted",
-            Reject("alg_not_allowed"),
+            Reject(Reason::AlgNotAllowed),
             jwe_with(&njwt(format!("{h}.{p}.")), &none, &as_is),
         )?;
     }
@@ -311,7 +311,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "hs256_keyed_with_public_key",
         "HS256 with the RSA public key's PEM as the HMAC secret",
         "RFC 8725 §3.1: key confusion",
-        Reject("alg_not_allowed"),
+        Reject(Reason::AlgNotAllowed),
         {
             use hmac::{Hmac, KeyInit, Mac};
             let h = b64::encode(br#"{"alg":"HS256"}"#);
@@ -328,7 +328,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "es256_all_zero_signature",
         "ES256 with r = s = 0",
         "ECDSA: r and s must be in [1, n-1] (CVE-2022-21449)",
-        Reject("bad_signature"),
+        Reject(Reason::BadSignature),
         {
             let h = b64::encode(br#"{"alg":"ES256"}"#);
             let p = b64::encode(base.to_json().to_string().as_bytes());
@@ -345,28 +345,28 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "rsa1_5",
         "key management RSA1_5",
         "RFC 8725 §3.2: no RSA PKCS#1 v1.5 encryption (Bleichenbacher)",
-        Reject("alg_not_allowed"),
+        Reject(Reason::AlgNotAllowed),
         outer(json!({"alg": "RSA1_5"})),
     )?;
     add(
         "other_enc",
         "content encryption A256GCM",
         "only A128CBC-HS256 is ID Contact's",
-        Reject("alg_not_allowed"),
+        Reject(Reason::AlgNotAllowed),
         outer(json!({"enc": "A256GCM"})),
     )?;
     add(
         "zip",
         "zip DEF in the JWE header",
         "RFC 7516 §4.1.3: no decompression of unauthenticated data",
-        Reject("unsupported_header"),
+        Reject(Reason::UnsupportedHeader),
         outer(json!({"zip": "DEF"})),
     )?;
     add(
         "crit",
         "crit naming an extension",
         "RFC 7515 §4.1.11: an unknown crit must be refused",
-        Reject("unsupported_header"),
+        Reject(Reason::UnsupportedHeader),
         outer(json!({"crit": ["exp"], "exp": 1})),
     )?;
     for (name, member, value) in [
@@ -385,7 +385,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
             name,
             "a key or its location carried in the token",
             "RFC 7515 §4.1.2-6: keys come from configuration only",
-            Reject("unsupported_header"),
+            Reject(Reason::UnsupportedHeader),
             jwe_with(&njwt(jws_with(&base.to_json(), &none, &as_is)?), &h, &as_is),
         )?;
     }
@@ -403,7 +403,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "invalid_curve_epk",
         "an epk that is not a point on P-256",
         "RFC 8725 §3.4: invalid-curve attacks",
-        Reject("malformed"),
+        Reject(Reason::Malformed),
         ec_token(
             json!({"kty": "EC", "crv": "P-256", "x": b64::encode(&[1u8; 32]), "y": b64::encode(&[1u8; 32])}),
         ),
@@ -412,7 +412,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "identity_epk",
         "an epk of all zeros (the identity has no affine form)",
         "RFC 8725 §3.4",
-        Reject("malformed"),
+        Reject(Reason::Malformed),
         ec_token(
             json!({"kty": "EC", "crv": "P-256", "x": b64::encode(&[0u8; 32]), "y": b64::encode(&[0u8; 32])}),
         ),
@@ -423,7 +423,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "duplicate_jwe_header_member",
         "alg twice in the JWE header",
         "RFC 8259 §4: parsers must not disagree",
-        Reject("malformed"),
+        Reject(Reason::Malformed),
         jwe_with(
             &njwt(jws_with(&base.to_json(), &none, &as_is)?),
             &none,
@@ -434,7 +434,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "duplicate_njwt",
         "njwt twice in the JWE payload",
         "RFC 8259 §4",
-        Reject("malformed"),
+        Reject(Reason::Malformed),
         {
             let jws = jws_with(&base.to_json(), &none, &as_is)?;
             jwe_with(
@@ -448,7 +448,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "duplicate_jws_header_member",
         "alg twice in the JWS header",
         "RFC 8259 §4",
-        Reject("malformed"),
+        Reject(Reason::Malformed),
         jwe_with(
             &njwt(jws_with(
                 &base.to_json(),
@@ -463,7 +463,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "duplicate_claim",
         "exp twice in the claims",
         "RFC 7519 §4: claim names are unique",
-        Reject("invalid_claims"),
+        Reject(Reason::InvalidClaims),
         {
             let text = prepend("\"exp\":4102444800")(base.to_json().to_string());
             jwe_with(
@@ -479,14 +479,14 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "wrong_sub",
         "sub of another kind of token",
         "the profile's sub",
-        Reject("invalid_claims"),
+        Reject(Reason::InvalidClaims),
         token(&claims(&|c| c["sub"] = json!("someone-else"))),
     )?;
     add(
         "other_profile",
         "sub and status spelled as the other profile spells them",
         "id-contact and verder-helpen differ",
-        Reject("invalid_claims"),
+        Reject(Reason::InvalidClaims),
         token(&claims(&|c| {
             c["sub"] = json!(other.subject());
             c["status"] = json!(other.success().as_str());
@@ -496,28 +496,28 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "wrong_status",
         "status ok",
         "status is success (as the profile spells it) or failed",
-        Reject("invalid_claims"),
+        Reject(Reason::InvalidClaims),
         token(&claims(&|c| c["status"] = json!("ok"))),
     )?;
     add(
         "claims_of_the_wrong_type",
         "exp as a string",
         "RFC 7519 §2: NumericDate",
-        Reject("invalid_claims"),
+        Reject(Reason::InvalidClaims),
         token(&claims(&|c| c["exp"] = json!((now + 300).to_string()))),
     )?;
     add(
         "attributes_of_the_wrong_type",
         "an attribute value that is a number",
         "attributes map names to strings",
-        Reject("invalid_claims"),
+        Reject(Reason::InvalidClaims),
         token(&claims(&|c| c["attributes"] = json!({"age": 42}))),
     )?;
     add(
         "missing_njwt",
         "a JWE payload without njwt",
         "the ID Contact payload",
-        Reject("missing_njwt"),
+        Reject(Reason::MissingNjwt),
         jwe_with(
             &json!({ "jwt": jws_with(&base.to_json(), &none, &as_is)? }).to_string(),
             &none,
@@ -528,7 +528,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "too_large",
         "a result of more than 16 KiB",
         "bounded input",
-        Reject("too_large"),
+        Reject(Reason::TooLarge),
         token(&claims(&|c| {
             c["attributes"] = json!({"blob": "x".repeat(20_000)})
         })),
@@ -537,7 +537,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
         "inner_header_shape",
         "an inner header that names no alg",
         "RFC 7515 §4.1.1: alg is required",
-        Reject("malformed"),
+        Reject(Reason::Malformed),
         inner(json!({"alg": null})),
     )?;
     Ok(out)
@@ -610,8 +610,15 @@ pub fn read(dir: &Path) -> Result<Vec<Case>, String> {
         let token = read_bounded(&dir.join(file), 64 * 1024)?.trim().to_owned();
         let expected = match (field("expected")?, c.get("reason").and_then(Value::as_str)) {
             ("accept", _) => Expected::Accept,
-            ("reject", Some(r)) => Expected::Reject(known_reason(r)),
-            ("reject", None) => Expected::Reject("rejected"),
+            ("reject", Some(r)) => Expected::Reject(Reason::parse(r).ok_or_else(|| {
+                format!(
+                    "manifest.json: reason {} is not one of this plugin's",
+                    crate::log::shown(r)
+                )
+            })?),
+            ("reject", None) => {
+                return Err("manifest.json: a reject case without its reason".into())
+            }
             (e, _) => {
                 return Err(format!(
                     "manifest.json: expected {e:?} is neither accept nor reject"
@@ -627,26 +634,6 @@ pub fn read(dir: &Path) -> Result<Vec<Case>, String> {
         });
     }
     Ok(out)
-}
-
-/// Reasons are from a closed list; an unknown one reads as "rejected".
-fn known_reason(r: &str) -> &'static str {
-    const REASONS: [&str; 13] = [
-        "malformed",
-        "too_large",
-        "alg_not_allowed",
-        "unsupported_header",
-        "wrong_key_type",
-        "decryption_failed",
-        "missing_njwt",
-        "bad_signature",
-        "invalid_claims",
-        "expired",
-        "not_yet_valid",
-        "replay",
-        "rejected",
-    ];
-    REASONS.into_iter().find(|x| *x == r).unwrap_or("rejected")
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<String, String> {

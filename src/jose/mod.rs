@@ -89,6 +89,7 @@ pub mod jwe;
 pub mod jws;
 pub mod keys;
 pub mod mint;
+pub mod reason;
 
 use std::fmt;
 
@@ -103,6 +104,7 @@ pub use jws::JwsError;
 pub use keys::{
     DecryptionKey, Fingerprint, KeyChoiceError, KeyError, KeySet, KidHint, VerificationKey,
 };
+pub use reason::Reason;
 
 /// A real token is about 1.2 KB; anything past this is refused unread.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -196,43 +198,43 @@ pub enum Rejection {
 impl Rejection {
     /// The category reported to clients and logs (the names of the shared
     /// test vectors, with `bad_tag` and `wrong_key` one `decryption_failed`).
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         use HeaderError as H;
         let header = |h: &H| match h {
-            H::Malformed => "malformed",
-            H::AlgNotAllowed | H::EncNotAllowed => "alg_not_allowed",
-            H::Unsupported(_) => "unsupported_header",
+            H::Malformed => Reason::Malformed,
+            H::AlgNotAllowed | H::EncNotAllowed => Reason::AlgNotAllowed,
+            H::Unsupported(_) => Reason::UnsupportedHeader,
         };
         let key = |k: &KeyChoiceError| match k {
-            KeyChoiceError::NoKeyForAlg => "wrong_key_type",
+            KeyChoiceError::NoKeyForAlg => Reason::WrongKeyType,
         };
         match self {
-            Rejection::TooLarge => "too_large",
+            Rejection::TooLarge => Reason::TooLarge,
             Rejection::Jwe(e) => match e {
                 JweError::Header(h) => header(h),
                 JweError::Key(k) => key(k),
-                JweError::DecryptionFailed => "decryption_failed",
-                JweError::MissingNjwt => "missing_njwt",
+                JweError::DecryptionFailed => Reason::DecryptionFailed,
+                JweError::MissingNjwt => Reason::MissingNjwt,
                 JweError::PartCount
                 | JweError::Base64
                 | JweError::EncryptedKeyShape
                 | JweError::InvalidEpk
                 | JweError::PayloadNotJson
                 | JweError::NjwtNotString
-                | JweError::DuplicateMember => "malformed",
+                | JweError::DuplicateMember => Reason::Malformed,
             },
             Rejection::Jws(e) => match e {
                 JwsError::Header(h) => header(h),
                 JwsError::Key(k) => key(k),
-                JwsError::BadSignature => "bad_signature",
-                JwsError::PartCount | JwsError::Base64 => "malformed",
+                JwsError::BadSignature => Reason::BadSignature,
+                JwsError::PartCount | JwsError::Base64 => Reason::Malformed,
             },
             Rejection::Claims(e) => match e {
-                ClaimsError::NotJson => "malformed",
-                ClaimsError::Invalid { .. } => "invalid_claims",
-                ClaimsError::TooManyAttributes | ClaimsError::TooDeep => "too_large",
-                ClaimsError::Expired { .. } => "expired",
-                ClaimsError::NotYetValid { .. } => "not_yet_valid",
+                ClaimsError::NotJson => Reason::Malformed,
+                ClaimsError::Invalid { .. } => Reason::InvalidClaims,
+                ClaimsError::TooManyAttributes | ClaimsError::TooDeep => Reason::TooLarge,
+                ClaimsError::Expired { .. } => Reason::Expired,
+                ClaimsError::NotYetValid { .. } => Reason::NotYetValid,
             },
         }
     }

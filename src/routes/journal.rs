@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde_json::{json, Value};
 
 use crate::date;
-use crate::jose::{self, Decoded};
+use crate::jose::{self, Decoded, Reason};
 
 /// A purpose longer than this is cut (visibly) in the journal.
 pub const MAX_PURPOSE: usize = 1024;
@@ -43,8 +43,8 @@ pub const MAX_EVENT_BYTES: usize = 48 * 1024;
 pub enum Outcome {
     Accepted(Box<Accepted>),
     Rejected {
-        /// The reason category (`expired`, …) and the whole line.
-        reason: &'static str,
+        /// The reason (`expired`, …) and the whole line.
+        reason: Reason,
         detail: String,
     },
 }
@@ -516,7 +516,7 @@ mod tests {
         Kind::Token {
             token: token.into(),
             outcome: Outcome::Rejected {
-                reason: "malformed",
+                reason: Reason::Malformed,
                 detail: "malformed: JWE must have exactly 5 parts".into(),
             },
             checked_at: 0,

@@ -9,7 +9,7 @@ use super::journal::{Accepted, Kind, Outcome};
 use super::{guard, logout, percent_decode, query_param, App, Note, Request, Response};
 use crate::config::UiMode;
 use crate::feedback::{Refusal, Type};
-use crate::jose::{self, Claims, Decoded, KidHint};
+use crate::jose::{self, Claims, Decoded, KidHint, Reason};
 
 /// Unknown members are ignored, as the ecosystem's own request types
 /// (serde without `deny_unknown_fields`) ignore them, so a newer core
@@ -110,7 +110,7 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
     };
     let Some(token) = percent_decode(encoded) else {
         let detail = "malformed: result is not valid percent-encoding";
-        refused(app, "ui", None, encoded, "malformed", detail);
+        refused(app, "ui", None, encoded, Reason::Malformed, detail);
         return Response::error(400, detail);
     };
     match check_token(app, &token, "ui", None) {
@@ -181,7 +181,7 @@ pub(super) fn auth_result(app: &App, req: &Request) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         let detail = "malformed: body is not UTF-8";
         let shown = String::from_utf8_lossy(req.body);
-        refused(app, "auth_result", None, &shown, "malformed", detail);
+        refused(app, "auth_result", None, &shown, Reason::Malformed, detail);
         return Response::error(400, detail);
     };
     match check_token(app, text.trim(), "auth_result", None) {
@@ -199,7 +199,7 @@ fn refused(
     route: &'static str,
     purpose: Option<&str>,
     token: &str,
-    reason: &'static str,
+    reason: Reason,
     detail: &str,
 ) {
     let outcome = Outcome::Rejected {
@@ -255,7 +255,7 @@ fn check_token(
         .seen_before(decoded.signed_sha256, until, now);
     if replay && app.reject_replays {
         let detail = "replay: token was accepted before";
-        refused(app, route, purpose, token, "replay", detail);
+        refused(app, route, purpose, token, Reason::Replay, detail);
         return Err(Box::new(Response::error(409, detail)));
     }
     let accepted = Accepted::new(&decoded, replay);
