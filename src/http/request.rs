@@ -133,6 +133,29 @@ fn elapsed(started: Option<Instant>) -> Duration {
     started.map_or(Duration::ZERO, |t| t.elapsed())
 }
 
+/// The length of the request head in `input`: `None` while it is not
+/// whole yet, or the refusal of a head too large or malformed.
+fn head_length<'b>(
+    req: &mut httparse::Request<'_, 'b>,
+    input: &'b [u8],
+) -> Result<Option<usize>, (u16, &'static str)> {
+    match req.parse(input) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => Ok(Some(n)),
+        Ok(httparse::Status::Complete(_)) => Err((431, "request headers too large")),
+        Ok(httparse::Status::Partial) if input.len() <= MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => {
+            let line_done = input.iter().take(MAX_HEAD).any(|&b| b == b'\n');
+            Err(if line_done {
+                (431, "request headers too large")
+            } else {
+                (414, "request line too long")
+            })
+        }
+        Err(httparse::Error::TooManyHeaders) => Err((431, "too many request headers")),
+        Err(_) => Err((400, "malformed HTTP request")),
+    }
+}
+
 /// Parses at most one request from `input` and answers it: the whole HTTP
 /// side of the server as a pure function of its input (and `app`'s clock).
 /// `started` is when the request's first byte arrived, for the log.
@@ -160,33 +183,14 @@ pub fn respond(
             stream: None,
         }
     };
-    let head_len = match req.parse(input) {
-        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
-        Ok(httparse::Status::Complete(_)) => {
-            return refuse(
-                None,
-                None,
-                Response::error(431, "request headers too large"),
-            );
-        }
-        Ok(httparse::Status::Partial) => {
-            if input.len() <= MAX_HEAD {
-                return Outcome::NeedMore {
-                    send_continue: false,
-                };
+    let head_len = match head_length(&mut req, input) {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            return Outcome::NeedMore {
+                send_continue: false,
             }
-            let line_done = input.iter().take(MAX_HEAD).any(|&b| b == b'\n');
-            let r = if line_done {
-                Response::error(431, "request headers too large")
-            } else {
-                Response::error(414, "request line too long")
-            };
-            return refuse(None, None, r);
         }
-        Err(httparse::Error::TooManyHeaders) => {
-            return refuse(None, None, Response::error(431, "too many request headers"));
-        }
-        Err(_) => return refuse(None, None, Response::error(400, "malformed HTTP request")),
+        Err((status, why)) => return refuse(None, None, Response::error(status, why)),
     };
     let head = match parse_head(&req, limits.max_body) {
         Ok(h) => h,

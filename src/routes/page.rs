@@ -117,8 +117,40 @@ fn pretty(v: Option<&Value>) -> String {
         .unwrap_or_default()
 }
 
+/// One event as an `<article>`: its heading, then what its kind holds.
 fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
     let e: &Event = framed;
+    heading(out, e, now_ms);
+    let mut facts: Vec<(&str, String)> = Vec::new();
+    if let Some(p) = &e.purpose {
+        facts.push(("purpose", p.clone()));
+    }
+    match &e.kind {
+        Kind::Start => dl(out, &facts),
+        Kind::Token {
+            outcome,
+            checked_at,
+            ..
+        } => token_entry(out, framed, outcome, *checked_at, facts),
+        Kind::Feedback(f) => {
+            facts.push(("type", f.kind.to_string()));
+            facts.push(("url", f.url.clone()));
+            match &f.result {
+                Ok(code) => facts.push(("answer", format!("HTTP {code}"))),
+                Err(err) => facts.push(("error", err.clone())),
+            }
+            facts.push(("latency", format!("{} ms", f.latency_ms)));
+            if let Some(id) = f.for_event {
+                facts.push(("for entry", format!("#{id}")));
+            }
+            dl(out, &facts);
+        }
+    }
+    out.push_str("</article>\n");
+}
+
+/// The article's opening: verdict, title, id, route, time.
+fn heading(out: &mut String, e: &Event, now_ms: u64) {
     let verdict = e.verdict().unwrap_or("start");
     let time =
         date::rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms));
@@ -149,88 +181,71 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
         shown = esc(&shown),
         ago = esc(&ago(now_ms, e.time_ms)),
     );
-    let mut facts: Vec<(&str, String)> = Vec::new();
-    if let Some(p) = &e.purpose {
-        facts.push(("purpose", p.clone()));
-    }
-    match &e.kind {
-        Kind::Start => dl(out, &facts),
-        Kind::Token {
-            outcome,
-            checked_at,
-            ..
-        } => {
-            // The token and the headers live in the frame only.
-            let bulk = framed.json();
-            let token = bulk
-                .get("token")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            match outcome {
-                Outcome::Accepted(a) => {
-                    facts.push(("status", a.status.to_string()));
-                    if a.replay {
-                        facts.push(("replay", "yes: this result was accepted before".into()));
-                    }
-                    if let Some(u) = &a.session_url {
-                        facts.push(("session_url", u.clone()));
-                    }
-                    for (name, t) in [("iat", a.iat), ("nbf", a.nbf), ("exp", Some(a.exp))] {
-                        if let Some(t) = t {
-                            facts.push((name, format!("{} ({t})", date::rfc3339(t))));
-                        }
-                    }
-                    facts.push(("decrypted with", a.decrypted_with.clone()));
-                    facts.push(("verified with", a.verified_with.clone()));
-                }
-                Outcome::Rejected { reason, detail } => {
-                    facts.push(("reason", (*reason).to_string()));
-                    facts.push(("detail", detail.clone()));
+}
+
+/// A token's facts, attributes, headers and the token as received (the
+/// bulky parts read back from the event's frame, the only copy).
+fn token_entry(
+    out: &mut String,
+    framed: &Framed,
+    outcome: &Outcome,
+    checked_at: u64,
+    mut facts: Vec<(&str, String)>,
+) {
+    let bulk = framed.json();
+    match outcome {
+        Outcome::Accepted(a) => {
+            facts.push(("status", a.status.to_string()));
+            if a.replay {
+                facts.push(("replay", "yes: this result was accepted before".into()));
+            }
+            if let Some(u) = &a.session_url {
+                facts.push(("session_url", u.clone()));
+            }
+            for (name, t) in [("iat", a.iat), ("nbf", a.nbf), ("exp", Some(a.exp))] {
+                if let Some(t) = t {
+                    facts.push((name, format!("{} ({t})", date::rfc3339(t))));
                 }
             }
-            dl(out, &facts);
-            if let Outcome::Accepted(a) = outcome {
-                attributes(out, a.attributes.as_ref());
-            }
-            out.push_str("<details><summary>Headers and token</summary>\n");
-            if let Outcome::Accepted(_) = outcome {
-                let _ = write!(
-                    out,
-                    "<h3>JWE protected header</h3><pre>{}</pre>\n\
-                     <h3>JWS protected header</h3><pre>{}</pre>\n",
-                    esc(&pretty(bulk.get("outer_header"))),
-                    esc(&pretty(bulk.get("inner_header"))),
-                );
-            }
-            let _ = write!(
-                out,
-                "<h3>Token as received</h3><pre class=\"token\" id=\"t{id}\">{token}</pre>\n\
-                 <button type=\"button\" class=\"copy\" data-target=\"t{id}\" hidden>Copy token</button>\n\
-                 <p class=\"hint\">Replay it offline, at the time it was checked: \
-                 <code>comm-test decode --clock {clock} -</code> with the token on standard input.</p>\n</details>\n",
-                id = e.id,
-                token = esc(token),
-                clock = checked_at,
-            );
-            if let Some(url) = e.session_url() {
-                feedback_forms(out, e.id, url);
-            }
+            facts.push(("decrypted with", a.decrypted_with.clone()));
+            facts.push(("verified with", a.verified_with.clone()));
         }
-        Kind::Feedback(f) => {
-            facts.push(("type", f.kind.to_string()));
-            facts.push(("url", f.url.clone()));
-            match &f.result {
-                Ok(code) => facts.push(("answer", format!("HTTP {code}"))),
-                Err(err) => facts.push(("error", err.clone())),
-            }
-            facts.push(("latency", format!("{} ms", f.latency_ms)));
-            if let Some(id) = f.for_event {
-                facts.push(("for entry", format!("#{id}")));
-            }
-            dl(out, &facts);
+        Outcome::Rejected { reason, detail } => {
+            facts.push(("reason", reason.to_string()));
+            facts.push(("detail", detail.clone()));
         }
     }
-    out.push_str("</article>\n");
+    dl(out, &facts);
+    if let Outcome::Accepted(a) = outcome {
+        attributes(out, a.attributes.as_ref());
+    }
+    out.push_str("<details><summary>Headers and token</summary>\n");
+    if let Outcome::Accepted(_) = outcome {
+        let _ = write!(
+            out,
+            "<h3>JWE protected header</h3><pre>{}</pre>\n\
+             <h3>JWS protected header</h3><pre>{}</pre>\n",
+            esc(&pretty(bulk.get("outer_header"))),
+            esc(&pretty(bulk.get("inner_header"))),
+        );
+    }
+    let token = bulk
+        .get("token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "<h3>Token as received</h3><pre class=\"token\" id=\"t{id}\">{token}</pre>\n\
+         <button type=\"button\" class=\"copy\" data-target=\"t{id}\" hidden>Copy token</button>\n\
+         <p class=\"hint\">Replay it offline, at the time it was checked: \
+         <code>comm-test decode --clock {clock} -</code> with the token on standard input.</p>\n</details>\n",
+        id = framed.id,
+        token = esc(token),
+        clock = checked_at,
+    );
+    if let Some(url) = framed.session_url() {
+        feedback_forms(out, framed.id, url);
+    }
 }
 
 fn dl(out: &mut String, facts: &[(&str, String)]) {
