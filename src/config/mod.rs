@@ -710,24 +710,86 @@ fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
     }
 }
 
+/// A positional argument the server does not take; after a switch, the
+/// likely meaning was a value for it.
+fn unexpected(args: &[String], p: &str) -> ConfigError {
+    let after = args
+        .iter()
+        .position(|a| a == p)
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| args.get(i))
+        .filter(|a| server_spec().contains(&(a.as_str(), Takes::Switch)));
+    ConfigError(match after {
+        Some(switch) => format!(
+            "unexpected argument {}: {switch} is a switch ({switch} alone, or {switch}=true|false)",
+            shown(p)
+        ),
+        None => format!("unexpected argument {} (see --help)", shown(p)),
+    })
+}
+
+impl Settings<'_> {
+    /// `--workers N|auto`: auto is one loop per core the process may run
+    /// on (cgroup and affinity limits included), within the range.
+    fn workers(&self) -> Result<usize, ConfigError> {
+        match self.one("--workers")?.as_deref().map(str::trim) {
+            Some("auto") => Ok(std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, WORKERS.1 as usize)),
+            _ => self.size("--workers", 1, WORKERS),
+        }
+    }
+
+    fn inbox_hosts(&self) -> Result<Vec<crate::routes::guard::HostName>, ConfigError> {
+        self.all("--inbox-host")?
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|v| {
+                crate::routes::guard::HostName::parse(v)
+                    .map_err(|e| ConfigError(format!("--inbox-host: {e}")))
+            })
+            .collect()
+    }
+
+    fn session_feedback(&self) -> Result<Option<crate::feedback::Destinations>, ConfigError> {
+        self.one("--session-feedback")?
+            .map(|v| {
+                crate::feedback::Destinations::parse(&v)
+                    .map_err(|e| ConfigError(format!("--session-feedback: {e}")))
+            })
+            .transpose()
+    }
+
+    /// One of `choices` by name; the first is the default.
+    fn choice<T: Copy>(&self, flag: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+        let value = self.one(flag)?;
+        let name = value.as_deref().map(str::trim);
+        match name {
+            None => choices
+                .first()
+                .map(|c| c.1)
+                .ok_or_else(|| ConfigError(format!("{flag}: no choices"))),
+            Some(n) => choices
+                .iter()
+                .find(|c| c.0 == n)
+                .map(|c| c.1)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
+                    ConfigError(format!(
+                        "{flag}: expected {}, got {}",
+                        names.join(" or "),
+                        shown(n)
+                    ))
+                }),
+        }
+    }
+}
+
 impl Config {
     pub fn from_args(args: &[String], env: Env<'_>) -> Result<Config, ConfigError> {
         let (flags, positional) = flags::collect(args, &server_spec())?;
         if let Some(p) = positional.first() {
-            // After a switch, the likely meaning was a value for it.
-            let after = args
-                .iter()
-                .position(|a| a == p)
-                .and_then(|i| i.checked_sub(1))
-                .and_then(|i| args.get(i))
-                .filter(|a| server_spec().contains(&(a.as_str(), Takes::Switch)));
-            return err(match after {
-                Some(switch) => format!(
-                    "unexpected argument {}: {switch} is a switch ({switch} alone, or {switch}=true|false)",
-                    shown(p)
-                ),
-                None => format!("unexpected argument {} (see --help)", shown(p)),
-            });
+            return Err(unexpected(args, p));
         }
         let mut s = Settings::new(&flags, env).with_rocket()?;
         let server_url = check_url(
@@ -740,17 +802,6 @@ impl Config {
             None => server_url.clone(),
         };
         let (keys, test_keys) = s.keys()?;
-        let log_format = match s.one("--log-format")?.as_deref().map(str::trim) {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(v) => {
-                return err(format!(
-                    "--log-format: expected text or json, got {}",
-                    shown(v)
-                ))
-            }
-        };
-        let profile = s.profile()?;
         let rocket = s.rocket().map(|r| RocketNote {
             file: r.file.clone(),
             profile: r.profile.clone(),
@@ -758,7 +809,7 @@ impl Config {
         });
         Ok(Config {
             rocket,
-            profile,
+            profile: s.profile()?,
             listen: s
                 .one("--listen")?
                 .unwrap_or_else(|| "127.0.0.1:8000".into()),
@@ -774,42 +825,20 @@ impl Config {
             max_connections: s.size("--max-connections", 1024, MAX_CONNECTIONS)?,
             max_body: s.size("--max-body", 64 * 1024, MAX_BODY)?,
             reject_replays: s.boolean("--reject-replays", false)?,
-            workers: match s.one("--workers")?.as_deref().map(str::trim) {
-                // One loop per core the process may run on (cgroup and
-                // affinity limits included), within the range.
-                Some("auto") => std::thread::available_parallelism()
-                    .map_or(1, std::num::NonZeroUsize::get)
-                    .clamp(1, WORKERS.1 as usize),
-                _ => s.size("--workers", 1, WORKERS)?,
-            },
+            workers: s.workers()?,
             inbox: match s.one("--inbox")? {
                 None => Inbox::Default("127.0.0.1:8001".into()),
                 Some(v) if v.trim() == "off" => Inbox::Off,
                 Some(v) => Inbox::Explicit(v.trim().to_owned()),
             },
-            inbox_hosts: s
-                .all("--inbox-host")?
-                .iter()
-                .flat_map(|v| v.split(','))
-                .map(|v| {
-                    crate::routes::guard::HostName::parse(v)
-                        .map_err(|e| ConfigError(format!("--inbox-host: {e}")))
-                })
-                .collect::<Result<_, _>>()?,
+            inbox_hosts: s.inbox_hosts()?,
             journal_size: s.size("--journal-size", 200, JOURNAL_SIZE)?,
-            session_feedback: match s.one("--session-feedback")? {
-                None => None,
-                Some(v) => Some(
-                    crate::feedback::Destinations::parse(&v)
-                        .map_err(|e| ConfigError(format!("--session-feedback: {e}")))?,
-                ),
-            },
-            ui: match s.one("--ui")?.as_deref().map(str::trim) {
-                None | Some("text") => UiMode::Text,
-                Some("html") => UiMode::Html,
-                Some(v) => return err(format!("--ui: expected text or html, got {}", shown(v))),
-            },
-            log_format,
+            session_feedback: s.session_feedback()?,
+            ui: s.choice("--ui", &[("text", UiMode::Text), ("html", UiMode::Html)])?,
+            log_format: s.choice(
+                "--log-format",
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            )?,
         })
     }
 }
