@@ -21,7 +21,10 @@ variable. Example:
 pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
     let config = Config::from_args(args, env)?;
     // Before any thread starts: see `http/listen.rs`.
-    http::listen::reserve_descriptors(config.max_connections.saturating_mul(config.workers) + 64);
+    http::listen::reserve_descriptors(
+        (config.max_connections.saturating_mul(config.workers) + 64)
+            .min(http::listen::RESERVE_AT_MOST),
+    );
     let (listener, inbox, inbox_note) = bind(&config)?;
     log::init(config.log_format);
     log_start(&config, inbox.as_ref(), inbox_note);

@@ -176,6 +176,12 @@ impl Drop for Browser {
         });
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // A browser the driver left behind (a panicking test) is found by
+        // its own profile directory, so no Chromium outlives its test.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.profile.as_os_str())
+            .status();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
