@@ -32,7 +32,13 @@ pub const MAX_VALUE_CHARS: usize = 256;
 /// Lines waiting for the writer; past this they are dropped and counted.
 pub const QUEUE: usize = 128;
 
-pub use crate::config::LogFormat as Format;
+/// Lines for people, or one JSON object per line for pipelines. Defined
+/// here, where it is used: the log depends on nothing of configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
 
 /// What a request's log line says beyond method, path, status and
 /// duration, as values: the log escapes and bounds them when it writes.

@@ -85,11 +85,7 @@ pub enum UiMode {
     Html,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::log::Format as LogFormat;
 
 /// One line for the operator; `main` prints it and exits 2.
 #[derive(Debug, PartialEq, Eq)]
@@ -832,7 +828,11 @@ impl Config {
                 Some(v) => Inbox::Explicit(v.trim().to_owned()),
             },
             inbox_hosts: s.inbox_hosts()?,
-            journal_size: s.size("--journal-size", 200, JOURNAL_SIZE)?,
+            journal_size: s.size(
+                "--journal-size",
+                crate::routes::journal::DEFAULT_CAPACITY as u64,
+                JOURNAL_SIZE,
+            )?,
             session_feedback: s.session_feedback()?,
             ui: s.choice("--ui", &[("text", UiMode::Text), ("html", UiMode::Html)])?,
             log_format: s.choice(
