@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
-use crate::jose::{self, DecryptionKey, KeySet, Profile, VerificationKey};
+use crate::jose::{DecryptionKey, KeySet, Profile, VerificationKey};
 use crate::log::shown;
 
 /// The published test keys' RSA pair and EC public key, for `mint`'s
@@ -279,6 +279,18 @@ pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// An option's default, as `OPTIONS` (and so `--help` and the README's
+/// table) states it: each default is written once, there.
+fn default_of(flag: &str) -> &'static str {
+    OPTIONS.iter().find(|o| o.0 == flag).map_or("", |o| o.3)
+}
+
+/// A numeric option's default (a unit test proves each parses and lies
+/// in its range).
+fn default_number(flag: &str) -> u64 {
+    default_of(flag).parse().unwrap_or(0)
+}
+
 /// The numeric ranges `--help` states, checked at start.
 const READ_TIMEOUT: (u64, u64) = (1, 3600);
 const IDLE_TIMEOUT: (u64, u64) = (1, 3600);
@@ -503,7 +515,7 @@ impl<'a> Settings<'a> {
     }
 
     pub fn leeway(&self) -> Result<u64, ConfigError> {
-        self.number("--leeway", jose::DEFAULT_LEEWAY, LEEWAY)
+        self.number("--leeway", default_number("--leeway"), LEEWAY)
     }
 
     /// The configured keys, or the built-in test keys when none are named
@@ -732,7 +744,7 @@ impl Settings<'_> {
             Some("auto") => Ok(std::thread::available_parallelism()
                 .map_or(1, std::num::NonZeroUsize::get)
                 .clamp(1, WORKERS.1 as usize)),
-            _ => self.size("--workers", 1, WORKERS),
+            _ => self.size("--workers", default_number("--workers"), WORKERS),
         }
     }
 
@@ -791,7 +803,7 @@ impl Config {
         let server_url = check_url(
             "--server-url",
             s.one("--server-url")?
-                .unwrap_or_else(|| "http://localhost:8000".into()),
+                .unwrap_or_else(|| default_of("--server-url").into()),
         )?;
         let internal_url = match s.one("--internal-url")? {
             Some(u) => check_url("--internal-url", u)?,
@@ -808,29 +820,42 @@ impl Config {
             profile: s.profile()?,
             listen: s
                 .one("--listen")?
-                .unwrap_or_else(|| "127.0.0.1:8000".into()),
+                .unwrap_or_else(|| default_of("--listen").into()),
             server_url,
             internal_url,
-            use_attr_url: s.boolean("--use-attr-url", true)?,
+            use_attr_url: s.boolean("--use-attr-url", default_of("--use-attr-url") == "true")?,
             keys,
             test_keys,
             clock: s.clock()?,
             leeway: s.leeway()?,
-            read_timeout: Duration::from_secs(s.number("--read-timeout", 10, READ_TIMEOUT)?),
-            idle_timeout: Duration::from_secs(s.number("--idle-timeout", 15, IDLE_TIMEOUT)?),
-            max_connections: s.size("--max-connections", 1024, MAX_CONNECTIONS)?,
-            max_body: s.size("--max-body", 64 * 1024, MAX_BODY)?,
-            reject_replays: s.boolean("--reject-replays", false)?,
+            read_timeout: Duration::from_secs(s.number(
+                "--read-timeout",
+                default_number("--read-timeout"),
+                READ_TIMEOUT,
+            )?),
+            idle_timeout: Duration::from_secs(s.number(
+                "--idle-timeout",
+                default_number("--idle-timeout"),
+                IDLE_TIMEOUT,
+            )?),
+            max_connections: s.size(
+                "--max-connections",
+                default_number("--max-connections"),
+                MAX_CONNECTIONS,
+            )?,
+            max_body: s.size("--max-body", default_number("--max-body"), MAX_BODY)?,
+            reject_replays: s
+                .boolean("--reject-replays", default_of("--reject-replays") == "true")?,
             workers: s.workers()?,
             inbox: match s.one("--inbox")? {
-                None => Inbox::Default("127.0.0.1:8001".into()),
+                None => Inbox::Default(default_of("--inbox").into()),
                 Some(v) if v.trim() == "off" => Inbox::Off,
                 Some(v) => Inbox::Explicit(v.trim().to_owned()),
             },
             inbox_hosts: s.inbox_hosts()?,
             journal_size: s.size(
                 "--journal-size",
-                crate::routes::journal::DEFAULT_CAPACITY as u64,
+                default_number("--journal-size"),
                 JOURNAL_SIZE,
             )?,
             session_feedback: s.session_feedback()?,
@@ -850,6 +875,33 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         Config::from_args(&args, &|_| None)
+    }
+
+    #[test]
+    fn every_numeric_default_is_stated_once_parses_and_is_in_range() {
+        for (flag, range) in [
+            ("--read-timeout", READ_TIMEOUT),
+            ("--idle-timeout", IDLE_TIMEOUT),
+            ("--max-connections", MAX_CONNECTIONS),
+            ("--max-body", MAX_BODY),
+            ("--leeway", LEEWAY),
+            ("--workers", WORKERS),
+            ("--journal-size", JOURNAL_SIZE),
+        ] {
+            let n: u64 = default_of(flag)
+                .parse()
+                .unwrap_or_else(|_| panic!("{flag}"));
+            assert!((range.0..=range.1).contains(&n), "{flag}");
+        }
+        // Where another module names the same default, they agree.
+        assert_eq!(default_number("--leeway"), crate::jose::DEFAULT_LEEWAY);
+        assert_eq!(
+            default_number("--journal-size"),
+            crate::routes::journal::DEFAULT_CAPACITY as u64
+        );
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.max_body, c.max_connections), (65_536, 1024));
+        assert_eq!(c.inbox, Inbox::Default("127.0.0.1:8001".into()));
     }
 
     #[test]
