@@ -3,7 +3,6 @@
 //! `jose` turns a token into a verified `Claims` or a named `Rejection` and
 //! does no I/O; `routes` maps requests to responses and holds no crypto;
 //! `config` reads flags, environment and key files; `http` is the loop.
-#![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(
