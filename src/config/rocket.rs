@@ -130,7 +130,9 @@ fn env_value(raw: &str) -> Value {
 
 /// Reads `file` (already checked by the caller to be a small regular
 /// file) with the profile and `ROCKET_*` overrides from `env`.
-pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, ConfigError> {
+/// The file's layers as Rocket merges them: `[default]`, the profile's
+/// section, `[global]`, then `ROCKET_*` variables; and the profile's name.
+fn layers(file: &str, text: &str, env: Env<'_>) -> Result<(String, Merged), ConfigError> {
     let fail = |what: String| ConfigError(format!("{file}: {what}"));
     let table: Table = text
         .parse()
@@ -158,6 +160,12 @@ pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, Config
             merged.insert((*key).into(), (env_value(&raw), (*name).into()));
         }
     }
+    Ok((profile, merged))
+}
+
+pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, ConfigError> {
+    let fail = |what: String| ConfigError(format!("{file}: {what}"));
+    let (profile, merged) = layers(file, text, env)?;
     let at = |key: &str| merged.get(key);
     let bad = |key: &str, origin: &str, what: &str| {
         if origin.starts_with('[') {
