@@ -163,6 +163,21 @@ fn layers(file: &str, text: &str, env: Env<'_>) -> Result<(String, Merged), Conf
     Ok((profile, merged))
 }
 
+/// The keys we do not read: Rocket's own by name, anything else as unknown.
+fn ignored_keys(merged: &Merged) -> Vec<String> {
+    merged
+        .keys()
+        .filter(|k| !KEYS.iter().any(|(ours, _)| ours == k))
+        .map(|k| {
+            if ROCKET_OWN.contains(&k.as_str()) {
+                k.clone()
+            } else {
+                format!("{k} (unknown)")
+            }
+        })
+        .collect()
+}
+
 pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, ConfigError> {
     let fail = |what: String| ConfigError(format!("{file}: {what}"));
     let (profile, merged) = layers(file, text, env)?;
@@ -223,17 +238,7 @@ pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, Config
         );
         Ok((k, shape))
     })?;
-    let ignored = merged
-        .keys()
-        .filter(|k| !KEYS.iter().any(|(ours, _)| ours == k))
-        .map(|k| {
-            if ROCKET_OWN.contains(&k.as_str()) {
-                k.clone()
-            } else {
-                format!("{k} (unknown)")
-            }
-        })
-        .collect();
+    let ignored = ignored_keys(&merged);
     Ok(RocketConfig {
         file: file.to_owned(),
         profile,

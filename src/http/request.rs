@@ -156,6 +156,30 @@ fn head_length<'b>(
     }
 }
 
+/// A request refused before it reached a route: logged, answered, and the
+/// connection closed (whatever else it sent is not trusted to frame).
+fn refusal(
+    consumed: usize,
+    started: Option<Instant>,
+    method: Option<&str>,
+    path: Option<&str>,
+    r: &Response,
+) -> Outcome {
+    log::request(&RequestLine {
+        method,
+        path,
+        status: r.status,
+        duration: elapsed(started),
+        note: &r.note,
+    });
+    Outcome::Answered {
+        consumed,
+        response: serialize(r, true, false, true),
+        close: true,
+        stream: None,
+    }
+}
+
 /// Parses at most one request from `input` and answers it: the whole HTTP
 /// side of the server as a pure function of its input (and `app`'s clock).
 /// `started` is when the request's first byte arrived, for the log.
@@ -168,21 +192,8 @@ pub fn respond(
 ) -> Outcome {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let refuse = |m: Option<&str>, t: Option<&str>, r: Response| {
-        log::request(&RequestLine {
-            method: m,
-            path: t,
-            status: r.status,
-            duration: elapsed(started),
-            note: &r.note,
-        });
-        Outcome::Answered {
-            consumed: input.len(),
-            response: serialize(&r, true, false, true),
-            close: true,
-            stream: None,
-        }
-    };
+    let refuse =
+        |m: Option<&str>, t: Option<&str>, r: Response| refusal(input.len(), started, m, t, &r);
     let head_len = match head_length(&mut req, input) {
         Ok(Some(n)) => n,
         Ok(None) => {
