@@ -35,29 +35,64 @@ pub fn plain(e: &io::Error) -> &'static str {
     }
 }
 
-/// Reads `path`: a regular file, not a link, of at most `max` bytes.
-pub fn read_regular(path: &Path, max: u64) -> Result<String, String> {
-    let fail = |what: &str| format!("{}: {what}", path.display());
+/// Whether the last component of a path may be a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Key files: a mounted secret is often a link (Kubernetes' `..data`).
+    Follow,
+    /// Files inside a directory we were given: a planted link is refused.
+    Refuse,
+}
+
+/// Why a bounded read failed; each caller words it for its own flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    Io(&'static str),
+    NotRegular,
+    /// Larger than the bound: the size if the file said it.
+    TooLarge(Option<u64>),
+}
+
+/// Reads a regular file of at most `max` bytes: opened without blocking
+/// (a FIFO cannot hang us), checked on the opened descriptor (what is
+/// checked is what is read), and read no further than the bound.
+pub fn read_bounded(path: &Path, max: u64, links: Links) -> Result<String, ReadError> {
+    let mut flags = libc::O_NONBLOCK;
+    if links == Links::Refuse {
+        flags |= libc::O_NOFOLLOW;
+    }
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(flags)
         .open(path)
-        .map_err(|e| fail(plain(&e)))?;
-    let meta = file.metadata().map_err(|e| fail(plain(&e)))?;
+        .map_err(|e| ReadError::Io(plain(&e)))?;
+    let meta = file.metadata().map_err(|e| ReadError::Io(plain(&e)))?;
     if !meta.is_file() {
-        return Err(fail("not a regular file"));
+        return Err(ReadError::NotRegular);
     }
     if meta.len() > max {
-        return Err(fail(&format!("larger than {max} bytes")));
+        return Err(ReadError::TooLarge(Some(meta.len())));
     }
     let mut text = String::new();
     file.take(max + 1)
         .read_to_string(&mut text)
-        .map_err(|e| fail(plain(&e)))?;
+        .map_err(|e| ReadError::Io(plain(&e)))?;
     if text.len() as u64 > max {
-        return Err(fail(&format!("larger than {max} bytes")));
+        return Err(ReadError::TooLarge(None));
     }
     Ok(text)
+}
+
+/// Reads `path`: a regular file, not a link, of at most `max` bytes.
+pub fn read_regular(path: &Path, max: u64) -> Result<String, String> {
+    read_bounded(path, max, Links::Refuse).map_err(|e| {
+        let what = match e {
+            ReadError::Io(w) => w.to_owned(),
+            ReadError::NotRegular => "not a regular file".to_owned(),
+            ReadError::TooLarge(_) => format!("larger than {max} bytes"),
+        };
+        format!("{}: {what}", path.display())
+    })
 }
 
 /// Makes `dir` ready to be written into: created if it does not exist; if

@@ -655,9 +655,7 @@ fn the_public_listener_is_served_while_the_inbox_renders() {
     let mut wins = 0;
     for _ in 0..3 {
         let mut inbox = TcpStream::connect(s.inbox()).unwrap();
-        inbox
-            .write_all(&s.inbox_head("/api/events?limit=1000"))
-            .unwrap();
+        inbox.write_all(&s.inbox_head("/?limit=1000")).unwrap();
         std::thread::sleep(Duration::from_millis(30));
         let r = s.request("GET", "/ui", None, b"");
         assert_eq!(r.status, 200);
@@ -676,4 +674,46 @@ fn the_public_listener_is_served_while_the_inbox_renders() {
         assert!(inbox_started || reply.status == 200);
     }
     assert_eq!(wins, 3, "the public answer waited for the inbox's render");
+}
+
+/// The page and the API show one page at a time, with the way to the
+/// next; a page size outside 1-1000 or a non-numeric id is refused by name.
+#[test]
+fn listings_are_paged_with_a_link_to_the_next() {
+    let s = Server::start(&[]);
+    for _ in 0..60 {
+        assert_eq!(s.post_token("x").status, 400);
+    }
+    let first = s.inbox_request("GET", "/").text();
+    assert_eq!(first.matches("<article").count(), 50);
+    assert!(
+        first.contains("href=\"/?before=11&amp;limit=50\">Older events</a>"),
+        "{first}"
+    );
+    let older = s.inbox_request("GET", "/?before=11&limit=50").text();
+    let ids: Vec<&str> = older.matches(" data-id=\"").collect();
+    assert_eq!(ids.len(), 10);
+    assert!(!older.contains("Older events"));
+    let api = events(&s, "?limit=25&before=40");
+    assert_eq!(api["events"].as_array().unwrap().len(), 25);
+    assert_eq!(
+        (api["events"][0]["id"].as_u64(), api["next_before"].as_u64()),
+        (Some(39), Some(15))
+    );
+    assert_eq!(api["last_id"], 60);
+    for (query, why) in [
+        ("?limit=0", "limit must be a whole number from 1 to 1000\n"),
+        (
+            "?limit=1001",
+            "limit must be a whole number from 1 to 1000\n",
+        ),
+        ("?before=x", "before must be a whole number (an event id)\n"),
+        (
+            "?verdict=maybe",
+            "verdict must be one of accepted, replay, rejected, sent, failed, not \"maybe\"\n",
+        ),
+    ] {
+        let r = s.inbox_request("GET", &format!("/api/events{query}"));
+        assert_eq!((r.status, r.text().as_str()), (400, why), "{query}");
+    }
 }

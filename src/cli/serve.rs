@@ -118,20 +118,19 @@ fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<St
              anyone can mint tokens this server accepts. Pass --decryption-key and --signature-key for real keys.",
         );
     }
-    for k in &config.keys.decryption {
+    let decryption = config
+        .keys
+        .decryption
+        .iter()
+        .map(|k| ("decryption", k.algorithm().name(), k.kid(), k.fingerprint()));
+    let signature = config
+        .keys
+        .verification
+        .iter()
+        .map(|k| ("signature", k.algorithm().name(), k.kid(), k.fingerprint()));
+    for (role, alg, kid, fingerprint) in decryption.chain(signature) {
         log::message(&format!(
-            "decryption key {} kid={} fingerprint={}",
-            k.algorithm().name(),
-            k.kid(),
-            k.fingerprint()
-        ));
-    }
-    for k in &config.keys.verification {
-        log::message(&format!(
-            "signature key {} kid={} fingerprint={}",
-            k.algorithm().name(),
-            k.kid(),
-            k.fingerprint()
+            "{role} key {alg} kid={kid} fingerprint={fingerprint}"
         ));
     }
 }

@@ -665,42 +665,26 @@ const MAX_CONFIG_FILE: u64 = 256 * 1024;
 /// FIFO cannot hang start-up, and checked on the opened descriptor, so
 /// what is checked is what is read.
 fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
+    use crate::files::{read_bounded, Links, ReadError};
     if crate::log::looks_like_key(path) {
         return Err(pem_in_place_of_path(flag));
-    }
-    let fail = |what: String| ConfigError(format!("{flag} {}: {what}", shown(path)));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| fail(crate::files::plain(&e).to_owned()))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| fail(crate::files::plain(&e).to_owned()))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
     }
     let what = if max == MAX_KEY_FILE {
         "a PEM key"
     } else {
         "a configuration"
     };
-    if meta.len() > max {
-        return Err(fail(format!(
-            "{} bytes is too large for {what} (at most {max})",
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    file.take(max + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| fail(crate::files::plain(&e).to_owned()))?;
-    if text.len() as u64 > max {
-        return Err(fail(format!("too large for {what} (at most {max} bytes)")));
-    }
-    Ok(text)
+    read_bounded(std::path::Path::new(path), max, Links::Follow).map_err(|e| {
+        let why = match e {
+            ReadError::Io(w) => w.to_owned(),
+            ReadError::NotRegular => "not a regular file".to_owned(),
+            ReadError::TooLarge(Some(n)) => {
+                format!("{n} bytes is too large for {what} (at most {max})")
+            }
+            ReadError::TooLarge(None) => format!("too large for {what} (at most {max} bytes)"),
+        };
+        ConfigError(format!("{flag} {}: {why}", shown(path)))
+    })
 }
 
 fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {

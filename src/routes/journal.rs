@@ -383,12 +383,16 @@ pub struct Framed {
 }
 
 impl Framed {
-    /// The event's whole JSON (`GET /api/events`), read back from the frame.
+    /// The event's JSON text as serialised once, inside its frame: what
+    /// a listing sends as it is.
+    pub fn json_text(&self) -> &[u8] {
+        self.frame.get(self.data.clone()).unwrap_or(b"null")
+    }
+
+    /// The event's whole JSON as a value, read back from the frame (for
+    /// the page's bulky parts).
     pub fn json(&self) -> Value {
-        self.frame
-            .get(self.data.clone())
-            .and_then(|d| serde_json::from_slice(d).ok())
-            .unwrap_or(Value::Null)
+        serde_json::from_slice(self.json_text()).unwrap_or(Value::Null)
     }
 }
 
