@@ -41,7 +41,8 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
     };
     let app = routes::App::new(config, &listening);
     let balances = (http::Balance::new(workers), http::Balance::new(1));
-    let loops = make_loops(&app, limits, &listener, inbox, workers, &balances)
+    let services = (routes::PublicService(&app), routes::InboxService(&app));
+    let loops = make_loops(&services, limits, &listener, inbox, workers, &balances)
         .map_err(|e| ConfigError(format!("cannot start serving: {e}")))?;
     match listener.local_addr() {
         Ok(addr) => log::message(&format!("listening on http://{addr}")),
@@ -135,13 +136,17 @@ fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<St
     }
 }
 
-type Loops<'a> = (Option<http::Loop<'a>>, Vec<http::Loop<'a>>);
+type Services<'a> = (routes::PublicService<'a>, routes::InboxService<'a>);
+type Loops<'a> = (
+    Option<http::Loop<'a, routes::InboxService<'a>>>,
+    Vec<http::Loop<'a, routes::PublicService<'a>>>,
+);
 
 /// Every loop, made before any serves, so none can fail to start once
 /// clients hold descriptors: the inbox's, and one per public worker on a
 /// clone of the listener.
 fn make_loops<'a>(
-    app: &'a routes::App,
+    (public_service, inbox_service): &'a Services<'a>,
     limits: http::Limits,
     listener: &TcpListener,
     inbox: Option<TcpListener>,
@@ -151,8 +156,7 @@ fn make_loops<'a>(
     let inbox = match inbox {
         Some(i) => Some(http::Loop::new(
             i,
-            routes::Listener::Inbox,
-            app,
+            inbox_service,
             limits,
             (inbox_balance, 0),
         )?),
@@ -161,13 +165,7 @@ fn make_loops<'a>(
     let mut public = Vec::with_capacity(workers);
     for w in 0..workers {
         let l = listener.try_clone()?;
-        public.push(http::Loop::new(
-            l,
-            routes::Listener::Public,
-            app,
-            limits,
-            (balance, w),
-        )?);
+        public.push(http::Loop::new(l, public_service, limits, (balance, w))?);
     }
     Ok((inbox, public))
 }

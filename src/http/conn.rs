@@ -1,36 +1,59 @@
-//! One connection: what it holds, which phase it is in, and one step of
+//! One connection: what it holds, which state it is in, and one step of
 //! work. A step answers at most one request, so the loop can serve
 //! connections in turn.
 //!
 //! Memory: the input buffer never holds more than `MAX_HEAD + max_body`
 //! bytes (reads stop while it is full and resume as it drains) and the
 //! output at most one answer (no request is answered while one is still
-//! going out). An event stream's output holds at most
-//! `MAX_STREAM_BACKLOG` plus one frame, catch-up included: frames are
-//! pulled from the journal as the client takes them. An idle connection
-//! holds no buffer at all.
+//! going out, parked or held back). An event stream's output holds at most
+//! `MAX_STREAM_BACKLOG` plus one piece, catch-up included: the service
+//! feeds it as the client takes it. An idle connection holds no buffer.
 
 use std::io::{ErrorKind, Read, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use super::request::{respond, Outcome};
-use super::response::serialize;
+use super::request::{respond, timed_out, Outcome, Parked, Then};
+use super::response::Connection;
+use super::service::Service;
 use super::{Limits, MAX_HEAD};
-use crate::log::{self, RequestLine};
-use crate::routes::{App, Listener, Response, StreamStart};
 
 /// Read in pieces of this size; also the largest buffer an idle
 /// connection keeps between requests.
 const CHUNK: usize = 16 * 1024;
-/// The most a stream's output holds before one more frame: frames are
-/// pulled from the journal only while less than this waits to be taken.
+/// The most a stream's output holds before one more piece: the service
+/// feeds it only while less than this waits to be taken.
 pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
 /// A comment line on a quiet stream this often, so proxies and the
 /// client see it alive (and a dead client is noticed).
-pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// Where a connection is in its exchange.
+#[derive(Debug)]
+enum State<S, P> {
+    /// Waiting for a request, or for the rest of one. `parsed` is the
+    /// input length at which the parser last asked for more; `continued`
+    /// whether `100 Continue` went out for this request.
+    Reading {
+        parsed: Option<usize>,
+        continued: bool,
+    },
+    /// An answer is going out; then the connection is kept or closed.
+    Writing { then: Connection },
+    /// The service has not answered yet.
+    Parked(Parked<P>),
+    /// An answer held back until `at`.
+    Delayed {
+        answer: Vec<u8>,
+        at: Instant,
+        then: Connection,
+    },
+    /// An event stream, fed by the service until the client goes.
+    Streaming(S),
+}
+
+/// What the loop sees of a connection's state: its deadline and eviction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Connected or kept alive, no byte of a request yet.
@@ -39,29 +62,33 @@ pub enum Phase {
     Request,
     /// An answer is waiting for the client to take it.
     Answer,
-    /// An event stream: journal entries are sent as they arrive.
+    /// Waiting for the service (until woken or its deadline).
+    Parked,
+    /// An answer held until its time.
+    Delayed,
+    /// An event stream.
     Stream,
 }
 
-pub struct Conn {
-    pub stream: TcpStream,
-    pub listener: Listener,
-    /// For an event stream: where it stands in the journal.
-    cursor: Option<StreamStart>,
+/// Edge-triggered readiness: each flag is true from an event until the
+/// socket says `WouldBlock`; `eof` once the client has finished sending.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    readable: bool,
+    writable: bool,
+    eof: bool,
+}
+
+pub struct Conn<S: Service> {
+    stream: TcpStream,
+    state: State<S::Stream, S::Parked>,
+    ready: Readiness,
     /// Distinguishes this connection from a later one in the same slot.
     pub generation: u64,
     pub queued: bool,
     inbuf: Vec<u8>,
     out: Vec<u8>,
     written: usize,
-    /// Edge-triggered readiness: true from an event until `WouldBlock`.
-    readable: bool,
-    writable: bool,
-    eof: bool,
-    continued: bool,
-    close_after_write: bool,
-    /// The input length at which `respond` last asked for more bytes.
-    parsed_len: Option<usize>,
     /// When the current phase began.
     since: Instant,
     /// Bytes moved in the current phase: what eviction calls progress.
@@ -72,75 +99,139 @@ pub struct Conn {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
     Close,
-    /// Nothing to do until the next readiness event.
+    /// Nothing to do until the next readiness event (or deadline).
     Wait,
     /// Has more to do now: serve it again in the next turn.
     More,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, listener: Listener, generation: u64, now: Instant) -> Self {
+fn reading<S, P>() -> State<S, P> {
+    State::Reading {
+        parsed: None,
+        continued: false,
+    }
+}
+
+impl<S: Service> Conn<S> {
+    pub fn new(stream: TcpStream, generation: u64, now: Instant) -> Self {
         Conn {
             stream,
-            listener,
-            cursor: None,
+            state: reading(),
+            ready: Readiness {
+                readable: true,
+                writable: true,
+                eof: false,
+            },
             generation,
             queued: false,
             inbuf: Vec::new(),
             out: Vec::new(),
             written: 0,
-            readable: true,
-            writable: true,
-            eof: false,
-            continued: false,
-            close_after_write: false,
-            parsed_len: None,
             since: now,
             progress: 0,
         }
     }
 
     pub fn phase(&self) -> Phase {
-        if self.cursor.is_some() {
-            Phase::Stream
-        } else if !self.out.is_empty() {
-            Phase::Answer
-        } else if !self.inbuf.is_empty() {
-            Phase::Request
-        } else {
-            Phase::Idle
+        match &self.state {
+            State::Reading { .. } if self.inbuf.is_empty() => Phase::Idle,
+            State::Reading { .. } => Phase::Request,
+            State::Writing { .. } => Phase::Answer,
+            State::Parked(_) => Phase::Parked,
+            State::Delayed { .. } => Phase::Delayed,
+            State::Streaming(_) => Phase::Stream,
         }
     }
 
     /// Notes readiness; true if that gives the connection work to do. A
     /// socket becoming writable with nothing to write is no work: every
     /// new connection reports it once, and serving each such report
-    /// delayed accepting the next connections (see `mod.rs`, accepting).
+    /// delayed accepting the next connections (see `event_loop.rs`).
     pub fn on_event(&mut self, readable: bool, writable: bool) -> bool {
-        self.readable |= readable;
-        self.writable |= writable;
-        readable || (writable && self.written < self.out.len()) || self.cursor.is_some()
+        self.ready.readable |= readable;
+        self.ready.writable |= writable;
+        readable
+            || (writable && self.written < self.out.len())
+            || matches!(self.state, State::Streaming(_))
     }
 
     /// Idle connections wait `idle_timeout`; a request must be complete,
-    /// and an answer taken, within `read_timeout` of its first byte.
+    /// and an answer taken, within `read_timeout` of its first byte; a
+    /// parked or delayed request waits for its own time.
     pub fn deadline(&self, limits: &Limits) -> Instant {
-        let limit = match self.phase() {
-            Phase::Idle => limits.idle_timeout,
-            Phase::Request | Phase::Answer => limits.read_timeout,
-            Phase::Stream => HEARTBEAT,
-        };
-        self.since + limit
+        match &self.state {
+            State::Reading { .. } if self.inbuf.is_empty() => self.since + limits.idle_timeout,
+            State::Reading { .. } | State::Writing { .. } => self.since + limits.read_timeout,
+            State::Parked(p) => p.until,
+            State::Delayed { at, .. } => *at,
+            State::Streaming(_) => self.since + HEARTBEAT,
+        }
     }
 
-    /// Pulls the journal's next frames while less than
-    /// `MAX_STREAM_BACKLOG` waits to be taken; true if it queued any.
-    pub fn feed(&mut self, app: &App) -> bool {
+    /// The deadline has come: a stream gets a heartbeat, a parked request
+    /// the service's last word, a delayed answer goes out, a request in
+    /// progress gets 408 and anything else is closed.
+    pub fn on_deadline(&mut self, now: Instant, service: &S) -> Step {
+        match std::mem::replace(&mut self.state, reading()) {
+            State::Streaming(s) => {
+                self.state = State::Streaming(s);
+                if self.heartbeat(now) {
+                    Step::More
+                } else {
+                    Step::Close
+                }
+            }
+            State::Parked(p) => {
+                let (answer, then) = p.give_up(service);
+                self.answer(answer, then, now);
+                Step::More
+            }
+            State::Delayed { answer, then, .. } => {
+                self.answer(answer, then, now);
+                Step::More
+            }
+            State::Reading { .. } if !self.inbuf.is_empty() => {
+                let _ = self.stream.write(&timed_out(self.since));
+                Step::Close
+            }
+            State::Reading { .. } | State::Writing { .. } => Step::Close,
+        }
+    }
+
+    /// The service's waker fired: a stream takes what it has room for, a
+    /// parked request its answer if there is one; true if either did.
+    pub fn on_wake(&mut self, service: &S) -> bool {
+        let resumed = match &mut self.state {
+            State::Streaming(_) => return self.feed(service),
+            State::Parked(p) => p.resume(service).map(|bytes| (bytes, p.connection())),
+            _ => None,
+        };
+        match resumed {
+            Some((bytes, then)) => {
+                self.answer(bytes, then, Instant::now());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An answer to send, from a parked or delayed request.
+    fn answer(&mut self, bytes: Vec<u8>, then: Connection, now: Instant) {
+        self.out = bytes;
+        self.written = 0;
+        self.state = State::Writing { then };
+        self.since = now;
+        self.progress = 0;
+    }
+
+    /// Pulls the stream's next bytes while less than `MAX_STREAM_BACKLOG`
+    /// waits to be taken; true if it queued any.
+    fn feed(&mut self, service: &S) -> bool {
         let pending = self.out.len() - self.written;
-        let Some(cursor) = self.cursor.as_mut() else {
+        let State::Streaming(stream) = &mut self.state else {
             return false;
         };
-        if pending >= MAX_STREAM_BACKLOG || !cursor.behind(app) {
+        if pending >= MAX_STREAM_BACKLOG || !service.behind(stream) {
             return false;
         }
         if self.written > 0 {
@@ -148,34 +239,25 @@ impl Conn {
             self.written = 0;
         }
         let before = self.out.len();
-        cursor.next_frames(app, MAX_STREAM_BACKLOG - pending, &mut self.out);
+        service.feed(stream, MAX_STREAM_BACKLOG - pending, &mut self.out);
         self.out.len() > before
     }
 
     /// A comment line on a quiet stream; false if the client has not
     /// taken what was queued (it is closed: it stopped reading).
-    pub fn heartbeat(&mut self, now: Instant) -> bool {
+    fn heartbeat(&mut self, now: Instant) -> bool {
         self.since = now;
         if self.out.len() - self.written >= MAX_STREAM_BACKLOG {
             return false;
         }
-        self.push_stream(b": keep-alive\n\n");
-        true
-    }
-
-    fn push_stream(&mut self, bytes: &[u8]) {
         if self.written > 0 {
             self.out.drain(..self.written);
             self.written = 0;
         }
         // Exactly: amortised doubling would hold twice the bound.
-        self.out.reserve_exact(bytes.len());
-        self.out.extend_from_slice(bytes);
-    }
-
-    /// Bytes queued and not yet taken (what a stream holds).
-    pub fn pending(&self) -> usize {
-        self.out.len() - self.written
+        self.out.reserve_exact(HEARTBEAT_LINE.len());
+        self.out.extend_from_slice(HEARTBEAT_LINE);
+        true
     }
 
     /// Seconds per byte of progress in the current phase: the connection
@@ -184,94 +266,51 @@ impl Conn {
         now.saturating_duration_since(self.since).as_secs_f64() / (self.progress as f64 + 1.0)
     }
 
-    /// The deadline passed: 408 to a request in progress, silence otherwise.
-    pub fn expire(mut self) {
-        if self.phase() == Phase::Request {
-            let r = Response::error(408, "request not received in time");
-            log::request(&RequestLine {
-                method: None,
-                path: None,
-                status: 408,
-                duration: self.since.elapsed(),
-                note: &r.note,
-            });
-            let _ = self.stream.write(&serialize(&r, true, false, true));
-        }
-    }
-
     fn begin(&mut self, now: Instant) {
         self.since = now;
         self.progress = self.inbuf.len();
     }
 
     fn more_to_do(&self, cap: usize) -> bool {
+        let State::Reading { parsed, .. } = self.state else {
+            return false;
+        };
         self.out.is_empty()
-            && (self.eof
-                || (self.readable && self.inbuf.len() < cap)
-                || (!self.inbuf.is_empty() && self.parsed_len != Some(self.inbuf.len())))
+            && (self.ready.eof
+                || (self.ready.readable && self.inbuf.len() < cap)
+                || (!self.inbuf.is_empty() && parsed != Some(self.inbuf.len())))
     }
 
     /// Flushes, reads what fits, answers at most one request.
-    pub fn step(&mut self, app: &App, limits: &Limits) -> Step {
-        if self.cursor.is_some() {
-            return self.step_stream(app);
-        }
+    pub fn step(&mut self, service: &S, limits: &Limits) -> Step {
         let cap = MAX_HEAD + limits.max_body;
+        match self.state {
+            State::Streaming(_) => return self.step_stream(service),
+            State::Parked(_) | State::Delayed { .. } => return self.step_held(cap),
+            State::Reading { .. } | State::Writing { .. } => {}
+        }
+        if !self.flush() {
+            return Step::Close;
+        }
         if !self.out.is_empty() {
-            if !self.flush() {
-                return Step::Close;
-            }
-            if !self.out.is_empty() {
-                return Step::Wait;
-            }
+            return Step::Wait;
         }
-        if self.readable && !self.eof && !self.read(cap) {
+        if let Some(step) = self.answered() {
+            return step;
+        }
+        if self.ready.readable && !self.ready.eof && !self.read(cap) {
             return Step::Close;
         }
-        if !self.inbuf.is_empty() && self.parsed_len != Some(self.inbuf.len()) {
-            match respond(&self.inbuf, app, limits, Some(self.since), self.listener) {
-                Outcome::NeedMore { send_continue } => {
-                    self.parsed_len = Some(self.inbuf.len());
-                    if send_continue && !self.continued {
-                        self.continued = true;
-                        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                        self.progress += 1;
-                        if !self.flush() {
-                            return Step::Close;
-                        }
-                    }
-                }
-                Outcome::Answered {
-                    consumed,
-                    response,
-                    close,
-                    stream,
-                } => {
-                    self.inbuf.drain(..consumed.min(self.inbuf.len()));
-                    self.out.extend_from_slice(&response);
-                    self.close_after_write = close;
-                    if stream.is_some() {
-                        // From now on this connection only carries events.
-                        self.cursor = stream;
-                        self.inbuf = Vec::new();
-                        self.since = Instant::now();
-                        return self.step_stream(app);
-                    }
-                    self.continued = false;
-                    self.parsed_len = None;
-                    self.since = Instant::now();
-                    self.progress = 0;
-                    if !self.flush() {
-                        return Step::Close;
-                    }
-                }
-            }
+        if let Some(step) = self.parse(service, limits) {
+            return step;
         }
-        if self.out.is_empty() && self.eof && self.parsed_len == Some(self.inbuf.len()) {
+        let State::Reading { parsed, .. } = self.state else {
+            // An answer still going out: the client's turn to read it.
+            return Step::Wait;
+        };
+        let nothing_whole = self.inbuf.is_empty() || parsed == Some(self.inbuf.len());
+        if self.out.is_empty() && self.ready.eof && nothing_whole {
             // The client finished sending and no whole request is left.
-            return Step::Close;
-        }
-        if self.out.is_empty() && self.eof && self.inbuf.is_empty() {
             return Step::Close;
         }
         if self.more_to_do(cap) {
@@ -281,14 +320,123 @@ impl Conn {
         }
     }
 
-    /// An event stream: write what is queued, pull more from the journal
-    /// as it drains; anything the client sends is read and dropped (it has
-    /// nothing more to say), its end closes.
-    fn step_stream(&mut self, app: &App) -> Step {
+    /// An answer is wholly out: close, or start the next phase (idle, or
+    /// the next pipelined request, whose bytes are already here).
+    fn answered(&mut self) -> Option<Step> {
+        let State::Writing { then } = self.state else {
+            return None;
+        };
+        if then == Connection::Close {
+            return Some(Step::Close);
+        }
+        self.state = reading();
+        self.begin(Instant::now());
+        if self.out.capacity() > CHUNK {
+            self.out = Vec::new();
+        }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > CHUNK {
+            self.inbuf = Vec::new();
+        }
+        None
+    }
+
+    /// Hands what has arrived to the parser; `Some` if that decided the
+    /// step (an answer began, or the connection broke).
+    fn parse(&mut self, service: &S, limits: &Limits) -> Option<Step> {
+        let State::Reading { parsed, continued } = self.state else {
+            return None;
+        };
+        if self.inbuf.is_empty() || parsed == Some(self.inbuf.len()) {
+            return None;
+        }
+        match respond(&self.inbuf, service, limits, Some(self.since)) {
+            Outcome::NeedMore { send_continue } => {
+                self.state = State::Reading {
+                    parsed: Some(self.inbuf.len()),
+                    continued: continued || send_continue,
+                };
+                if send_continue && !continued {
+                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.progress += 1;
+                    if !self.flush() {
+                        return Some(Step::Close);
+                    }
+                }
+                None
+            }
+            Outcome::Answered { consumed, then } => {
+                self.inbuf.drain(..consumed.min(self.inbuf.len()));
+                self.take(then, service)
+            }
+        }
+    }
+
+    /// Starts on what the service made of a request; `None` when an
+    /// answer is going out and the step goes on as for any other.
+    fn take(&mut self, then: Then<S::Stream, S::Parked>, service: &S) -> Option<Step> {
+        let now = Instant::now();
+        self.since = now;
+        self.progress = 0;
+        match then {
+            Then::Send { bytes, connection } => {
+                self.out.extend_from_slice(&bytes);
+                self.state = State::Writing { then: connection };
+                if !self.flush() {
+                    return Some(Step::Close);
+                }
+                if self.out.is_empty() {
+                    return self.answered();
+                }
+                None
+            }
+            Then::Stream { head, stream } => {
+                // From now on this connection only carries the stream.
+                self.out.extend_from_slice(&head);
+                self.state = State::Streaming(stream);
+                self.inbuf = Vec::new();
+                Some(self.step_stream(service))
+            }
+            Then::Park(p) => {
+                self.state = State::Parked(p);
+                Some(Step::Wait)
+            }
+            Then::SendAt {
+                bytes,
+                at,
+                connection,
+            } => {
+                self.state = State::Delayed {
+                    answer: bytes,
+                    at,
+                    then: connection,
+                };
+                Some(Step::Wait)
+            }
+            Then::Close => Some(Step::Close),
+        }
+    }
+
+    /// Parked or delayed: whatever the client pipelines is kept for later
+    /// (within the cap); if it goes, so does its request.
+    fn step_held(&mut self, cap: usize) -> Step {
+        if self.ready.readable && !self.read(cap) {
+            return Step::Close;
+        }
+        if self.ready.eof {
+            Step::Close
+        } else {
+            Step::Wait
+        }
+    }
+
+    /// An event stream: write what is queued, feed more as it drains;
+    /// anything the client sends is read and dropped (it has nothing more
+    /// to say), its end closes.
+    fn step_stream(&mut self, service: &S) -> Step {
         if !self.flush() {
             return Step::Close;
         }
-        if self.writable && self.feed(app) {
+        if self.ready.writable && self.feed(service) {
             // More may follow once this is out: serve it again next turn.
             return if self.flush() {
                 Step::More
@@ -297,11 +445,11 @@ impl Conn {
             };
         }
         let mut sink = [0u8; 1024];
-        while self.readable {
+        while self.ready.readable {
             match self.stream.read(&mut sink) {
                 Ok(0) => return Step::Close,
                 Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.ready.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Step::Close,
             }
@@ -324,12 +472,12 @@ impl Conn {
             };
             match self.stream.read(buf) {
                 Ok(0) => {
-                    self.eof = true;
-                    self.readable = false;
+                    self.ready.eof = true;
+                    self.ready.readable = false;
                     return true;
                 }
                 Ok(n) => {
-                    if self.inbuf.is_empty() && self.out.is_empty() {
+                    if self.phase() == Phase::Idle && self.out.is_empty() {
                         // The first byte of a request: its clock starts now.
                         self.begin(Instant::now());
                     }
@@ -339,7 +487,7 @@ impl Conn {
                     self.progress += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.readable = false;
+                    self.ready.readable = false;
                     return true;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -348,11 +496,11 @@ impl Conn {
         }
     }
 
-    /// Writes pending output; false on a broken connection or when a
-    /// `Connection: close` answer is fully out.
+    /// Writes pending output until done or `WouldBlock`; false on a
+    /// broken connection.
     fn flush(&mut self) -> bool {
         while self.written < self.out.len() {
-            if !self.writable {
+            if !self.ready.writable {
                 return true;
             }
             match self
@@ -365,42 +513,46 @@ impl Conn {
                     self.progress += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.writable = false;
+                    self.ready.writable = false;
                     return true;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
         }
-        let was_answer = !self.out.is_empty();
         self.out.clear();
         self.written = 0;
-        if self.cursor.is_some() {
-            // A stream's progress is what it has taken.
-            return true;
-        }
-        if self.out.capacity() > CHUNK {
-            self.out = Vec::new();
-        }
-        if self.inbuf.is_empty() && self.inbuf.capacity() > CHUNK {
-            self.inbuf = Vec::new();
-        }
-        if was_answer && !self.continued {
-            if self.close_after_write {
-                return false;
-            }
-            // The answer is out: the next phase (idle, or the next
-            // pipelined request, whose bytes are already here) starts now.
-            self.begin(Instant::now());
-        }
         true
     }
 }
+
+const HEARTBEAT_LINE: &[u8] = b": keep-alive\n\n";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A service that never answers: enough for a connection's own logic.
+    struct Silent;
+
+    impl Service for Silent {
+        type Stream = ();
+        type Parked = ();
+        fn call(&self, _: &crate::http::Request<'_>) -> crate::http::Answer<(), ()> {
+            crate::http::Answer::Close(crate::log::Note::default())
+        }
+        fn feed(&self, _: &mut (), _: usize, _: &mut Vec<u8>) {}
+        fn behind(&self, _: &()) -> bool {
+            false
+        }
+        fn resume(&self, _: &mut ()) -> Option<crate::http::Response> {
+            None
+        }
+        fn give_up(&self, _: ()) -> crate::http::Response {
+            crate::http::Response::error(504, "gave up")
+        }
+    }
 
     #[test]
     fn eviction_prefers_least_progress_for_longest() {
@@ -412,10 +564,10 @@ mod tests {
             TcpStream::from_std(s)
         };
         let t0 = Instant::now();
-        let mut idle = Conn::new(mk(), Listener::Public, 0, t0);
-        let mut one_byte = Conn::new(mk(), Listener::Public, 1, t0);
+        let mut idle = Conn::<Silent>::new(mk(), 0, t0);
+        let mut one_byte = Conn::<Silent>::new(mk(), 1, t0);
         one_byte.progress = 1;
-        let mut busy = Conn::new(mk(), Listener::Public, 2, t0);
+        let mut busy = Conn::<Silent>::new(mk(), 2, t0);
         busy.progress = 1200;
         let later = t0 + Duration::from_secs(5);
         assert!(idle.eviction_score(later) > one_byte.eviction_score(later));

@@ -4,59 +4,43 @@
 
 use std::time::{Duration, Instant};
 
-use super::response::serialize;
+use super::response::{serialize, Body, Connection, Framing, Version};
+use super::service::{Answer, Headers, Method, Request, Response, Service};
 use super::{Limits, MAX_HEAD, MAX_HEADERS};
-use crate::log::{self, RequestLine};
-use crate::routes::{self, App, Listener, Method, Request, Response, StreamStart};
+use crate::log::{self, Note, RequestLine};
 
-/// The parts of a request head we act on.
+/// The parts of a request head the transport acts on; the rest reaches
+/// the service as `Headers`.
 struct Head<'b> {
     method: &'b str,
     target: &'b str,
-    http10: bool,
+    version: Version,
     content_length: usize,
-    content_type: Option<&'b str>,
-    host: Option<&'b str>,
-    origin: Option<&'b str>,
-    sec_fetch_site: Option<&'b str>,
-    last_event_id: Option<&'b str>,
     expect_continue: bool,
     close: bool,
-}
-
-/// Optional whitespace around a field value is SP and HTAB only (RFC 9110
-/// §5.5); `str::trim` would also strip U+00A0, U+0085, U+3000, … and read
-/// `\u{a0}15` as 15 where a front proxy may not.
-fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
-    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
-    match (start, end) {
-        (Some(s), Some(e)) => v.get(s..=e).unwrap_or_default(),
-        _ => &[],
-    }
 }
 
 fn parse_head<'b>(
     req: &httparse::Request<'_, 'b>,
     max_body: usize,
 ) -> Result<Head<'b>, (u16, &'static str)> {
+    let http10 = req.version == Some(0);
     let mut head = Head {
         method: req.method.unwrap_or(""),
         target: req.path.unwrap_or(""),
-        http10: req.version == Some(0),
+        version: if http10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
         content_length: 0,
-        content_type: None,
-        host: None,
-        origin: None,
-        sec_fetch_site: None,
-        last_event_id: None,
         expect_continue: false,
-        close: req.version == Some(0),
+        close: http10,
     };
     let mut length: Option<u64> = None;
     let mut hosts = 0usize;
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(trim_ows(h.value))
+        let value = std::str::from_utf8(super::service::trim_ows(h.value))
             .map_err(|_| (400, "header value is not UTF-8"))?;
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -77,15 +61,6 @@ fn parse_head<'b>(
             ));
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
-            head.host = Some(value);
-        } else if name.eq_ignore_ascii_case("origin") {
-            head.origin = Some(value);
-        } else if name.eq_ignore_ascii_case("sec-fetch-site") {
-            head.sec_fetch_site = Some(value);
-        } else if name.eq_ignore_ascii_case("last-event-id") {
-            head.last_event_id = Some(value);
-        } else if name.eq_ignore_ascii_case("content-type") {
-            head.content_type = Some(value);
         } else if name.eq_ignore_ascii_case("expect") {
             head.expect_continue = value.eq_ignore_ascii_case("100-continue");
         } else if name.eq_ignore_ascii_case("connection") {
@@ -98,7 +73,7 @@ fn parse_head<'b>(
     if hosts > 1 {
         return Err((400, "more than one Host header"));
     }
-    if hosts == 0 && !head.http10 {
+    if hosts == 0 && !http10 {
         return Err((400, "HTTP/1.1 request without Host header"));
     }
     let length = length.unwrap_or(0);
@@ -113,24 +88,87 @@ fn parse_head<'b>(
 }
 
 /// What the bytes received so far on a connection amount to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+#[derive(Debug)]
+pub enum Outcome<S, P> {
     /// Not a whole request yet; `send_continue` when the client waits for
     /// `100 Continue` before sending a body it may send.
     NeedMore { send_continue: bool },
-    /// A whole request was answered: `consumed` bytes of input, `response`
-    /// to send, and whether the connection closes after it.
-    Answered {
-        consumed: usize,
-        response: Vec<u8>,
-        close: bool,
-        /// The answer opened an event stream (see `Response::stream`).
-        stream: Option<StreamStart>,
+    /// A whole request, `consumed` bytes of input, and what to do with it.
+    Answered { consumed: usize, then: Then<S, P> },
+}
+
+/// What the connection does with a request's answer.
+#[derive(Debug)]
+pub enum Then<S, P> {
+    /// Send `bytes`; then keep the connection or close it.
+    Send {
+        bytes: Vec<u8>,
+        connection: Connection,
     },
+    /// Send `head`, then carry the stream until the client goes.
+    Stream { head: Vec<u8>, stream: S },
+    /// Wait for the service (`Parked::resume`).
+    Park(Parked<P>),
+    /// Send `bytes` once `at` has come.
+    SendAt {
+        bytes: Vec<u8>,
+        at: Instant,
+        connection: Connection,
+    },
+    /// Close without answering.
+    Close,
+}
+
+/// A parked request: the service's part, and what the transport needs to
+/// answer it later (its framing, and its log line's method and path).
+#[derive(Debug)]
+pub struct Parked<P> {
+    pub parked: P,
+    pub until: Instant,
+    framing: Framing,
+    method: String,
+    path: String,
+    started: Option<Instant>,
+}
+
+impl<P> Parked<P> {
+    /// The service's answer now, if it has one: serialised and logged.
+    pub fn resume<S: Service<Parked = P>>(&mut self, service: &S) -> Option<Vec<u8>> {
+        let r = service.resume(&mut self.parked)?;
+        Some(self.finish(&r))
+    }
+
+    /// The deadline passed: the service's last word, serialised and logged.
+    pub fn give_up<S: Service<Parked = P>>(self, service: &S) -> (Vec<u8>, Connection) {
+        let connection = self.framing.connection;
+        let r = service.give_up(self.parked);
+        let framing = self.framing;
+        log_line(Some(&self.method), Some(&self.path), &r, self.started);
+        (serialize(&r, framing), connection)
+    }
+
+    pub fn connection(&self) -> Connection {
+        self.framing.connection
+    }
+
+    fn finish(&self, r: &Response) -> Vec<u8> {
+        log_line(Some(&self.method), Some(&self.path), r, self.started);
+        serialize(r, self.framing)
+    }
 }
 
 fn elapsed(started: Option<Instant>) -> Duration {
     started.map_or(Duration::ZERO, |t| t.elapsed())
+}
+
+fn log_line(method: Option<&str>, path: Option<&str>, r: &Response, started: Option<Instant>) {
+    log::request(&RequestLine {
+        method,
+        path,
+        status: r.status,
+        duration: elapsed(started),
+        note: &r.note,
+    });
 }
 
 /// The length of the request head in `input`: `None` while it is not
@@ -156,44 +194,43 @@ fn head_length<'b>(
     }
 }
 
-/// A request refused before it reached a route: logged, answered, and the
-/// connection closed (whatever else it sent is not trusted to frame).
-fn refusal(
+/// A request refused before it reached the service: logged, answered, and
+/// the connection closed (whatever else it sent is not trusted to frame).
+fn refusal<S, P>(
     consumed: usize,
     started: Option<Instant>,
     method: Option<&str>,
     path: Option<&str>,
     r: &Response,
-) -> Outcome {
-    log::request(&RequestLine {
-        method,
-        path,
-        status: r.status,
-        duration: elapsed(started),
-        note: &r.note,
-    });
+) -> Outcome<S, P> {
+    log_line(method, path, r, started);
     Outcome::Answered {
         consumed,
-        response: serialize(r, true, false, true),
-        close: true,
-        stream: None,
+        then: Then::Send {
+            bytes: serialize(r, Framing::REFUSAL),
+            connection: Connection::Close,
+        },
     }
 }
 
-/// Parses at most one request from `input` and answers it: the whole HTTP
-/// side of the server as a pure function of its input (and `app`'s clock).
-/// `started` is when the request's first byte arrived, for the log.
-pub fn respond(
+/// The 408 for a request not received in time, logged.
+pub fn timed_out(started: Instant) -> Vec<u8> {
+    let r = Response::error(408, "request not received in time");
+    log_line(None, None, &r, Some(started));
+    serialize(&r, Framing::REFUSAL)
+}
+
+/// Parses at most one request from `input` and hands it to `service`: the
+/// whole HTTP side of the server as a pure function of its input (and the
+/// service's state). `started` is when the request's first byte arrived.
+pub fn respond<S: Service>(
     input: &[u8],
-    app: &App,
+    service: &S,
     limits: &Limits,
     started: Option<Instant>,
-    listener: Listener,
-) -> Outcome {
+) -> Outcome<S::Stream, S::Parked> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let refuse =
-        |m: Option<&str>, t: Option<&str>, r: Response| refusal(input.len(), started, m, t, &r);
     let head_len = match head_length(&mut req, input) {
         Ok(Some(n)) => n,
         Ok(None) => {
@@ -201,19 +238,28 @@ pub fn respond(
                 send_continue: false,
             }
         }
-        Err((status, why)) => return refuse(None, None, Response::error(status, why)),
+        Err((status, why)) => {
+            return refusal(
+                input.len(),
+                started,
+                None,
+                None,
+                &Response::error(status, why),
+            )
+        }
     };
     let head = match parse_head(&req, limits.max_body) {
         Ok(h) => h,
         Err((status, reason)) => {
             let path = req.path.map(|t| t.split('?').next().unwrap_or(""));
-            return refuse(req.method, path, Response::error(status, reason));
+            let r = Response::error(status, reason);
+            return refusal(input.len(), started, req.method, path, &r);
         }
     };
     let total = head_len.saturating_add(head.content_length);
     let Some(body) = input.get(head_len..total) else {
         return Outcome::NeedMore {
-            send_continue: head.expect_continue && !head.http10,
+            send_continue: head.expect_continue && head.version == Version::Http11,
         };
     };
     let (path, query) = match head.target.split_once('?') {
@@ -221,46 +267,80 @@ pub fn respond(
         None => (head.target, None),
     };
     let method = Method::parse(head.method);
-    let response = routes::handle(
-        app,
-        &Request {
-            listener,
-            method,
-            path,
-            query,
-            content_type: head.content_type,
-            host: head.host,
-            origin: head.origin,
-            sec_fetch_site: head.sec_fetch_site,
-            last_event_id: head.last_event_id,
-            body,
-        },
-    );
-    // The path never includes the query: a token in `?result=` stays out.
-    log::request(&RequestLine {
-        method: Some(head.method),
-        path: Some(path),
-        status: response.status,
-        duration: elapsed(started),
-        note: &response.note,
+    let answer = service.call(&Request {
+        method,
+        path,
+        query,
+        headers: Headers::new(req.headers),
+        body,
     });
-    let stream = response.stream;
+    let framing = Framing {
+        version: head.version,
+        connection: if head.close {
+            Connection::Close
+        } else {
+            Connection::KeepAlive
+        },
+        body: if method == Method::Head {
+            Body::HeadOnly
+        } else {
+            Body::Sized
+        },
+    };
+    // The path never includes the query: a token in `?result=` stays out.
+    let then = match answer {
+        Answer::Now(r) => {
+            log_line(Some(head.method), Some(path), &r, started);
+            Then::Send {
+                bytes: serialize(&r, framing),
+                connection: framing.connection,
+            }
+        }
+        Answer::At(r, at) => {
+            log_line(Some(head.method), Some(path), &r, started);
+            Then::SendAt {
+                bytes: serialize(&r, framing),
+                at,
+                connection: framing.connection,
+            }
+        }
+        Answer::Stream(r, stream) => {
+            log_line(Some(head.method), Some(path), &r, started);
+            let framing = Framing {
+                body: Body::UntilClose,
+                ..framing
+            };
+            Then::Stream {
+                head: serialize(&r, framing),
+                stream,
+            }
+        }
+        Answer::Park(parked, until) => Then::Park(Parked {
+            parked,
+            until,
+            framing,
+            method: head.method.to_owned(),
+            path: path.to_owned(),
+            started,
+        }),
+        Answer::Close(note) => {
+            log_closed(head.method, path, &note, started);
+            Then::Close
+        }
+    };
     Outcome::Answered {
         consumed: total,
-        response: serialize(&response, head.close, head.http10, method != Method::Head),
-        close: head.close && stream.is_none(),
-        stream,
+        then,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_sp_and_htab_are_optional_whitespace() {
-        assert_eq!(trim_ows(b" \t15\t "), b"15");
-        assert_eq!(trim_ows("\u{a0}15".as_bytes()), "\u{a0}15".as_bytes());
-        assert_eq!(trim_ows(b"   "), b"");
-    }
+/// A request closed without an answer: its log line shows status 0.
+fn log_closed(method: &str, path: &str, note: &Note, started: Option<Instant>) {
+    log::request(&RequestLine {
+        method: Some(method),
+        path: Some(path),
+        status: 0,
+        duration: elapsed(started),
+        note,
+    });
 }

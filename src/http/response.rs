@@ -1,9 +1,10 @@
-//! Writing an answer: status line, the few headers we send, the body.
+//! Writing an answer: status line, the few headers we send, the body,
+//! framed as the request and the kind of answer require (`Framing`).
 
 use std::io::Write as _;
 
+use super::service::Response;
 use crate::date;
-use crate::routes::Response;
 
 /// RFC 9110 §15's reason phrases for every status we may send; any
 /// other code gets none (a reason phrase is optional, RFC 9112 §4).
@@ -36,9 +37,54 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-pub fn serialize(r: &Response, close: bool, http10: bool, with_body: bool) -> Vec<u8> {
+/// How an answer is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    pub version: Version,
+    pub connection: Connection,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// What happens to the connection once the answer is out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    KeepAlive,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// The body, with its `Content-Length`.
+    Sized,
+    /// `Content-Length` only (the answer to `HEAD`).
+    HeadOnly,
+    /// An event stream: the body ends when the connection does (RFC 9112
+    /// §6.3 rule 8), so no length, and no `Connection: close`.
+    UntilClose,
+}
+
+impl Framing {
+    /// A refusal before any route: HTTP/1.1, and the connection closes
+    /// (what else it sent cannot be trusted to frame).
+    pub const REFUSAL: Framing = Framing {
+        version: Version::Http11,
+        connection: Connection::Close,
+        body: Body::Sized,
+    };
+}
+
+pub fn serialize(r: &Response, framing: Framing) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + r.body.len());
-    let version = if http10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let version = match framing.version {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
     let _ = write!(
         out,
         "{version} {} {}\r\nDate: {}\r\nContent-Type: {}\r\n",
@@ -47,22 +93,21 @@ pub fn serialize(r: &Response, close: bool, http10: bool, with_body: bool) -> Ve
         date::http_date(date::unix_now()),
         r.content_type,
     );
-    // An event stream's body ends when the connection does (RFC 9112 §6.3
-    // rule 8): no length.
-    if r.stream.is_none() {
+    if framing.body != Body::UntilClose {
         let _ = write!(out, "Content-Length: {}\r\n", r.body.len());
-    }
-    if let Some(allow) = r.allow {
-        let _ = write!(out, "Allow: {allow}\r\n");
     }
     for (name, value) in &r.headers {
         let _ = write!(out, "{name}: {value}\r\n");
     }
-    if close && !http10 && r.stream.is_none() {
+    // HTTP/1.0 closes unless asked otherwise; a stream closes anyway.
+    if framing.connection == Connection::Close
+        && framing.version == Version::Http11
+        && framing.body != Body::UntilClose
+    {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if with_body {
+    if framing.body != Body::HeadOnly {
         out.extend_from_slice(&r.body);
     }
     out
@@ -74,15 +119,17 @@ mod tests {
 
     #[test]
     fn serialized_heads() {
-        let mut r = Response::error(405, "method not allowed");
-        r.allow = Some("POST");
-        let s = String::from_utf8(serialize(&r, true, false, false)).unwrap();
+        let r = Response::method_not_allowed("POST");
+        let head_only = Framing {
+            body: Body::HeadOnly,
+            ..Framing::REFUSAL
+        };
+        let s = String::from_utf8(serialize(&r, head_only)).unwrap();
         assert!(s.starts_with("HTTP/1.1 405 Method Not Allowed\r\nDate: "));
         assert!(s.ends_with("Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nAllow: POST\r\nConnection: close\r\n\r\n"));
     }
 
-    /// Issue: the server sent `403 Internal Server Error` and
-    /// `202 Internal Server Error`.
+    /// It sent `403 Internal Server Error` and `202 Internal Server Error`.
     #[test]
     fn every_status_we_send_has_its_own_reason_phrase() {
         for (code, phrase) in [
@@ -90,11 +137,11 @@ mod tests {
             (403, "Forbidden"),
             (421, "Misdirected Request"),
         ] {
-            let s = serialize(&Response::error(code, "x"), false, false, false);
+            let s = serialize(&Response::error(code, "x"), Framing::REFUSAL);
             let line = format!("HTTP/1.1 {code} {phrase}\r\n");
             assert!(s.starts_with(line.as_bytes()), "{code}");
         }
-        let s = serialize(&Response::error(299, "x"), false, false, false);
+        let s = serialize(&Response::error(299, "x"), Framing::REFUSAL);
         assert!(s.starts_with(b"HTTP/1.1 299 \r\n"));
     }
 }

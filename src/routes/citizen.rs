@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::page::esc;
+use super::html::{attributes, esc, open_document};
 use super::Response;
 
 const CSP: &str = "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -20,11 +20,9 @@ pub struct Shown {
 }
 
 pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
-    let mut b = String::from(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Communication plugin UI</title></head>\n<body>\n<h1>Communication plugin UI</h1>\n",
-    );
+    let mut b = String::new();
+    open_document(&mut b, super::UI_BODY, None);
+    let _ = writeln!(b, ">\n<h1>{}</h1>", esc(super::UI_BODY));
     if let Some(n) = notice {
         let _ = writeln!(b, "<p role=\"status\">{}</p>", esc(n));
     }
@@ -36,18 +34,7 @@ pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
                 "<p>Authentication result: <strong>{}</strong></p>",
                 esc(r.status)
             );
-            match &r.attributes {
-                Some(a) if !a.is_empty() => {
-                    b.push_str(
-                        "<table><thead><tr><th>attribute</th><th>value</th></tr></thead><tbody>\n",
-                    );
-                    for (k, v) in a {
-                        let _ = writeln!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
-                    }
-                    b.push_str("</tbody></table>\n");
-                }
-                _ => b.push_str("<p>No attributes.</p>\n"),
-            }
+            attributes(&mut b, r.attributes.as_ref());
             if let Some(key) = &r.logout_key {
                 let _ = writeln!(
                     b,
@@ -61,9 +48,9 @@ pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
     }
     b.push_str("</body></html>\n");
     let mut r = Response::new(200, "text/html; charset=utf-8", b);
-    r.headers.push(("Content-Security-Policy", CSP));
-    r.headers.push(("Cache-Control", "no-store"));
-    r.headers.push(("Referrer-Policy", "no-referrer"));
+    r.headers.push(("Content-Security-Policy", CSP.into()));
+    r.headers.push(("Cache-Control", "no-store".into()));
+    r.headers.push(("Referrer-Policy", "no-referrer".into()));
     r
 }
 

@@ -124,6 +124,16 @@ pub struct Provenance<'a> {
     pub sec_fetch_site: Option<&'a str>,
 }
 
+impl<'a> Provenance<'a> {
+    pub fn of(req: &crate::http::Request<'a>) -> Self {
+        Provenance {
+            host: req.headers.get("host"),
+            origin: req.headers.get("origin"),
+            sec_fetch_site: req.headers.get("sec-fetch-site"),
+        }
+    }
+}
+
 /// Why a changing request was refused as cross-site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrossSite {

@@ -15,11 +15,15 @@
 //! not the inbox's), and every changing one the cross-site defence (403),
 //! both in `guard.rs`.
 
+use std::borrow::Cow;
+
 use serde_json::json;
 
 use super::guard;
 use super::journal::{Filter, Page};
-use super::{method_not_allowed, page, query_param, App, Method, Request, Response};
+use super::query::{id_param, one_of, query_param};
+use super::{page, Answer, App, Method, Request, Response, StreamStart};
+use std::convert::Infallible;
 
 pub const ROUTES: [&str; 4] = ["start_communication", "auth_result", "ui", "session"];
 pub const VERDICTS: [&str; 5] = ["accepted", "replay", "rejected", "sent", "failed"];
@@ -35,27 +39,38 @@ pub const PRIVATE: [(&str, &str); 4] = [
     ("X-Frame-Options", "DENY"),
 ];
 
-pub fn handle(app: &App, req: &Request) -> Response {
-    let mut r = guarded(app, req);
-    r.headers.extend(PRIVATE);
-    r
+pub fn handle(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
+    let mut answer = guarded(app, req);
+    if let Some(r) = answer.response_mut() {
+        r.headers
+            .extend(PRIVATE.iter().map(|&(n, v)| (n, Cow::Borrowed(v))));
+    }
+    answer
 }
 
-fn guarded(app: &App, req: &Request) -> Response {
-    use Method::{Delete, Post};
-    if !app.inbox_hosts.as_ref().is_some_and(|h| h.allows(req.host)) {
+fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
+    use Method::{Delete, Get, Post};
+    if !app
+        .inbox_hosts
+        .as_ref()
+        .is_some_and(|h| h.allows(req.headers.get("host")))
+    {
         return Response::error(
             421,
             "this inbox answers only to its own names (its IP:PORT, and localhost on loopback); \
              start with --inbox-host NAME[:PORT] to add one",
-        );
+        )
+        .into();
     }
     if matches!(req.method, Post | Delete) {
-        if let Err(why) = guard::same_origin(&req.provenance()) {
-            return Response::error(403, why.message());
+        if let Err(why) = guard::same_origin(&guard::Provenance::of(req)) {
+            return Response::error(403, why.message()).into();
         }
     }
-    route(app, req)
+    if (req.path, req.method) == ("/api/events/stream", Get) {
+        return stream(app, req);
+    }
+    route(app, req).into()
 }
 
 fn route(app: &App, req: &Request) -> Response {
@@ -74,13 +89,12 @@ fn route(app: &App, req: &Request) -> Response {
         ("/api/events", Get | Head) => list(app, req.query),
         ("/api/events", Delete) => clear(app, false),
         ("/api/events/clear", Post) => clear(app, query_param(req.query, "back").is_some()),
-        ("/api/events/stream", Get) => stream(app, req),
         ("/" | "/entries" | "/app.js" | "/app.css" | "/api/events/stream", _) => {
-            method_not_allowed("GET, HEAD")
+            Response::method_not_allowed("GET, HEAD")
         }
-        ("/api/events", _) => method_not_allowed("GET, HEAD, DELETE"),
-        ("/api/events/clear", _) => method_not_allowed("POST"),
-        (p, Post) if session_target(p).is_some() => super::feedback_route(app, req),
+        ("/api/events", _) => Response::method_not_allowed("GET, HEAD, DELETE"),
+        ("/api/events/clear", _) => Response::method_not_allowed("POST"),
+        (p, Post) if session_target(p).is_some() => super::session::feedback_route(app, req),
         _ => Response::error(404, "not found"),
     }
 }
@@ -99,16 +113,6 @@ pub fn session_target(path: &str) -> Option<u64> {
         .strip_suffix("/session")?
         .parse()
         .ok()
-}
-
-fn id_param(query: Option<&str>, name: &str) -> Result<Option<u64>, String> {
-    match query_param(query, name) {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{name} must be a whole number (an event id)")),
-    }
 }
 
 fn since(query: Option<&str>) -> Result<Option<u64>, String> {
@@ -132,17 +136,6 @@ impl Listing {
             route: self.route.as_deref(),
             verdict: self.verdict.as_deref(),
         }
-    }
-}
-
-fn one_of(query: Option<&str>, name: &str, allowed: &[&str]) -> Result<Option<String>, String> {
-    let v = query_param(query, name).filter(|v| !v.is_empty());
-    match v {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(format!(
-            "{name} must be one of {}, not {v:?}",
-            allowed.join(", ")
-        )),
-        v => Ok(v),
     }
 }
 
@@ -199,20 +192,23 @@ fn json_response(v: &serde_json::Value) -> Response {
 /// The stream's opening: a reconnection delay; the entries after `since`
 /// (or the browser's `Last-Event-ID` on a reconnection) follow from the
 /// journal as the client takes them, never all at once.
-fn stream(app: &App, req: &Request) -> Response {
+fn stream(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
     let since = match since(req.query) {
         Ok(s) => s,
-        Err(e) => return Response::error(400, e),
+        Err(e) => return Response::error(400, e).into(),
     };
-    let resumed = req.last_event_id.and_then(|v| v.trim().parse::<u64>().ok());
+    let resumed = req
+        .headers
+        .get("last-event-id")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let after = match (since, resumed) {
         (None, None) => app.last_event(),
         (a, b) => a.max(b).unwrap_or(0),
     };
-    let mut r = Response::new(200, "text/event-stream", b"retry: 2000\n\n".to_vec());
-    r.stream = Some(super::StreamStart {
+    let opening = Response::new(200, "text/event-stream", b"retry: 2000\n\n".to_vec());
+    let start = StreamStart {
         after,
         clears: app.shared_journal().clears(),
-    });
-    r
+    };
+    Answer::Stream(opening, start)
 }

@@ -9,29 +9,13 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::html::{attributes, esc, open_document};
 use super::journal::{Event, Filter, Framed, Kind, Outcome};
 use super::{App, Response};
 use crate::date;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-/// `&`, `<`, `>`, `"` and `'` as entities: safe in text and in quoted
-/// attribute values alike.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// "just now", "42 s ago", "2 min ago", "3 h ago", "5 d ago".
 pub fn ago(now_ms: u64, then_ms: u64) -> String {
@@ -47,7 +31,7 @@ pub fn ago(now_ms: u64, then_ms: u64) -> String {
 
 fn html(body: String) -> Response {
     let mut r = Response::new(200, "text/html; charset=utf-8", body);
-    r.headers.push(("Content-Security-Policy", CSP));
+    r.headers.push(("Content-Security-Policy", CSP.into()));
     r
 }
 
@@ -61,12 +45,10 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
         (j.page(filter, limit), j.last_id(), j.len(), j.capacity())
     };
     let mut body = String::with_capacity(4096 + shown.events.len() * 2048);
+    open_document(&mut body, "comm-test inbox", Some("/app.css"));
     let _ = write!(
         body,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>comm-test inbox</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n\
-         <body data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
+        " data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
          <p><span id=\"count\">{len}</span> events, newest first (the last {cap} are kept) · times in UTC · \
          <a href=\"/api/events\">JSON</a> · <span id=\"live\">reload for new events</span></p>\
          <form method=\"post\" action=\"/api/events/clear?back=1\" class=\"clear\">\
@@ -259,20 +241,6 @@ fn dl(out: &mut String, facts: &[(&str, String)]) {
     out.push_str("</dl>\n");
 }
 
-fn attributes(out: &mut String, attrs: Option<&std::collections::BTreeMap<String, String>>) {
-    match attrs {
-        None => out.push_str("<p class=\"none\">No attributes member.</p>\n"),
-        Some(a) if a.is_empty() => out.push_str("<p class=\"none\">No attributes.</p>\n"),
-        Some(a) => {
-            out.push_str("<table class=\"attrs\"><thead><tr><th>attribute</th><th>value</th></tr></thead><tbody>");
-            for (k, v) in a {
-                let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
-            }
-            out.push_str("</tbody></table>\n");
-        }
-    }
-}
-
 /// The session feedback buttons: plain forms, so they work without
 /// JavaScript too (answered with a redirect back to the page).
 fn feedback_forms(out: &mut String, id: u64, url: &str) {
@@ -297,7 +265,7 @@ pub fn script() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("inbox.js"),
     );
-    r.headers.push(("Content-Security-Policy", CSP));
+    r.headers.push(("Content-Security-Policy", CSP.into()));
     r
 }
 

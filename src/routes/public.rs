@@ -2,14 +2,16 @@
 //! `POST /start_communication`, `GET /ui[?result=]`, `POST /auth_result`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::citizen::{self, Shown};
-use super::journal::{Accepted, Kind, Outcome};
-use super::{guard, logout, percent_decode, query_param, App, Note, Request, Response};
+use super::journal::Kind;
+use super::query::{percent_decode, query_param, raw_param};
+use super::token::{check_token, refused};
+use super::{guard, logout, App, Note, Request, Response};
 use crate::config::UiMode;
 use crate::feedback::{Refusal, Type};
-use crate::jose::{self, Claims, Decoded, KidHint, Reason};
+use crate::jose::Reason;
 
 /// Unknown members are ignored, as the ecosystem's own request types
 /// (serde without `deny_unknown_fields`) ignore them, so a newer core
@@ -38,7 +40,8 @@ fn is_media_type(content_type: Option<&str>, want: &str) -> bool {
 }
 
 pub(super) fn start_communication(app: &App, req: &Request) -> Response {
-    if req.content_type.is_some() && !is_media_type(req.content_type, "application/json") {
+    let content_type = req.headers.get("content-type");
+    if content_type.is_some() && !is_media_type(content_type, "application/json") {
         return Response::error(415, "start_communication takes application/json");
     }
     let (start, purpose) = match parse_start(req.body) {
@@ -95,18 +98,14 @@ fn parse_start(body: &[u8]) -> Result<(StartRequest, String), &'static str> {
 }
 
 pub(super) fn ui(app: &App, req: &Request) -> Response {
-    let result = req
-        .query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|kv| kv.strip_prefix("result="));
+    let result = raw_param(req.query, "result");
     let html = app.ui == UiMode::Html;
     let Some(encoded) = result else {
         if html {
             let notice = query_param(req.query, "logout").and_then(|v| citizen::notice(&v));
             return citizen::page(None, notice);
         }
-        return Response::ui();
+        return ui_text();
     };
     let Some(token) = percent_decode(encoded) else {
         let detail = "malformed: result is not valid percent-encoding";
@@ -138,7 +137,7 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
                     None,
                 )
             } else {
-                Response::ui()
+                ui_text()
             };
             r.note = checked.note;
             r
@@ -153,7 +152,7 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
 /// defence (`guard.rs`), not the inbox's `Host` rule: citizens reach the
 /// public listener by whatever name the deployment gives it.
 pub(super) fn logout(app: &App, req: &Request) -> Response {
-    if let Err(why) = guard::same_origin(&req.provenance()) {
+    if let Err(why) = guard::same_origin(&guard::Provenance::of(req)) {
         return Response::error(403, why.message());
     }
     let key = std::str::from_utf8(req.body)
@@ -177,6 +176,11 @@ pub(super) fn logout(app: &App, req: &Request) -> Response {
     Response::redirect(to)
 }
 
+/// `/ui` as the original plugin answers it.
+fn ui_text() -> Response {
+    Response::new(200, "text/plain; charset=utf-8", super::UI_BODY)
+}
+
 pub(super) fn auth_result(app: &App, req: &Request) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         let detail = "malformed: body is not UTF-8";
@@ -194,140 +198,12 @@ pub(super) fn auth_result(app: &App, req: &Request) -> Response {
     }
 }
 
-fn refused(
-    app: &App,
-    route: &'static str,
-    purpose: Option<&str>,
-    token: &str,
-    reason: Reason,
-    detail: &str,
-) {
-    let outcome = Outcome::Rejected {
-        reason,
-        detail: detail.to_owned(),
-    };
-    app.record(
-        route,
-        purpose,
-        Kind::Token {
-            token: token.to_owned(),
-            outcome,
-            checked_at: app.now(),
-        },
-    );
-}
-
-/// What an accepted token gave the route that received it.
-struct Checked {
-    note: Note,
-    id: u64,
-    status: &'static str,
-    attributes: Option<std::collections::BTreeMap<String, String>>,
-    session_url: Option<String>,
-    exp: u64,
-}
-
-/// Decodes a token received on `route` and journals it; on success what
-/// shows the tester everything that arrived, on failure the 400 (or 409
-/// for a refused replay).
-fn check_token(
-    app: &App,
-    token: &str,
-    route: &'static str,
-    purpose: Option<&str>,
-) -> Result<Checked, Box<Response>> {
-    let now = app.now();
-    let decoded = match jose::decode(token, &app.keys, &app.policy, now) {
-        Ok(d) => d,
-        Err(r) => {
-            let detail = r.to_string();
-            refused(app, route, purpose, token, r.reason(), &detail);
-            return Err(Box::new(Response::error(400, detail)));
-        }
-    };
-    let until = decoded.claims.exp.saturating_add(app.policy.leeway());
-    // A poisoned lock means another worker panicked mid-insert; the map
-    // itself is still sound, so keep using it.
-    let replay = app
-        .replays
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .seen_before(decoded.signed_sha256, until, now);
-    if replay && app.reject_replays {
-        let detail = "replay: token was accepted before";
-        refused(app, route, purpose, token, Reason::Replay, detail);
-        return Err(Box::new(Response::error(409, detail)));
-    }
-    let accepted = Accepted::new(&decoded, replay);
-    let session_url = accepted.session_url.clone();
-    let outcome = Outcome::Accepted(Box::new(accepted));
-    let id = app.record(
-        route,
-        purpose,
-        Kind::Token {
-            token: token.to_owned(),
-            outcome,
-            checked_at: now,
-        },
-    );
-    // The plugin API: an accepted result with a session_url means the
-    // citizen is active. Once per result: a replay is the same session.
-    // A refusal is journaled and logged by the sender.
-    if let (Some(url), false) = (&session_url, replay) {
-        let _ = app.feedback.send(url, Type::UserActive, Some(id));
-    }
-    Ok(Checked {
-        note: describe(&decoded, replay),
-        id,
-        status: decoded.claims.status.as_str(),
-        attributes: decoded.claims.attributes.clone(),
-        session_url,
-        exp: decoded.claims.exp,
-    })
-}
-
-/// Everything that arrived, as values the log escapes and bounds.
-fn describe(d: &Decoded, replay: bool) -> Note {
-    let Claims {
-        status,
-        attributes,
-        session_url,
-        ..
-    } = &d.claims;
-    let mut fields = Vec::new();
-    // A producer's own name for its key: worth knowing, never a verdict.
-    let mut unrecognised = serde_json::Map::new();
-    for (layer, hint) in [("jwe", &d.outer_kid), ("jws", &d.inner_kid)] {
-        if let KidHint::Unrecognised(kid) = hint {
-            unrecognised.insert(layer.into(), json!(kid));
-        }
-    }
-    if !unrecognised.is_empty() {
-        fields.push(("unrecognised_kid", Value::Object(unrecognised)));
-    }
-    Note {
-        verdict: Some(if replay { "replay" } else { "accepted" }),
-        reason: None,
-        fields,
-        claims: vec![
-            ("status", json!(status.as_str())),
-            ("attributes", json!(attributes)),
-            // A session URL's query may carry a session secret.
-            (
-                "session_url",
-                json!(session_url.as_deref().map(crate::log::redact_url)),
-            ),
-            ("decrypted_with", json!(d.decrypted_with.to_string())),
-            ("verified_with", json!(d.verified_with.to_string())),
-        ],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
     use crate::routes::{handle, Method, UI_BODY};
+    use serde_json::Value;
 
     fn app(extra: &[&str]) -> App {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -344,15 +220,10 @@ mod tests {
         body: &'a [u8],
     ) -> Request<'a> {
         Request {
-            listener: crate::routes::Listener::Public,
             method,
             path,
             query,
-            content_type: None,
-            host: None,
-            origin: None,
-            sec_fetch_site: None,
-            last_event_id: None,
+            headers: crate::http::Headers::new(&[]),
             body,
         }
     }
@@ -464,9 +335,17 @@ mod tests {
             None,
             br#"{"purpose":"p"}"#,
         );
-        r.content_type = Some("text/plain");
+        let field = |value: &'static str| {
+            [httparse::Header {
+                name: "Content-Type",
+                value: value.as_bytes(),
+            }]
+        };
+        let plain = field("text/plain");
+        r.headers = crate::http::Headers::new(&plain);
         assert_eq!(handle(&a, &r).status, 415);
-        r.content_type = Some("Application/JSON; charset=utf-8");
+        let json = field("Application/JSON; charset=utf-8");
+        r.headers = crate::http::Headers::new(&json);
         assert_eq!(handle(&a, &r).status, 200);
     }
 
@@ -564,9 +443,9 @@ mod tests {
         assert_eq!(handle(&a, &req(Method::Get, "/", None, b"")).status, 404);
         assert_eq!(handle(&a, &req(Method::Get, "/ui/", None, b"")).status, 404);
         let r = handle(&a, &req(Method::Get, "/auth_result", None, b""));
-        assert_eq!((r.status, r.allow), (405, Some("POST")));
+        assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
         let r = handle(&a, &req(Method::Post, "/ui", None, b""));
-        assert_eq!((r.status, r.allow), (405, Some("GET, HEAD")));
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
         assert_eq!(
             handle(&a, &req(Method::Other, "/start_communication", None, b"")).status,
             405

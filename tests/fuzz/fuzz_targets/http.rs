@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use comm_test::config::Config;
-use comm_test::http::{self, Limits, Outcome};
-use comm_test::routes::{App, Listener, Listening};
+use comm_test::http::{self, Limits, Outcome, Then};
+use comm_test::routes::{App, InboxService, Listening, PublicService};
 use libfuzzer_sys::fuzz_target;
 
 fn app() -> &'static App {
@@ -24,6 +24,26 @@ fn app() -> &'static App {
     })
 }
 
+/// Bytes consumed and whether the connection ends, once every answer
+/// is checked to be a response.
+fn answer<S, P>(outcome: Outcome<S, P>) -> Option<(usize, bool)> {
+    let Outcome::Answered { consumed, then } = outcome else {
+        return None;
+    };
+    let close = match then {
+        Then::Send { bytes, connection } | Then::SendAt { bytes, connection, .. } => {
+            assert!(bytes.starts_with(b"HTTP/1."));
+            connection == http::Connection::Close
+        }
+        Then::Stream { head, .. } => {
+            assert!(head.starts_with(b"HTTP/1."));
+            true
+        }
+        Then::Park(_) | Then::Close => true,
+    };
+    Some((consumed, close))
+}
+
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
         read_timeout: Duration::from_secs(10),
@@ -35,11 +55,14 @@ fuzz_target!(|data: &[u8]| {
     // Pipelined requests, as the loop would take them.
     while !input.is_empty() {
         // Both listeners' routes, by the first byte.
-        let listener = if data.first().is_some_and(|b| b & 1 == 1) { Listener::Inbox } else { Listener::Public };
-        match http::respond(input, app(), &limits, None, listener) {
-            Outcome::NeedMore { .. } => break,
-            Outcome::Answered { consumed, response, close, .. } => {
-                assert!(response.starts_with(b"HTTP/1."));
+        let step = if data.first().is_some_and(|b| b & 1 == 1) {
+            answer(http::respond(input, &InboxService(app()), &limits, None))
+        } else {
+            answer(http::respond(input, &PublicService(app()), &limits, None))
+        };
+        match step {
+            None => break,
+            Some((consumed, close)) => {
                 assert!(consumed > 0 && consumed <= input.len());
                 input = &input[consumed..];
                 if close {

@@ -1,0 +1,249 @@
+//! The seam between the transport and the application: what a request is
+//! when it reaches a service, what a service may answer, and the `Service`
+//! trait a loop drives. Nothing here names a route.
+//!
+//! A service answers a request in one of five ways (`Answer`): at once; as
+//! an event stream the loop then feeds from the service; not yet (the
+//! request is parked until the service's waker fires or its deadline
+//! passes); not before a given time; or not at all (the connection is
+//! closed). Parked and delayed requests are ordinary connections of the
+//! loop: no thread each, counted against the connection cap, and the
+//! loop serves everyone else meanwhile.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::log::Note;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Method {
+        match m {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// A request as the transport hands it over: whole, and within its limits.
+/// Header values are UTF-8 (the transport refused any that is not).
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: Headers<'a>,
+    pub body: &'a [u8],
+}
+
+/// A request's header fields, looked up by name.
+#[derive(Debug, Clone, Copy)]
+pub struct Headers<'a>(&'a [httparse::Header<'a>]);
+
+impl<'a> Headers<'a> {
+    pub fn new(fields: &'a [httparse::Header<'a>]) -> Self {
+        Headers(fields)
+    }
+
+    /// The first field named `name` (case-insensitive), without optional
+    /// whitespace; `None` if absent or not UTF-8.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(trim_ows(h.value)).ok())
+    }
+}
+
+/// Optional whitespace around a field value is SP and HTAB only (RFC 9110
+/// §5.5); `str::trim` would also strip U+00A0, U+0085, U+3000, … and read
+/// `\u{a0}15` as 15 where a front proxy may not.
+pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(s), Some(e)) => v.get(s..=e).unwrap_or_default(),
+        _ => &[],
+    }
+}
+
+/// An answer: status, content type, further headers, body, and what the
+/// request's log line adds (the transport writes that line; it does not
+/// read the note).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    pub body: Vec<u8>,
+    pub note: Note,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Response {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+            note: Note::default(),
+        }
+    }
+
+    /// A one-line, plain-text reason, logged as well.
+    pub fn error(status: u16, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let mut r = Response::new(status, "text/plain; charset=utf-8", format!("{reason}\n"));
+        r.note = Note {
+            verdict: Some("rejected"),
+            reason: Some(reason),
+            ..Note::default()
+        };
+        r
+    }
+
+    /// 405, with the methods the path takes.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Response::error(405, "method not allowed").with_header("Allow", allow)
+    }
+
+    /// 303 See Other to `location` (after a form POST).
+    pub fn redirect(location: impl Into<Cow<'static, str>>) -> Self {
+        Response::new(303, "text/plain; charset=utf-8", "").with_header("Location", location)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The value of the first header named `name` this answer carries.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// What a service makes of a request.
+#[derive(Debug)]
+pub enum Answer<S, P> {
+    /// Send this now.
+    Now(Response),
+    /// Send this head and body with no length, then whatever
+    /// `Service::feed` gives for `S`, until the client goes.
+    Stream(Response, S),
+    /// No answer yet: ask `Service::resume` each time the service's waker
+    /// fires, and `Service::give_up` once `Instant` has passed.
+    Park(P, Instant),
+    /// Send this, not before `Instant`.
+    At(Response, Instant),
+    /// Close the connection without answering; the note is logged.
+    Close(Note),
+}
+
+impl<S, P> From<Response> for Answer<S, P> {
+    fn from(r: Response) -> Self {
+        Answer::Now(r)
+    }
+}
+
+impl<S, P> Answer<S, P> {
+    /// The response this answer sends, if it sends one now or later.
+    pub fn response_mut(&mut self) -> Option<&mut Response> {
+        match self {
+            Answer::Now(r) | Answer::Stream(r, _) | Answer::At(r, _) => Some(r),
+            Answer::Park(..) | Answer::Close(_) => None,
+        }
+    }
+}
+
+/// The application a loop serves. One value serves every connection of a
+/// loop, so its state is behind `&self`.
+pub trait Service {
+    /// Where an event stream stands.
+    type Stream;
+    /// A request waiting for something to happen.
+    type Parked;
+
+    fn call(&self, req: &Request<'_>) -> Answer<Self::Stream, Self::Parked>;
+
+    /// Appends the stream's next bytes to `out`, within `budget` (or one
+    /// piece larger than it, so no piece is too large to send).
+    fn feed(&self, stream: &mut Self::Stream, budget: usize, out: &mut Vec<u8>);
+
+    /// Whether `feed` has something for this stream.
+    fn behind(&self, stream: &Self::Stream) -> bool;
+
+    /// The waker fired: the parked request's answer, if it has one now.
+    fn resume(&self, parked: &mut Self::Parked) -> Option<Response>;
+
+    /// The parked request's deadline passed: its answer.
+    fn give_up(&self, parked: Self::Parked) -> Response;
+
+    /// Called once, when a loop starts serving this service: calling
+    /// `wake` makes that loop feed its streams and resume its parked
+    /// requests. A service that never streams nor parks ignores it.
+    fn attach(&self, wake: Wake) {
+        let _ = wake;
+    }
+}
+
+/// Wakes one loop from any thread.
+#[derive(Clone)]
+pub struct Wake(pub(super) Arc<mio::Waker>);
+
+impl Wake {
+    pub fn wake(&self) {
+        // A failed wake leaves the loop to its next event; nothing to do.
+        let _ = self.0.wake();
+    }
+}
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wake")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sp_and_htab_are_optional_whitespace() {
+        assert_eq!(trim_ows(b" \t15\t "), b"15");
+        assert_eq!(trim_ows("\u{a0}15".as_bytes()), "\u{a0}15".as_bytes());
+        assert_eq!(trim_ows(b"   "), b"");
+    }
+
+    #[test]
+    fn headers_are_found_by_name_in_any_case() {
+        let fields = [
+            httparse::Header {
+                name: "Origin",
+                value: b" http://a ",
+            },
+            httparse::Header {
+                name: "origin",
+                value: b"http://b",
+            },
+        ];
+        let h = Headers::new(&fields);
+        assert_eq!(h.get("ORIGIN"), Some("http://a"));
+        assert_eq!(h.get("host"), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! A token's one path, whichever route received it: decode (`jose`), the
+//! replay cache, the journal, and the session feedback an accepted result
+//! with a `session_url` calls for; and what the log line says of it.
+
+use serde_json::{json, Value};
+
+use super::journal::{Accepted, Kind, Outcome};
+use super::{App, Note, Response};
+use crate::feedback::Type;
+use crate::jose::{self, Claims, Decoded, KidHint, Reason};
+
+pub(super) fn refused(
+    app: &App,
+    route: &'static str,
+    purpose: Option<&str>,
+    token: &str,
+    reason: Reason,
+    detail: &str,
+) {
+    let outcome = Outcome::Rejected {
+        reason,
+        detail: detail.to_owned(),
+    };
+    app.record(
+        route,
+        purpose,
+        Kind::Token {
+            token: token.to_owned(),
+            outcome,
+            checked_at: app.now(),
+        },
+    );
+}
+
+/// What an accepted token gave the route that received it.
+pub(super) struct Checked {
+    pub note: Note,
+    pub id: u64,
+    pub status: &'static str,
+    pub attributes: Option<std::collections::BTreeMap<String, String>>,
+    pub session_url: Option<String>,
+    pub exp: u64,
+}
+
+/// Decodes a token received on `route` and journals it; on success what
+/// shows the tester everything that arrived, on failure the 400 (or 409
+/// for a refused replay).
+pub(super) fn check_token(
+    app: &App,
+    token: &str,
+    route: &'static str,
+    purpose: Option<&str>,
+) -> Result<Checked, Box<Response>> {
+    let now = app.now();
+    let decoded = match jose::decode(token, &app.keys, &app.policy, now) {
+        Ok(d) => d,
+        Err(r) => {
+            let detail = r.to_string();
+            refused(app, route, purpose, token, r.reason(), &detail);
+            return Err(Box::new(Response::error(400, detail)));
+        }
+    };
+    let until = decoded.claims.exp.saturating_add(app.policy.leeway());
+    // A poisoned lock means another worker panicked mid-insert; the map
+    // itself is still sound, so keep using it.
+    let replay = app
+        .replays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .seen_before(decoded.signed_sha256, until, now);
+    if replay && app.reject_replays {
+        let detail = "replay: token was accepted before";
+        refused(app, route, purpose, token, Reason::Replay, detail);
+        return Err(Box::new(Response::error(409, detail)));
+    }
+    let accepted = Accepted::new(&decoded, replay);
+    let session_url = accepted.session_url.clone();
+    let outcome = Outcome::Accepted(Box::new(accepted));
+    let id = app.record(
+        route,
+        purpose,
+        Kind::Token {
+            token: token.to_owned(),
+            outcome,
+            checked_at: now,
+        },
+    );
+    // The plugin API: an accepted result with a session_url means the
+    // citizen is active. Once per result: a replay is the same session.
+    // A refusal is journaled and logged by the sender.
+    if let (Some(url), false) = (&session_url, replay) {
+        let _ = app.feedback.send(url, Type::UserActive, Some(id));
+    }
+    Ok(Checked {
+        note: describe(&decoded, replay),
+        id,
+        status: decoded.claims.status.as_str(),
+        attributes: decoded.claims.attributes.clone(),
+        session_url,
+        exp: decoded.claims.exp,
+    })
+}
+
+/// Everything that arrived, as values the log escapes and bounds.
+fn describe(d: &Decoded, replay: bool) -> Note {
+    let Claims {
+        status,
+        attributes,
+        session_url,
+        ..
+    } = &d.claims;
+    let mut fields = Vec::new();
+    // A producer's own name for its key: worth knowing, never a verdict.
+    let mut unrecognised = serde_json::Map::new();
+    for (layer, hint) in [("jwe", &d.outer_kid), ("jws", &d.inner_kid)] {
+        if let KidHint::Unrecognised(kid) = hint {
+            unrecognised.insert(layer.into(), json!(kid));
+        }
+    }
+    if !unrecognised.is_empty() {
+        fields.push(("unrecognised_kid", Value::Object(unrecognised)));
+    }
+    Note {
+        verdict: Some(if replay { "replay" } else { "accepted" }),
+        reason: None,
+        fields,
+        claims: vec![
+            ("status", json!(status.as_str())),
+            ("attributes", json!(attributes)),
+            // A session URL's query may carry a session secret.
+            (
+                "session_url",
+                json!(session_url.as_deref().map(crate::log::redact_url)),
+            ),
+            ("decrypted_with", json!(d.decrypted_with.to_string())),
+            ("verified_with", json!(d.verified_with.to_string())),
+        ],
+    }
+}
