@@ -34,7 +34,7 @@ static:
 
 # Per-operation medians: raw primitives, full decode, HTTP per route.
 bench *FEATURES:
-    cargo bench --bench bench {{FEATURES}}
+    cargo bench --bench bench --features hazmat {{FEATURES}}
 
 # wrk against the release binary (apt-get install wrk); ARGS go to the server.
 load *ARGS:

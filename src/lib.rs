@@ -25,6 +25,6 @@ pub mod http;
 pub mod jose;
 pub mod json;
 pub mod log;
+pub mod mint;
 pub mod probe;
 pub mod routes;
-pub mod suite;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::client::{self, Url};
-use crate::suite::{Case, Expected};
+use crate::mint::suite::{Case, Expected};
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -2,9 +2,9 @@
 
 mod common;
 use comm_test::config::{TEST_EC_PUBLIC, TEST_RSA_PRIVATE, TEST_RSA_PUBLIC};
-use comm_test::jose::mint::{EncryptionKey, SigningKey};
 use comm_test::jose::{self, DecryptionKey, KeySet, Policy, Profile, VerificationKey};
-use comm_test::suite::{self, Expected};
+use comm_test::mint::suite::{self, Expected};
+use comm_test::mint::{EncryptionKey, SigningKey};
 use common::{run, Server};
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -328,7 +328,7 @@ fn malformed_rsa_ciphertexts_fail_as_any_other_decryption() {
         let t = format!(
             "{}.{}.{}.{}.{}",
             parts[0],
-            comm_test::jose::b64::encode(&ek),
+            mint::b64(&ek),
             parts[2],
             parts[3],
             parts[4]

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use super::{last, number, options_help, profile_flag, say, spec};
 use crate::config::{self, flags, ConfigError};
-use crate::jose::mint::{ClaimsSpec, EncryptionKey, SigningKey};
 use crate::jose::Status;
-use crate::{date, log, suite};
+use crate::mint::{manifest, suite};
+use crate::mint::{ClaimsSpec, EncryptionKey, SigningKey};
+use crate::{date, log};
 
 const OPTIONS: &[(&str, &str, &str)] = &[
     ("--attr", "NAME=VALUE", "an attribute; repeatable"),
@@ -92,7 +93,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
         iat: number(&flags, "--iat", now)?,
         exp_in: number(&flags, "--exp-in", 300)?,
     };
-    let token = crate::jose::mint::result(&spec.to_json(), &signer, &to, last(&flags, "--kid"))
+    let token = crate::mint::result(&spec.to_json(), &signer, &to, last(&flags, "--kid"))
         .map_err(|e| ConfigError(format!("mint: {e}")))?;
     let _ = std::io::stdout().write_all(format!("{token}\n").as_bytes());
     Ok(ExitCode::SUCCESS)
@@ -111,7 +112,7 @@ fn write_suite(
 ) -> Result<ExitCode, ConfigError> {
     let cases =
         suite::cases(&keys, profile, now).map_err(|e| ConfigError(format!("mint --suite: {e}")))?;
-    suite::write(std::path::Path::new(dir), &cases, profile, now)
+    manifest::write(std::path::Path::new(dir), &cases, profile, now)
         .map_err(|e| ConfigError(format!("mint --suite: {e}")))?;
     let accept = cases
         .iter()

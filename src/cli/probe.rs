@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use super::{last, options_help, profile_flag, spec};
 use crate::config::{self, flags, ConfigError};
-use crate::jose::mint::{EncryptionKey, SigningKey};
-use crate::{client, date, log, probe, suite};
+use crate::mint::{manifest, suite};
+use crate::mint::{EncryptionKey, SigningKey};
+use crate::{client, date, log, probe};
 
 const OPTIONS: &[(&str, &str, &str)] = &[
     (
@@ -45,7 +46,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
     let url = client::Url::parse(target)
         .map_err(|e| ConfigError(format!("{}: {e}", log::shown(target))))?;
     let cases = match last(&flags, "--suite") {
-        Some(dir) => suite::read(std::path::Path::new(dir)).map_err(ConfigError)?,
+        Some(dir) => manifest::read(std::path::Path::new(dir)).map_err(ConfigError)?,
         None => fresh_suite(&flags)?,
     };
     let (outcomes, took) = probe::timed(&url, &cases).map_err(ConfigError)?;

@@ -2,17 +2,18 @@
 //! §5.2.3): encrypt-then-MAC, so the tag is checked, in constant time,
 //! before a single ciphertext block is decrypted. A padding error can then
 //! only follow a valid tag, which an attacker cannot produce: no padding
-//! oracle.
+//! oracle. `seal` is the producer's direction (§5.2.2.1), over the same
+//! MAC input (`mac_of`, `aad_bits`); nothing on the decoding path calls it.
 
 use aes::Aes128;
-use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
+use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// The content encryption key: MAC_KEY ‖ ENC_KEY (RFC 7518 §5.2.2.1).
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 const HALF: usize = 16;
-const IV_LEN: usize = 16;
+pub(crate) const IV_LEN: usize = 16;
 /// T_LEN: the HMAC-SHA-256 output truncated to 16 octets (RFC 7518 §5.2.3).
 const TAG_LEN: usize = 16;
 
@@ -21,11 +22,11 @@ const TAG_LEN: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CbcHmacError {
     /// IV or tag of the wrong length, or a ciphertext that is not whole blocks.
-    BadLength,
+    Length,
     /// The MAC over AAD ‖ IV ‖ ciphertext ‖ AL does not match.
-    BadTag,
+    Tag,
     /// PKCS#7 padding wrong after a valid tag: only a broken sender makes this.
-    BadPadding,
+    Padding,
 }
 
 pub fn open(
@@ -43,21 +44,50 @@ pub fn open(
         || ciphertext.is_empty()
         || !ciphertext.len().is_multiple_of(16)
     {
-        return Err(CbcHmacError::BadLength);
+        return Err(CbcHmacError::Length);
     }
-    // RFC 7518 §5.2.2.2 step 3: AL is the AAD length in bits, 64-bit big endian.
-    let al = u64::try_from(aad.len())
-        .ok()
-        .and_then(|n| n.checked_mul(8))
-        .ok_or(CbcHmacError::BadLength)?
-        .to_be_bytes();
-    // RFC 7518 §5.2.2.2 step 4, compared in constant time: the first 16
-    // octets of the MAC must equal T.
+    // RFC 7518 §5.2.2.2 step 3-4, compared in constant time: the first 16
+    // octets of the MAC over AAD ‖ IV ‖ C ‖ AL must equal T.
+    let al = aad_bits(aad).ok_or(CbcHmacError::Length)?;
     if !verify_tag(mac_key, &[aad, iv, ciphertext, &al], tag) {
-        return Err(CbcHmacError::BadTag);
+        return Err(CbcHmacError::Tag);
     }
     // Step 5, only now: AES-128-CBC decryption and PKCS#7 removal.
     cbc_decrypt(enc_key, iv, ciphertext)
+}
+
+/// AL: the AAD's length in bits, 64-bit big endian (RFC 7518 §5.2.2.1
+/// step 4).
+fn aad_bits(aad: &[u8]) -> Option<[u8; 8]> {
+    Some(u64::try_from(aad.len()).ok()?.checked_mul(8)?.to_be_bytes())
+}
+
+/// HMAC-SHA-256 keyed with `mac_key`, fed the concatenation of `parts`.
+fn mac_of(mac_key: &[u8], parts: &[&[u8]]) -> Option<Hmac<Sha256>> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key).ok()?;
+    parts.iter().for_each(|p| mac.update(p));
+    Some(mac)
+}
+
+/// The producer's side (RFC 7518 §5.2.2.1): AES-128-CBC with PKCS#7 under
+/// ENC_KEY, then the tag over the same input `open` checks. Returns the
+/// ciphertext and the 16-octet tag.
+pub(crate) fn seal(
+    key: &[u8; KEY_LEN],
+    aad: &[u8],
+    iv: &[u8; IV_LEN],
+    plaintext: &[u8],
+) -> Option<(Vec<u8>, [u8; TAG_LEN])> {
+    let (mac_key, enc_key) = key.split_at(HALF);
+    let ciphertext = cbc::Encryptor::<Aes128>::new_from_slices(enc_key, iv)
+        .ok()?
+        .encrypt_padded_vec::<Pkcs7>(plaintext);
+    let al = aad_bits(aad)?;
+    let full = mac_of(mac_key, &[aad, iv, &ciphertext, &al])?
+        .finalize()
+        .into_bytes();
+    let tag: [u8; TAG_LEN] = full.get(..TAG_LEN)?.try_into().ok()?;
+    Some((ciphertext, tag))
 }
 
 /// HMAC-SHA-256 over the concatenation of `parts`, truncated to T_LEN and
@@ -68,29 +98,24 @@ pub fn verify_tag(mac_key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
     if tag.len() != TAG_LEN {
         return false;
     }
-    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key) else {
-        return false;
-    };
-    parts.iter().for_each(|p| mac.update(p));
-    mac.verify_truncated_left(tag).is_ok()
+    mac_of(mac_key, parts).is_some_and(|mac| mac.verify_truncated_left(tag).is_ok())
 }
 
 /// AES-128-CBC decryption with PKCS#7 padding removal. Only ever called on
 /// authenticated ciphertext.
 pub fn cbc_decrypt(enc_key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CbcHmacError> {
     if enc_key.len() != HALF {
-        return Err(CbcHmacError::BadLength);
+        return Err(CbcHmacError::Length);
     }
     cbc::Decryptor::<Aes128>::new_from_slices(enc_key, iv)
-        .map_err(|_| CbcHmacError::BadLength)?
+        .map_err(|_| CbcHmacError::Length)?
         .decrypt_padded_vec::<Pkcs7>(ciphertext)
-        .map_err(|_| CbcHmacError::BadPadding)
+        .map_err(|_| CbcHmacError::Padding)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cbc::cipher::BlockModeEncrypt;
 
     /// An independent sealer for the tests: CBC encrypt, then MAC.
     fn seal(key: &[u8; 32], aad: &[u8], iv: &[u8; 16], pt: &[u8], pad: bool) -> (Vec<u8>, Vec<u8>) {
@@ -143,32 +168,41 @@ mod tests {
         assert_eq!(open(&key, &aad, &iv, &ct, &tag).unwrap(), p);
     }
 
+    /// The producer's sealer gives RFC 7518 B.1's ciphertext and tag, as
+    /// the independent one above does.
+    #[test]
+    fn the_producers_seal_matches_rfc7518_appendix_b1() {
+        let (key, aad, iv, p) = rfc7518_b1();
+        let (ct, tag) = super::seal(&key, &aad, &iv, &p).unwrap();
+        assert_eq!((ct, tag.to_vec()), seal(&key, &aad, &iv, &p, true));
+    }
+
     #[test]
     fn any_changed_input_is_bad_tag() {
         let (key, aad, iv, p) = rfc7518_b1();
         let (ct, tag) = seal(&key, &aad, &iv, &p, true);
         let mut t = tag.clone();
         t[15] ^= 1;
-        assert_eq!(open(&key, &aad, &iv, &ct, &t), Err(CbcHmacError::BadTag));
+        assert_eq!(open(&key, &aad, &iv, &ct, &t), Err(CbcHmacError::Tag));
         let mut c = ct.clone();
         c[0] ^= 0x80;
-        assert_eq!(open(&key, &aad, &iv, &c, &tag), Err(CbcHmacError::BadTag));
+        assert_eq!(open(&key, &aad, &iv, &c, &tag), Err(CbcHmacError::Tag));
         let mut i = iv;
         i[3] ^= 4;
-        assert_eq!(open(&key, &aad, &i, &ct, &tag), Err(CbcHmacError::BadTag));
+        assert_eq!(open(&key, &aad, &i, &ct, &tag), Err(CbcHmacError::Tag));
         assert_eq!(
             open(&key, b"The second", &iv, &ct, &tag),
-            Err(CbcHmacError::BadTag)
+            Err(CbcHmacError::Tag)
         );
         let mut k = key;
         k[31] ^= 1; // ENC_KEY half: changes no MAC input, so this one decrypts to garbage...
         assert!(matches!(
             open(&k, &aad, &iv, &ct, &tag),
-            Ok(_) | Err(CbcHmacError::BadPadding)
+            Ok(_) | Err(CbcHmacError::Padding)
         ));
         k = key;
         k[0] ^= 1; // ...while the MAC_KEY half is caught by the tag.
-        assert_eq!(open(&k, &aad, &iv, &ct, &tag), Err(CbcHmacError::BadTag));
+        assert_eq!(open(&k, &aad, &iv, &ct, &tag), Err(CbcHmacError::Tag));
     }
 
     #[test]
@@ -178,27 +212,21 @@ mod tests {
         for n in [0, 1, 8, 15] {
             assert_eq!(
                 open(&key, &aad, &iv, &ct, &tag[..n]),
-                Err(CbcHmacError::BadLength)
+                Err(CbcHmacError::Length)
             );
         }
         let mut long = tag.clone();
         long.push(0);
-        assert_eq!(
-            open(&key, &aad, &iv, &ct, &long),
-            Err(CbcHmacError::BadLength)
-        );
+        assert_eq!(open(&key, &aad, &iv, &ct, &long), Err(CbcHmacError::Length));
         assert_eq!(
             open(&key, &aad, &iv[..8], &ct, &tag),
-            Err(CbcHmacError::BadLength)
+            Err(CbcHmacError::Length)
         );
         assert_eq!(
             open(&key, &aad, &iv, &ct[..143], &tag),
-            Err(CbcHmacError::BadLength)
+            Err(CbcHmacError::Length)
         );
-        assert_eq!(
-            open(&key, &aad, &iv, &[], &tag),
-            Err(CbcHmacError::BadLength)
-        );
+        assert_eq!(open(&key, &aad, &iv, &[], &tag), Err(CbcHmacError::Length));
     }
 
     #[test]
@@ -212,9 +240,6 @@ mod tests {
             &[7u8; 15].iter().chain(&[0]).copied().collect::<Vec<_>>(),
             false,
         );
-        assert_eq!(
-            open(&key, &aad, &iv, &ct, &tag),
-            Err(CbcHmacError::BadPadding)
-        );
+        assert_eq!(open(&key, &aad, &iv, &ct, &tag), Err(CbcHmacError::Padding));
     }
 }

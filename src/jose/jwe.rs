@@ -169,13 +169,24 @@ fn ecdh_es_agree(
 ) -> Option<[u8; KEY_LEN]> {
     // A key of the other type never gets here (`candidates`); if it did, the
     // random-CEK path is not needed: there is no unwrap result to hide.
-    Some(concat_kdf(
+    Some(ecdh_es_cek(
         &ecdh_z(key, epk)?,
-        header.enc.name().as_bytes(),
+        header.enc,
         &header.apu,
         &header.apv,
-        256,
     ))
+}
+
+/// The CEK of ECDH-ES direct key agreement from Z (RFC 7518 §4.6.2):
+/// the Concat KDF with AlgorithmID = `enc`, for 256 bits. Shared with the
+/// producer, which derives the same key from its ephemeral side.
+pub(crate) fn ecdh_es_cek(
+    z: &[u8; 32],
+    enc: ContentEncryption,
+    apu: &[u8],
+    apv: &[u8],
+) -> [u8; KEY_LEN] {
+    concat_kdf(z, enc.name().as_bytes(), apu, apv, 256)
 }
 
 /// The ECDH shared secret Z: the x-coordinate of d·P (SEC 1 §3.3.1), for

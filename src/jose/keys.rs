@@ -82,6 +82,64 @@ fn check_rsa_size(key: &impl PublicKeyParts) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// A private key as read from PEM, before a role binds it to an algorithm:
+/// the decoder makes a `DecryptionKey` of it, the minter a signing key.
+pub(crate) enum PrivatePem {
+    Rsa(Box<rsa::PrivateKey>),
+    P256(p256::SecretKey),
+}
+
+/// Reads a private key PEM: PKCS#8 (`PRIVATE KEY`, RSA or P-256), PKCS#1
+/// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`); RSA of 2048 bits or more.
+pub(crate) fn read_private(pem: &str) -> Result<PrivatePem, KeyError> {
+    let key = match pem_label(pem) {
+        Some("PRIVATE KEY") => match rsa::PrivateKey::from_pkcs8_pem(pem) {
+            Ok(k) => PrivatePem::Rsa(Box::new(k)),
+            Err(_) => PrivatePem::P256(
+                p256::SecretKey::from_pkcs8_pem(pem).map_err(|_| KeyError::Invalid)?,
+            ),
+        },
+        Some("RSA PRIVATE KEY") => PrivatePem::Rsa(Box::new(
+            rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?,
+        )),
+        Some("EC PRIVATE KEY") => {
+            PrivatePem::P256(p256::SecretKey::from_sec1_pem(pem).map_err(|_| KeyError::Invalid)?)
+        }
+        _ => return Err(KeyError::NotPem),
+    };
+    if let PrivatePem::Rsa(k) = &key {
+        check_rsa_size(k.as_ref())?;
+    }
+    Ok(key)
+}
+
+/// A public key as read from PEM, before a role binds it.
+pub(crate) enum PublicPem {
+    Rsa(rsa::PublicKey),
+    P256(p256::PublicKey),
+}
+
+/// Reads a public key PEM: SPKI (`PUBLIC KEY`, RSA or P-256) or PKCS#1
+/// (`RSA PUBLIC KEY`); RSA of 2048 bits or more.
+pub(crate) fn read_public(pem: &str) -> Result<PublicPem, KeyError> {
+    let key = match pem_label(pem) {
+        Some("PUBLIC KEY") => match rsa::PublicKey::from_public_key_pem(pem) {
+            Ok(k) => PublicPem::Rsa(k),
+            Err(_) => PublicPem::P256(
+                p256::PublicKey::from_public_key_pem(pem).map_err(|_| KeyError::Invalid)?,
+            ),
+        },
+        Some("RSA PUBLIC KEY") => {
+            PublicPem::Rsa(rsa::PublicKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?)
+        }
+        _ => return Err(KeyError::NotPem),
+    };
+    if let PublicPem::Rsa(k) = &key {
+        check_rsa_size(k)?;
+    }
+    Ok(key)
+}
+
 fn kid_or_fingerprint(kid: Option<String>, fp: Fingerprint) -> String {
     kid.unwrap_or_else(|| fp.to_string())
 }
@@ -97,7 +155,6 @@ pub(super) struct RsaKey {
 
 impl RsaKey {
     fn new(key: rsa::PrivateKey) -> Result<Box<Self>, KeyError> {
-        check_rsa_size(&key)?;
         #[cfg(feature = "aws-lc")]
         let aws_lc = {
             use rsa::pkcs8::EncodePrivateKey;
@@ -131,20 +188,9 @@ impl DecryptionKey {
     /// Parses a private key PEM: PKCS#8 (`PRIVATE KEY`, RSA or P-256),
     /// PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
     pub fn from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
-        let key = match pem_label(pem) {
-            Some("PRIVATE KEY") => match rsa::PrivateKey::from_pkcs8_pem(pem) {
-                Ok(k) => Decrypt::RsaOaep(RsaKey::new(k)?),
-                Err(_) => Decrypt::EcdhEs(
-                    p256::SecretKey::from_pkcs8_pem(pem).map_err(|_| KeyError::Invalid)?,
-                ),
-            },
-            Some("RSA PRIVATE KEY") => Decrypt::RsaOaep(RsaKey::new(
-                rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?,
-            )?),
-            Some("EC PRIVATE KEY") => {
-                Decrypt::EcdhEs(p256::SecretKey::from_sec1_pem(pem).map_err(|_| KeyError::Invalid)?)
-            }
-            _ => return Err(KeyError::NotPem),
+        let key = match read_private(pem)? {
+            PrivatePem::Rsa(k) => Decrypt::RsaOaep(RsaKey::new(*k)?),
+            PrivatePem::P256(k) => Decrypt::EcdhEs(k),
         };
         let spki = match &key {
             Decrypt::RsaOaep(k) => k.key.to_public_key().to_public_key_der(),
@@ -213,24 +259,16 @@ impl VerificationKey {
     /// Parses a public key PEM: SPKI (`PUBLIC KEY`, RSA or P-256) or
     /// PKCS#1 (`RSA PUBLIC KEY`).
     pub fn from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
-        let (alg, ring_bytes, spki) = match pem_label(pem) {
-            Some("PUBLIC KEY") => match rsa::PublicKey::from_public_key_pem(pem) {
-                Ok(k) => rsa_parts(&k)?,
-                Err(_) => {
-                    let k =
-                        p256::PublicKey::from_public_key_pem(pem).map_err(|_| KeyError::Invalid)?;
-                    let spki = k.to_public_key_der().map_err(|_| KeyError::Invalid)?;
-                    (
-                        SignatureAlg::Es256,
-                        k.to_sec1_bytes().into_vec(),
-                        spki.into_vec(),
-                    )
-                }
-            },
-            Some("RSA PUBLIC KEY") => {
-                rsa_parts(&rsa::PublicKey::from_pkcs1_pem(pem).map_err(|_| KeyError::Invalid)?)?
+        let (alg, ring_bytes, spki) = match read_public(pem)? {
+            PublicPem::Rsa(k) => rsa_parts(&k)?,
+            PublicPem::P256(k) => {
+                let spki = k.to_public_key_der().map_err(|_| KeyError::Invalid)?;
+                (
+                    SignatureAlg::Es256,
+                    k.to_sec1_bytes().into_vec(),
+                    spki.into_vec(),
+                )
             }
-            _ => return Err(KeyError::NotPem),
         };
         let fingerprint = Fingerprint::of_spki(&spki);
         Ok(VerificationKey {
@@ -259,7 +297,6 @@ impl VerificationKey {
 }
 
 fn rsa_parts(k: &rsa::PublicKey) -> Result<(SignatureAlg, Vec<u8>, Vec<u8>), KeyError> {
-    check_rsa_size(k)?;
     let pkcs1 = k.to_pkcs1_der().map_err(|_| KeyError::Invalid)?;
     let spki = k.to_public_key_der().map_err(|_| KeyError::Invalid)?;
     Ok((SignatureAlg::Rs256, pkcs1.into_vec(), spki.into_vec()))

@@ -28,9 +28,17 @@
 //! | 18 | the profile's values: `sub` id-contact-attributes and `status` ∈ {succes, failed}, or (Verder Helpen) verder-helpen-attributes and {success, failed} | `claims.rs` `validate` | ID Contact; Verder Helpen | `claims::tests::profile_values_are_enforced`, `verder_helpen_profile`, `vectors` (`rsa_reject_invalid_status`) |
 //! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating); the rejection names the claim, its time, now and the leeway | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
 //!
-//! `mint.rs` is the producing side (for `comm-test mint`, the conformance
-//! suite and the tests). Nothing on the path above calls into it; it uses
-//! the path's `b64` and Concat KDF, never the reverse.
+//! The producing side is `crate::mint` (for `comm-test mint`, the
+//! conformance suite and the tests). Nothing on the path above calls into
+//! it; it uses the path's algorithm enums, PEM reader (`keys.rs`
+//! `read_private`, `read_public`), `cbc_hmac::seal` and `jwe::ecdh_es_cek`,
+//! never the reverse. `seal` is the only function in this module the
+//! decoding path does not run.
+//!
+//! The primitives are private to the crate: the public API is `decode`,
+//! `Policy`, the key types and the errors. The bench and the fuzz targets
+//! reach the steps one by one through `hazmat`, which exists only with the
+//! non-default `hazmat` feature.
 //!
 //! # Attacks considered
 //!
@@ -81,15 +89,26 @@
 //!   JSON. (Outside `jose`: `httparse`, `mio` + `libc`, `signal-hook`
 //!   + `signal-hook-registry`; see the README.)
 
-pub mod b64;
-pub mod cbc_hmac;
-pub mod claims;
-pub mod header;
-pub mod jwe;
-pub mod jws;
-pub mod keys;
-pub mod mint;
-pub mod reason;
+pub(crate) mod b64;
+pub(crate) mod cbc_hmac;
+mod claims;
+mod header;
+pub(crate) mod jwe;
+mod jws;
+pub(crate) mod keys;
+mod reason;
+#[cfg(test)]
+mod wycheproof;
+
+/// The decoding steps one by one, for the bench and the fuzz targets
+/// (`--features hazmat`): `jwe::decrypt` runs no signature check and
+/// `jws::verify` no claims check, so nothing here is a verdict.
+#[cfg(feature = "hazmat")]
+pub mod hazmat {
+    pub use super::header::{Epk, JweHeader, JwsHeader};
+    pub use super::jwe::{decrypt, parse_epk, Opened};
+    pub use super::jws::{verify, Verified};
+}
 
 use std::fmt;
 
@@ -98,7 +117,7 @@ use sha2::Digest as _;
 use crate::date;
 
 pub use claims::{Claims, ClaimsError, Profile, Status};
-pub use header::{HeaderError, KeyManagement, SignatureAlg};
+pub use header::{ContentEncryption, HeaderError, KeyManagement, SignatureAlg};
 pub use jwe::JweError;
 pub use jws::JwsError;
 pub use keys::{

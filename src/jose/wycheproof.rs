@@ -9,11 +9,11 @@
 //! which way each went. `valid` must be accepted with the exact result and
 //! `invalid` must be refused.
 
-use comm_test::jose::cbc_hmac::{cbc_decrypt, verify_tag};
-use comm_test::jose::header::Epk;
-use comm_test::jose::jwe::{ecdh_z, parse_epk, rsa_oaep_decrypt};
-use comm_test::jose::jws::verify_signature;
-use comm_test::jose::{DecryptionKey, VerificationKey};
+use super::cbc_hmac::{cbc_decrypt, verify_tag};
+use super::header::Epk;
+use super::jwe::{ecdh_z, parse_epk, rsa_oaep_decrypt};
+use super::jws::verify_signature;
+use super::{DecryptionKey, VerificationKey};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::Value;
 
