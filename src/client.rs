@@ -354,7 +354,7 @@ mod tests {
         }
     }
 
-    /// Issue: a `session_url` ending in `?type=logout` sent `user_active`
+    /// Regression: a `session_url` ending in `?type=logout` sent `user_active`
     /// as `?type=logout&type=user_active`, and `#frag` went on the wire as
     /// `/f#frag?type=user_active`.
     #[test]
@@ -383,7 +383,7 @@ mod tests {
         }
     }
 
-    /// Issue: with a resolver that never answers, an attempt for an
+    /// Regression: with a resolver that never answers, an attempt for an
     /// allowed name took 10 s against the documented 3 s deadline. The
     /// look-up is on its own thread; the caller returns at its deadline.
     /// (Were it blocking, this test would never end.)
@@ -427,7 +427,7 @@ mod tests {
         post(&url, None, b"", Duration::from_secs(5), &|_| Ok(()))
     }
 
-    /// Issue: `100 Continue` was taken as the answer (journaled as 100,
+    /// Regression: `100 Continue` was taken as the answer (journaled as 100,
     /// failed), and a head of more than 64 lines was "not an HTTP answer".
     #[test]
     fn interim_answers_are_skipped_and_the_head_is_bounded_by_bytes() {

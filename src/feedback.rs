@@ -298,7 +298,7 @@ mod tests {
         assert!(Destinations::parse("a:b").is_err());
     }
 
-    /// Issue: `--session-feedback 127.0.0.1/session/only` was accepted and
+    /// Regression: `--session-feedback 127.0.0.1/session/only` was accepted and
     /// the path silently dropped.
     #[test]
     fn an_entry_with_a_path_or_a_scheme_is_refused() {
@@ -315,7 +315,7 @@ mod tests {
         }
     }
 
-    /// Issue: with an allow-list covering the inbox, a token's
+    /// Regression: with an allow-list covering the inbox, a token's
     /// `session_url` pointed at the inbox logged out another citizen, and
     /// one pointed at its own entry looped 200 times.
     #[test]

@@ -502,7 +502,7 @@ mod tests {
         serde_json::from_str::<Value>(&j).unwrap();
     }
 
-    /// Issue 8 item 15: these reached the log raw through attribute names
+    /// Regression: these reached the log raw through attribute names
     /// and values, `purpose` and `session_url`.
     #[test]
     fn log_forgery_characters_are_escaped() {
@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(v["purpose"], json!(evil), "escapes round-trip in JSON");
     }
 
-    /// Issue 8 item 5: a 65 KB `purpose` made a 65 KB line.
+    /// Regression: a 65 KB `purpose` made a 65 KB line.
     #[test]
     fn long_values_and_lines_are_cut_visibly() {
         let mut n = accepted();

@@ -1,4 +1,4 @@
-//! Issue 10: the inbox page in a real browser. Headless Chromium (Debian
+//! The inbox page in a real browser. Headless Chromium (Debian
 //! package `chromium`; `.ci/run` installs it) loads the page with entries
 //! present, runs its script, and the test reads the rendered DOM.
 //! Without Chromium the test says so and passes, except in CI (`CI` set),

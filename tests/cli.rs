@@ -76,7 +76,7 @@ fn a_near_miss_gets_a_suggestion() {
     assert!(err.contains("did you mean --attr?"), "{err}");
 }
 
-/// Issue: `--reject-replays --ui html` took `--ui` as the value and
+/// Regression: `--reject-replays --ui html` took `--ui` as the value and
 /// reported `unexpected argument "html"`.
 #[test]
 fn switches_work_bare() {
@@ -103,7 +103,7 @@ fn switches_work_bare() {
     assert!(err.contains("--use-attr-url is a switch"), "{err}");
 }
 
-/// Issue: Rust's internal wording (`cannot read: entity not found`), and a
+/// Regression: Rust's internal wording (`cannot read: entity not found`), and a
 /// public key given as a decryption key called "not a PEM key of a
 /// supported kind" (it is one, in the wrong role).
 #[test]
@@ -128,7 +128,7 @@ fn file_errors_in_plain_words() {
     }
 }
 
-/// Issue: empty standard input gave `rejected: malformed` with exit 1
+/// Regression: empty standard input gave `rejected: malformed` with exit 1
 /// instead of a usage error with exit 2.
 #[test]
 fn decode_without_a_token_is_a_usage_error() {
@@ -137,7 +137,7 @@ fn decode_without_a_token_is_a_usage_error() {
     assert!(err.contains("decode: no token on standard input"), "{err}");
 }
 
-/// Issue: `--clock` took only Unix seconds although every log and page
+/// Regression: `--clock` took only Unix seconds although every log and page
 /// shows RFC 3339.
 #[test]
 fn the_clock_takes_rfc3339_as_well() {
@@ -169,7 +169,8 @@ fn the_readme_configuration_table_lists_every_option() {
         .and_then(|s| s.split("\n\n`comm-test --help`").next())
         .unwrap();
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| `--")).collect();
-    for (flag, env, _value, default, _) in comm_test::config::OPTIONS {
+    for o in comm_test::config::OPTIONS {
+        let (flag, env, default) = (o.flag, o.env, o.default);
         let row = rows
             .iter()
             .find(|r| {

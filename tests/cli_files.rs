@@ -54,7 +54,7 @@ fn recording_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
     (url, seen)
 }
 
-/// Issue: `probe --suite DIR` followed a case file linked to a PEM
+/// Regression: `probe --suite DIR` followed a case file linked to a PEM
 /// private key and posted the key to the target.
 #[test]
 fn probe_never_reads_through_a_link_in_the_suite() {
@@ -82,7 +82,7 @@ fn probe_never_reads_through_a_link_in_the_suite() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Issue: `probe --suite DIR` blocked forever when `manifest.json` (or a
+/// Regression: `probe --suite DIR` blocked forever when `manifest.json` (or a
 /// case file) was a FIFO.
 #[test]
 fn probe_refuses_a_fifo_instead_of_blocking() {
@@ -116,7 +116,7 @@ fn probe_refuses_a_fifo_instead_of_blocking() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Issue: `mint --suite DIR` wrote through planted links (a linked
+/// Regression: `mint --suite DIR` wrote through planted links (a linked
 /// `manifest.json`'s target was overwritten, a dangling link's target
 /// created) and over existing files.
 #[test]
@@ -157,7 +157,7 @@ fn mint_writes_only_fresh_files_into_a_new_or_empty_directory() {
     std::fs::remove_file(&victim).unwrap();
 }
 
-/// Issue: `COMM_TEST_DECRYPTION_KEYS` set to the PEM text itself printed
+/// Regression: `COMM_TEST_DECRYPTION_KEYS` set to the PEM text itself printed
 /// 25 of its 26 lines; so did every key option of the server, `decode`
 /// and `mint`.
 #[test]
@@ -227,7 +227,7 @@ fn pem_text_where_a_path_belongs_is_named_never_quoted() {
     }
 }
 
-/// Issue: a Rocket TOML with a syntax error on a one-line `key = "…"`
+/// Regression: a Rocket TOML with a syntax error on a one-line `key = "…"`
 /// printed the toml crate's source snippet: the whole key.
 #[test]
 fn a_toml_syntax_error_on_a_key_line_quotes_no_key() {

@@ -1,4 +1,4 @@
-//! Issue 9: what every producer in the ecosystem sends is accepted, both
+//! What every producer in the ecosystem sends is accepted, both
 //! profiles are told apart by name, and the original plugin's Rocket
 //! configuration starts our binary where it says.
 
@@ -32,7 +32,7 @@ fn claims(sub: &str, status: &str, attributes: Value) -> Value {
 const IDC: &str = "id-contact-attributes";
 const VH: &str = "verder-helpen-attributes";
 
-/// Issue 9 item 4: the shapes the ecosystem's producers send.
+/// Regression: the shapes the ecosystem's producers send.
 #[test]
 fn every_producer_shape_is_accepted_over_http() {
     let s = Server::start(&[]);
@@ -87,7 +87,7 @@ fn every_producer_shape_is_accepted_over_http() {
     );
 }
 
-/// Issue 9 item 3: Verder Helpen spells `success` and
+/// Regression: Verder Helpen spells `success` and
 /// `verder-helpen-attributes`; each profile refuses the other by name.
 #[test]
 fn both_profiles_and_the_cross_profile_refusals() {
@@ -167,7 +167,7 @@ fn rocket_server(file: &str, envs: &[(&str, &str)], args: &[&str]) -> Server {
     Server::spawn(c)
 }
 
-/// Issue 9 item 5: the original's published sample starts our binary with
+/// Regression: the original's published sample starts our binary with
 /// the same effective settings: address and port (Rocket's defaults),
 /// both URLs, the file's keys, and no test-key warning.
 #[test]
@@ -305,7 +305,7 @@ fn malformed_rocket_configuration_is_one_line_and_exit_2() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Issue 9 item 7: every line starts with an RFC 3339 UTC timestamp; in
+/// Regression: every line starts with an RFC 3339 UTC timestamp; in
 /// `json`, one object per line with the same fields.
 #[test]
 fn logs_for_people_and_for_pipelines() {

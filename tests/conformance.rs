@@ -1,4 +1,4 @@
-//! Issue 12: `mint` and `probe`, the conformance kit.
+//! `mint` and `probe`, the conformance kit.
 
 mod common;
 use comm_test::config::{TEST_EC_PUBLIC, TEST_RSA_PRIVATE, TEST_RSA_PUBLIC};

@@ -1,4 +1,4 @@
-//! Issue 11: session feedback to a loopback receiver that records what it
+//! Session feedback to a loopback receiver that records what it
 //! gets: `user_active` on an accepted result, `logout` and `user_active`
 //! from the inbox, the citizen page's Logout form, refusals, time-outs.
 
@@ -384,7 +384,7 @@ fn logout_key(html: &str) -> String {
         .to_string()
 }
 
-/// Issue: with an allow-list that covers the inbox, a token whose
+/// Regression: with an allow-list that covers the inbox, a token whose
 /// `session_url` pointed at the inbox's own session route logged out
 /// another citizen; pointed at its own entry it looped 200 times.
 #[test]
@@ -438,7 +438,7 @@ fn feedback_never_reaches_our_own_listeners() {
     assert_eq!(session_events(&s).len(), 6);
 }
 
-/// Issue: `?type=` was appended after the URL's own query or fragment:
+/// Regression: `?type=` was appended after the URL's own query or fragment:
 /// `POST /s?type=logout&type=user_active`, `POST /f#frag?type=user_active`.
 #[test]
 fn exactly_one_type_and_no_fragment_on_the_wire() {
@@ -465,7 +465,7 @@ fn exactly_one_type_and_no_fragment_on_the_wire() {
     );
 }
 
-/// Issue: `--session-feedback 127.0.0.1/session/only` was accepted and
+/// Regression: `--session-feedback 127.0.0.1/session/only` was accepted and
 /// the path silently dropped.
 #[test]
 fn an_allow_list_entry_with_a_path_is_exit_2() {
@@ -485,7 +485,7 @@ fn an_allow_list_entry_with_a_path_is_exit_2() {
     }
 }
 
-/// Issue: 200 garbage results (0.02 s, no keys needed) evicted the entry,
+/// Regression: 200 garbage results (0.02 s, no keys needed) evicted the entry,
 /// and the citizen's Logout then answered 404 "unknown session"; one key
 /// posted 3 times with a foreign `Origin` sent 3 logouts.
 #[test]
@@ -545,7 +545,7 @@ fn a_logout_key_outlives_a_flood_works_once_and_refuses_other_sites() {
     );
 }
 
-/// Issue: with `--journal-size 1` and a refused feedback attempt, the page
+/// Regression: with `--journal-size 1` and a refused feedback attempt, the page
 /// said "No result came with this page." while the log said `accepted`:
 /// it was rendered from the journal, which the refusal had overwritten.
 #[test]
@@ -570,7 +570,7 @@ fn the_citizen_page_shows_the_result_it_decoded() {
     assert!(!html.contains("No result came with this page."));
 }
 
-/// Issue: the feedback line left out the URL's query, but the
+/// Regression: the feedback line left out the URL's query, but the
 /// `POST /auth_result` line just before printed `session_url` whole.
 #[test]
 fn a_session_secret_is_redacted_in_every_log_line_and_format() {

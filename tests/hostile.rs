@@ -322,7 +322,7 @@ fn thread_ticks(pid: u32, name: &str) -> std::collections::BTreeMap<String, u64>
     out
 }
 
-/// Issue 13: with `--workers 2`, whichever loop woke first accepted a
+/// Regression: with `--workers 2`, whichever loop woke first accepted a
 /// whole burst of keep-alive connections (up to 256 at a time), so the
 /// token route ran on one core at half the throughput, in some runs.
 #[test]

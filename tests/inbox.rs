@@ -1,4 +1,4 @@
-//! Issue 10: the tester's inbox, on its own listener: the journal over a
+//! The tester's inbox, on its own listener: the journal over a
 //! JSON API, a Server-Sent Events stream, and the page.
 
 mod common;
@@ -248,7 +248,7 @@ fn fill_with_big_refusals(s: &Server, n: usize) {
     }
 }
 
-/// Issue: six clients of `stream?since=0` that never read made the server
+/// Regression: six clients of `stream?since=0` that never read made the server
 /// hold +7.6 MB each with 200 events: catch-up ignored the stream bound.
 /// Now frames are pulled from the journal as the client takes them, so a
 /// stream holds at most 256 KiB plus one frame, catch-up included.
@@ -489,7 +489,7 @@ fn worst_shaped_token(i: u64, now: u64) -> String {
     }
 }
 
-/// Issue: an event cost about 200 KB when the token's protected header
+/// Regression: an event cost about 200 KB when the token's protected header
 /// held a large array (a 1 000-event journal reached 201 MB). Headers are
 /// kept as their bounded text; a full journal of the worst shape stays
 /// within `MAX_EVENT_BYTES` an event.
@@ -526,7 +526,7 @@ fn with_host(s: &Server, method: &str, target: &str, host: &str, extra: &str) ->
     )
 }
 
-/// Issue: the inbox answered any `Host`, so a page whose name the attacker
+/// Regression: the inbox answered any `Host`, so a page whose name the attacker
 /// re-pointed at 127.0.0.1 read the citizens' attributes, emptied the
 /// journal with matching `Host` and `Origin`, and sent feedback.
 #[test]
@@ -608,7 +608,7 @@ fn names_added_for_a_reverse_proxy() {
     );
 }
 
-/// Issue: the page is served with `Referrer-Policy: no-referrer`, so
+/// Regression: the page is served with `Referrer-Policy: no-referrer`, so
 /// Chromium posts its forms with `Origin: null`, and "Send activity",
 /// "Send logout" answered 403. `Sec-Fetch-Site` says same-origin; a
 /// foreign page's `same-site` or `cross-site` still changes nothing.
@@ -635,7 +635,7 @@ fn the_pages_own_forms_pass_and_foreign_pages_do_not() {
     assert!(events(&s, "")["events"].as_array().unwrap().is_empty());
 }
 
-/// Issue: rendering blocked the loop. With 1 000 journaled events a
+/// Regression: rendering blocked the loop. With 1 000 journaled events a
 /// public `GET /ui` sent 30 ms into an inbox `GET /` was answered after
 /// 340-1 040 ms. The inbox has its own thread and poll now: asserted on
 /// the order of service (the public answer is out before the inbox's

@@ -252,7 +252,7 @@ fn kid_is_a_hint_end_to_end() {
         )),
         "{log}"
     );
-    // Issue 9 item 1: `kid` is a hint. One that names no configured key
+    // Regression: `kid` is a hint. One that names no configured key
     // (a producer's own name for its key) falls back to every key bound to
     // the algorithm, and the log notes it.
     assert_eq!(
@@ -303,7 +303,7 @@ fn kid_is_a_hint_end_to_end() {
     );
 }
 
-/// Issue 13: a malformed RSA ciphertext (wrong length, not below the
+/// Regression: a malformed RSA ciphertext (wrong length, not below the
 /// modulus, all zeros) takes the one `decryption_failed` path, as a
 /// well-formed one under the wrong key does. Where it is cheaper (a wrong
 /// length fails before the private operation), the difference depends only
@@ -343,7 +343,7 @@ fn malformed_rsa_ciphertexts_fail_as_any_other_decryption() {
     }
 }
 
-/// Issue: `Policy::for_keys` deduplicated only adjacent algorithms
+/// Regression: `Policy::for_keys` deduplicated only adjacent algorithms
 /// (`[RSA, EC, RSA]` gave `[RsaOaep, EcdhEs, RsaOaep]`).
 #[test]
 fn the_allow_list_names_each_algorithm_once() {

@@ -59,7 +59,7 @@ fn seed_interaction_byte_for_byte() {
 fn real_clock_rejects_the_sample_as_expired() {
     let s = Server::start(&[]);
     let r = s.post_token(SAMPLE);
-    // Issue 9 item 6: the claim, its time, now and the leeway, in UTC.
+    // Regression: the claim, its time, now and the leeway, in UTC.
     let text = r.text();
     assert_eq!(r.status, 400);
     assert!(

@@ -1,4 +1,4 @@
-//! Issue 8: no single client can starve, stall or bloat the plugin. Each
+//! No single client can starve, stall or bloat the plugin. Each
 //! test is named after the defect it caught on the loop before, and runs
 //! the real binary on loopback as the attacker would. Figures are printed
 //! (`cargo test --test starvation -- --nocapture`), never timed as pass

@@ -5,42 +5,20 @@
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use super::{options_help, say, spec};
+use super::{options_help, say, spec, Flag};
 use crate::config::{flags, ConfigError, Env, Settings};
 use crate::date;
 use crate::jose::{self, Policy};
 
-const OPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "--clock",
-        "UNIX_SECONDS|RFC3339",
-        "validate at this time, e.g. 1615879800 or 2021-03-16T07:30:00Z (default: now)",
-    ),
-    (
-        "--leeway",
-        "SECONDS",
-        "clock skew allowed for exp, nbf, iat (default 60)",
-    ),
-    (
-        "--decryption-key",
-        "[KID=]FILE",
-        "private key PEM for the JWE; repeatable (default: the built-in test keys)",
-    ),
-    (
-        "--signature-key",
-        "[KID=]FILE",
-        "public key PEM for the JWS; repeatable",
-    ),
-    (
-        "--profile",
-        "id-contact|verder-helpen",
-        "the claims' spelling (default id-contact)",
-    ),
-    (
-        "--config",
-        "FILE",
-        "the original plugin's Rocket TOML, for its keys",
-    ),
+/// The server's own options, as the server reads them (flags, then
+/// COMM_TEST_* variables, then `--config`): decode sees what it would.
+const OPTIONS: &[Flag] = &[
+    Flag::Server("--clock"),
+    Flag::Server("--leeway"),
+    Flag::Server("--decryption-key"),
+    Flag::Server("--signature-key"),
+    Flag::Server("--profile"),
+    Flag::Server("--config"),
 ];
 
 pub fn help() -> String {

@@ -4,40 +4,40 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::{last, number, options_help, profile_flag, say, spec};
+use super::{last, number, options_help, profile_flag, say, spec, Flag};
 use crate::config::{self, flags, ConfigError};
 use crate::jose::Status;
 use crate::mint::{manifest, suite};
 use crate::mint::{ClaimsSpec, EncryptionKey, SigningKey};
 use crate::{date, log};
 
-const OPTIONS: &[(&str, &str, &str)] = &[
-    ("--attr", "NAME=VALUE", "an attribute; repeatable"),
-    (
+const OPTIONS: &[Flag] = &[
+    Flag::Own("--attr", "NAME=VALUE", "an attribute; repeatable"),
+    Flag::Own(
         "--status",
         "succes|success|failed",
         "the status (default: the profile's success)",
     ),
-    ("--session-url", "URL", "a session_url claim"),
-    ("--iat", "UNIX_SECONDS", "issued at (default: now)"),
-    ("--exp-in", "SECONDS", "exp after iat (default 300)"),
-    (
+    Flag::Own("--session-url", "URL", "a session_url claim"),
+    Flag::Own("--iat", "UNIX_SECONDS", "issued at (default: now)"),
+    Flag::Own("--exp-in", "SECONDS", "exp after iat (default 300)"),
+    Flag::Own(
         "--profile",
         "id-contact|verder-helpen",
         "the claims' spelling (default id-contact)",
     ),
-    (
+    Flag::Own(
         "--encrypt-to",
         "PUBKEY.pem",
         "encrypt to this key: RSA-OAEP or ECDH-ES by its type (default: the test RSA key)",
     ),
-    (
+    Flag::Own(
         "--sign-with",
         "PRIVKEY.pem",
         "sign with this key: RS256 or ES256 by its type (default: the test RSA key)",
     ),
-    ("--kid", "ID", "a kid in both headers"),
-    (
+    Flag::Own("--kid", "ID", "a kid in both headers"),
+    Flag::Own(
         "--suite",
         "DIR",
         "write the conformance suite (NN-name.jwt and manifest.json) into DIR, new or empty",

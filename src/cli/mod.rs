@@ -125,26 +125,43 @@ fn print(text: &str) -> ExitCode {
 }
 
 /// A program's option lines for its `--help`.
-fn options_help(options: &[(&str, &str, &str)]) -> String {
+/// An option of a subcommand: one of the server's, described by the
+/// server's table (`config::OPTIONS`: one help text, one default), or the
+/// subcommand's own (flag, value or "" for a switch, help).
+enum Flag {
+    Server(&'static str),
+    Own(&'static str, &'static str, &'static str),
+}
+
+fn options_help(options: &[Flag]) -> String {
     let mut s = String::from("options:\n");
-    for (flag, value, help) in options {
-        s.push_str(&format!("  {flag} {value}\n      {help}\n"));
+    for o in options {
+        match o {
+            Flag::Server(name) => {
+                if let Some(opt) = config::option(name) {
+                    s.push_str(&opt.describe());
+                }
+            }
+            Flag::Own(flag, value, help) => {
+                s.push_str(&format!("  {flag} {value}\n      {help}\n"))
+            }
+        }
     }
     s.push_str("  --help\n      this text\n");
     s
 }
 
 /// The flags of a program's option table, for the reader.
-fn spec(options: &[(&'static str, &str, &str)]) -> Vec<(&'static str, config::Takes)> {
+fn spec(options: &[Flag]) -> Vec<(&'static str, config::Takes)> {
     options
         .iter()
-        .map(|(f, v, _)| {
-            let takes = if v.is_empty() {
-                config::Takes::Switch
-            } else {
-                config::Takes::Value
-            };
-            (*f, takes)
+        .map(|o| match o {
+            Flag::Server(name) => (
+                *name,
+                config::option(name).map_or(config::Takes::Value, config::Opt::takes),
+            ),
+            Flag::Own(f, v, _) if v.is_empty() => (*f, config::Takes::Switch),
+            Flag::Own(f, _, _) => (*f, config::Takes::Value),
         })
         .collect()
 }

@@ -4,24 +4,24 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::{last, options_help, profile_flag, spec};
+use super::{last, options_help, profile_flag, spec, Flag};
 use crate::config::{self, flags, ConfigError};
 use crate::mint::{manifest, suite};
 use crate::mint::{EncryptionKey, SigningKey};
 use crate::{client, date, log, probe};
 
-const OPTIONS: &[(&str, &str, &str)] = &[
-    (
+const OPTIONS: &[Flag] = &[
+    Flag::Own(
         "--suite",
         "DIR",
         "the suite saved by mint --suite (default: minted fresh)",
     ),
-    (
+    Flag::Own(
         "--profile",
         "id-contact|verder-helpen",
         "the claims' spelling of a fresh suite (default id-contact)",
     ),
-    ("--json", "", "the report as JSON"),
+    Flag::Own("--json", "", "the report as JSON"),
 ];
 
 pub fn help() -> String {

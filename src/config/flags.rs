@@ -123,7 +123,7 @@ mod tests {
         ("--json", Takes::Switch),
     ];
 
-    /// Issue: `--reject-replays --ui html` took `--ui` as the value and
+    /// Regression: `--reject-replays --ui html` took `--ui` as the value and
     /// reported `unexpected argument "html"`.
     #[test]
     fn switches_work_bare_and_with_a_value() {

@@ -101,205 +101,289 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
 }
 
-/// `(flag, environment variable, value name, default, help)`, the single
-/// source for parsing and for `--help`. Numeric settings say their range
-/// and why it is that.
-pub const OPTIONS: &[(&str, &str, &str, &str, &str)] = &[
-    (
-        "--config",
-        "ROCKET_CONFIG",
-        "FILE",
-        "none",
-        "the original plugin's Rocket TOML file: profiles [default], ROCKET_PROFILE\n      \
+/// One option of the server: the single source for parsing, defaults,
+/// ranges, the environment and `--help` (and, through a test, the
+/// README's configuration table). Each default is written once, here.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    pub flag: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+    /// What its value is, as `--help` names it; `BOOL` makes it a switch.
+    pub value: &'static str,
+    pub default: &'static str,
+    /// A numeric option's bounds, checked at start, and why they are these.
+    pub range: Option<Range>,
+    pub help: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub min: u64,
+    pub max: u64,
+    pub why: &'static str,
+}
+
+pub const OPTIONS: &[Opt] = &[
+    Opt {
+        flag: "--config",
+        env: "ROCKET_CONFIG",
+        value: "FILE",
+        default: "none",
+        range: None,
+        help: "the original plugin's Rocket TOML file: profiles [default], ROCKET_PROFILE\n      \
          (default release), [global]; ROCKET_* variables override it, and our own\n      \
          flags and COMM_TEST_* variables override both (README, \"Migrating\")",
-    ),
-    (
-        "--listen",
-        "COMM_TEST_LISTEN",
-        "ADDR",
-        "127.0.0.1:8000",
-        "address and port to listen on",
-    ),
-    (
-        "--server-url",
-        "COMM_TEST_SERVER_URL",
-        "URL",
-        "http://localhost:8000",
-        "public base URL; client_url is <URL>/ui",
-    ),
-    (
-        "--internal-url",
-        "COMM_TEST_INTERNAL_URL",
-        "URL",
-        "the server URL",
-        "base URL the core reaches; attr_url is <URL>/auth_result",
-    ),
-    (
-        "--use-attr-url",
-        "COMM_TEST_USE_ATTR_URL",
-        "BOOL",
-        "true",
-        "offer attr_url in start_communication answers",
-    ),
-    (
-        "--decryption-key",
-        "COMM_TEST_DECRYPTION_KEYS",
-        "[KID=]FILE",
-        "built-in test keys",
-        "private key PEM for the outer JWE; repeatable (env: comma-separated).\n      \
+    },
+    Opt {
+        flag: "--listen",
+        env: "COMM_TEST_LISTEN",
+        value: "ADDR",
+        default: "127.0.0.1:8000",
+        range: None,
+        help: "address and port to listen on",
+    },
+    Opt {
+        flag: "--server-url",
+        env: "COMM_TEST_SERVER_URL",
+        value: "URL",
+        default: "http://localhost:8000",
+        range: None,
+        help: "public base URL; client_url is <URL>/ui",
+    },
+    Opt {
+        flag: "--internal-url",
+        env: "COMM_TEST_INTERNAL_URL",
+        value: "URL",
+        default: "the server URL",
+        range: None,
+        help: "base URL the core reaches; attr_url is <URL>/auth_result",
+    },
+    Opt {
+        flag: "--use-attr-url",
+        env: "COMM_TEST_USE_ATTR_URL",
+        value: "BOOL",
+        default: "true",
+        range: None,
+        help: "offer attr_url in start_communication answers",
+    },
+    Opt {
+        flag: "--decryption-key",
+        env: "COMM_TEST_DECRYPTION_KEYS",
+        value: "[KID=]FILE",
+        default: "built-in test keys",
+        range: None,
+        help: "private key PEM for the outer JWE; repeatable (env: comma-separated).\n      \
          KID: 1-64 of A-Z a-z 0-9 . _ - : (no other character); a path containing\n      \
          '=' is written with its KID, or with an empty one: =PATH",
-    ),
-    (
-        "--signature-key",
-        "COMM_TEST_SIGNATURE_KEYS",
-        "[KID=]FILE",
-        "built-in test keys",
-        "public key PEM for the inner JWS; repeatable (env: comma-separated); KID as above",
-    ),
-    (
-        "--clock",
-        "COMM_TEST_CLOCK",
-        "UNIX_SECONDS|RFC3339",
-        "the system clock",
-        "validate tokens at this fixed time (replaying captured tokens), as Unix\n      \
-         seconds or RFC 3339 (2021-03-16T07:30:00Z);\n      \
-         0-253402300799: the last second of 9999, the last RFC 3339 can write",
-    ),
-    (
-        "--leeway",
-        "COMM_TEST_LEEWAY",
-        "SECONDS",
-        "60",
-        "clock skew allowed for exp, nbf and iat;\n      \
-         0-86400: more than a day is no clock skew",
-    ),
-    (
-        "--read-timeout",
-        "COMM_TEST_READ_TIMEOUT",
-        "SECONDS",
-        "10",
-        "time from a request's first byte to its last, and for its answer to be taken;\n      \
-         1-3600: a request is at most a few KB; an hour is beyond any client",
-    ),
-    (
-        "--idle-timeout",
-        "COMM_TEST_IDLE_TIMEOUT",
-        "SECONDS",
-        "15",
-        "time a connection may stay open with no request in progress;\n      \
-         1-3600, as --read-timeout",
-    ),
-    (
-        "--max-connections",
-        "COMM_TEST_MAX_CONNECTIONS",
-        "N",
-        "1024",
-        "connections open at once; past it the least advanced one is closed;\n      \
-         1-65536: one file descriptor each; an idle one costs ~0.2 KB of our memory",
-    ),
-    (
-        "--max-body",
-        "COMM_TEST_MAX_BODY",
-        "BYTES",
-        "65536",
-        "largest request body accepted;\n      \
-         1-1048576: a token is at most 16 KiB, and each connection may hold 8 KiB + this",
-    ),
-    (
-        "--reject-replays",
-        "COMM_TEST_REJECT_REPLAYS",
-        "BOOL",
-        "false",
-        "answer 409 to a token accepted before (default: log it)",
-    ),
-    (
-        "--workers",
-        "COMM_TEST_WORKERS",
-        "N|auto",
-        "1",
-        "request-handling loops; 1 keeps the server single-threaded, auto is one\n      \
-         per available core; 1-64: each loop is one core's worth of work",
-    ),
-    (
-        "--inbox",
-        "COMM_TEST_INBOX",
-        "ADDR|off",
-        "127.0.0.1:8001",
-        "the tester's inbox (page, JSON API, event stream) on its own listener;\n      \
+    },
+    Opt {
+        flag: "--signature-key",
+        env: "COMM_TEST_SIGNATURE_KEYS",
+        value: "[KID=]FILE",
+        default: "built-in test keys",
+        range: None,
+        help: "public key PEM for the inner JWS; repeatable (env: comma-separated); KID as above",
+    },
+    Opt {
+        flag: "--clock",
+        env: "COMM_TEST_CLOCK",
+        value: "UNIX_SECONDS|RFC3339",
+        default: "the system clock",
+        range: Some(Range {
+            min: 0,
+            max: 253_402_300_799,
+            why: "the last second of 9999, the last RFC 3339 can write",
+        }),
+        help: "validate tokens at this fixed time (replaying captured tokens), as Unix\n      \
+         seconds or RFC 3339 (2021-03-16T07:30:00Z)",
+    },
+    Opt {
+        flag: "--leeway",
+        env: "COMM_TEST_LEEWAY",
+        value: "SECONDS",
+        default: "60",
+        range: Some(Range {
+            min: 0,
+            max: 86_400,
+            why: "more than a day is no clock skew",
+        }),
+        help: "clock skew allowed for exp, nbf and iat",
+    },
+    Opt {
+        flag: "--read-timeout",
+        env: "COMM_TEST_READ_TIMEOUT",
+        value: "SECONDS",
+        default: "10",
+        range: Some(Range {
+            min: 1,
+            max: 3600,
+            why: "a request is at most a few KB; an hour is beyond any client",
+        }),
+        help: "time from a request's first byte to its last, and for its answer to be taken",
+    },
+    Opt {
+        flag: "--idle-timeout",
+        env: "COMM_TEST_IDLE_TIMEOUT",
+        value: "SECONDS",
+        default: "15",
+        range: Some(Range {
+            min: 1,
+            max: 3600,
+            why: "as --read-timeout",
+        }),
+        help: "time a connection may stay open with no request in progress",
+    },
+    Opt {
+        flag: "--max-connections",
+        env: "COMM_TEST_MAX_CONNECTIONS",
+        value: "N",
+        default: "1024",
+        range: Some(Range {
+            min: 1,
+            max: 65_536,
+            why: "one file descriptor each; an idle one costs ~0.2 KB of our memory",
+        }),
+        help: "connections open at once; past it the least advanced one is closed",
+    },
+    Opt {
+        flag: "--max-body",
+        env: "COMM_TEST_MAX_BODY",
+        value: "BYTES",
+        default: "65536",
+        range: Some(Range {
+            min: 1,
+            max: 1_048_576,
+            why: "a token is at most 16 KiB, and each connection may hold 8 KiB + this",
+        }),
+        help: "largest request body accepted",
+    },
+    Opt {
+        flag: "--reject-replays",
+        env: "COMM_TEST_REJECT_REPLAYS",
+        value: "BOOL",
+        default: "false",
+        range: None,
+        help: "answer 409 to a token accepted before (default: log it)",
+    },
+    Opt {
+        flag: "--workers",
+        env: "COMM_TEST_WORKERS",
+        value: "N|auto",
+        default: "1",
+        range: Some(Range {
+            min: 1,
+            max: 64,
+            why: "each loop is one core's worth of work",
+        }),
+        help: "request-handling loops; 1 keeps the server single-threaded, auto is one\n      \
+         per available core",
+    },
+    Opt {
+        flag: "--inbox",
+        env: "COMM_TEST_INBOX",
+        value: "ADDR|off",
+        default: "127.0.0.1:8001",
+        range: None,
+        help: "the tester's inbox (page, JSON API, event stream) on its own listener;\n      \
          it shows personal data: a non-loopback address is warned about at start",
-    ),
-    (
-        "--inbox-host",
-        "COMM_TEST_INBOX_HOST",
-        "NAME[:PORT],…",
-        "none",
-        "further names the inbox answers to (a reverse proxy's); repeatable. Any other\n      \
+    },
+    Opt {
+        flag: "--inbox-host",
+        env: "COMM_TEST_INBOX_HOST",
+        value: "NAME[:PORT],…",
+        default: "none",
+        range: None,
+        help:
+            "further names the inbox answers to (a reverse proxy's); repeatable. Any other\n      \
          Host gets 421: a page re-pointed at us by DNS rebinding reads nothing. Its\n      \
          own IP:PORT, and localhost, 127.0.0.1, [::1] on loopback, always work",
-    ),
-    (
-        "--journal-size",
-        "COMM_TEST_JOURNAL_SIZE",
-        "N",
-        "200",
-        "events the inbox keeps, oldest dropped;\n      \
-         1-1000: an event holds at most ~40 KB (a 16 KiB token and what it decodes to)",
-    ),
-    (
-        "--session-feedback",
-        "COMM_TEST_SESSION_FEEDBACK",
-        "HOST[:PORT],…|*",
-        "off",
-        "send user_active and logout to a result's session_url, only on these hosts\n      \
+    },
+    Opt {
+        flag: "--journal-size",
+        env: "COMM_TEST_JOURNAL_SIZE",
+        value: "N",
+        default: "200",
+        range: Some(Range {
+            min: 1,
+            max: 1000,
+            why: "an event holds at most ~40 KB (a 16 KiB token and what it decodes to)",
+        }),
+        help: "events the inbox keeps, oldest dropped",
+    },
+    Opt {
+        flag: "--session-feedback",
+        env: "COMM_TEST_SESSION_FEEDBACK",
+        value: "HOST[:PORT],…|*",
+        default: "off",
+        range: None,
+        help: "send user_active and logout to a result's session_url, only on these hosts\n      \
          (a bare host: any port; * : anywhere). Off by default: a token chooses the URL",
-    ),
-    (
-        "--ui",
-        "COMM_TEST_UI",
-        "text|html",
-        "text",
-        "GET /ui: the sample's text, or a page with the result and a Logout button",
-    ),
-    (
-        "--profile",
-        "COMM_TEST_PROFILE",
-        "id-contact|verder-helpen",
-        "id-contact",
-        "the claims' spelling: sub id-contact-attributes and status succes, or\n      \
+    },
+    Opt {
+        flag: "--ui",
+        env: "COMM_TEST_UI",
+        value: "text|html",
+        default: "text",
+        range: None,
+        help: "GET /ui: the sample's text, or a page with the result and a Logout button",
+    },
+    Opt {
+        flag: "--profile",
+        env: "COMM_TEST_PROFILE",
+        value: "id-contact|verder-helpen",
+        default: "id-contact",
+        range: None,
+        help: "the claims' spelling: sub id-contact-attributes and status succes, or\n      \
          sub verder-helpen-attributes and status success (Verder Helpen)",
-    ),
-    (
-        "--log-format",
-        "COMM_TEST_LOG_FORMAT",
-        "text|json",
-        "text",
-        "log lines for people (text) or pipelines (json, one object per line)",
-    ),
+    },
+    Opt {
+        flag: "--log-format",
+        env: "COMM_TEST_LOG_FORMAT",
+        value: "text|json",
+        default: "text",
+        range: None,
+        help: "log lines for people (text) or pipelines (json, one object per line)",
+    },
 ];
 
+impl Opt {
+    /// The option's entry in `--help`: flag and value, what it does, its
+    /// range and why, its variable and its default.
+    pub fn describe(&self) -> String {
+        let mut s = format!("  {} {}\n      {}", self.flag, self.value, self.help);
+        if let Some(r) = self.range {
+            s.push_str(&format!(";\n      {}-{}: {}", r.min, r.max, r.why));
+        }
+        s.push_str(&format!(
+            "\n      env {}; default: {}\n",
+            self.env, self.default
+        ));
+        s
+    }
+
+    /// How the flag reader takes it: `BOOL` options are switches.
+    pub fn takes(&self) -> Takes {
+        if self.value == "BOOL" {
+            Takes::Switch
+        } else {
+            Takes::Value
+        }
+    }
+}
+
+/// The option named `flag` (every name the code asks for is in the table:
+/// a unit test proves it).
+pub fn option(flag: &str) -> Option<&'static Opt> {
+    OPTIONS.iter().find(|o| o.flag == flag)
+}
+
 /// An option's default, as `OPTIONS` (and so `--help` and the README's
-/// table) states it: each default is written once, there.
+/// table) states it.
 fn default_of(flag: &str) -> &'static str {
-    OPTIONS.iter().find(|o| o.0 == flag).map_or("", |o| o.3)
+    option(flag).map_or("", |o| o.default)
 }
 
-/// A numeric option's default (a unit test proves each parses and lies
-/// in its range).
-fn default_number(flag: &str) -> u64 {
-    default_of(flag).parse().unwrap_or(0)
-}
-
-/// The numeric ranges `--help` states, checked at start.
-const READ_TIMEOUT: (u64, u64) = (1, 3600);
-const IDLE_TIMEOUT: (u64, u64) = (1, 3600);
-const MAX_CONNECTIONS: (u64, u64) = (1, 65_536);
-const MAX_BODY: (u64, u64) = (1, 1 << 20);
-const LEEWAY: (u64, u64) = (0, 86_400);
-const CLOCK: (u64, u64) = (0, 253_402_300_799);
-const WORKERS: (u64, u64) = (1, 64);
-const JOURNAL_SIZE: (u64, u64) = (1, 1000);
 /// A PEM key is a few KB (RSA-4096 PKCS#8 is 3.3 KB); anything larger is
 /// not a key, and is not read.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -309,10 +393,8 @@ pub fn usage() -> String {
         "options (flag, environment variable, default). A variable that is set must be\n\
          usable: set but empty, not UTF-8, or out of range is an error, never a default.\n",
     );
-    for (flag, env, value, default, help) in OPTIONS {
-        s.push_str(&format!(
-            "  {flag} {value}\n      {help}\n      env {env}; default: {default}\n"
-        ));
+    for o in OPTIONS {
+        s.push_str(&o.describe());
     }
     s.push_str("  --help, -h\n      this text\n  --version, -V\n      the version\n");
     s
@@ -327,19 +409,7 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 /// The server's flags as the reader takes them: `BOOL` settings are
 /// switches (`--reject-replays` alone means true).
 pub fn server_spec() -> Vec<(&'static str, Takes)> {
-    OPTIONS
-        .iter()
-        .map(|o| {
-            (
-                o.0,
-                if o.2 == "BOOL" {
-                    Takes::Switch
-                } else {
-                    Takes::Value
-                },
-            )
-        })
-        .collect()
+    OPTIONS.iter().map(|o| (o.flag, o.takes())).collect()
 }
 
 /// Looks a setting up: the flags (all occurrences), else our environment
@@ -386,7 +456,7 @@ impl<'a> Settings<'a> {
     }
 
     fn env_name(flag: &str) -> &'static str {
-        OPTIONS.iter().find(|o| o.0 == flag).map_or("", |o| o.1)
+        option(flag).map_or("", |o| o.env)
     }
 
     /// The variable's value if set; set but unusable is an error.
@@ -449,10 +519,15 @@ impl<'a> Settings<'a> {
         }
     }
 
-    /// A whole number within `range`, or the default.
-    fn number(&self, flag: &str, default: u64, range: (u64, u64)) -> Result<u64, ConfigError> {
-        let Some(v) = self.one(flag)? else {
-            return Ok(default);
+    /// A whole number within the option's range, or its default.
+    fn number(&self, flag: &str) -> Result<u64, ConfigError> {
+        let Some(o) = option(flag) else {
+            return err(format!("{flag}: not an option"));
+        };
+        let range = range_of(flag);
+        let v = match self.one(flag)? {
+            Some(v) => v,
+            None => o.default.to_owned(),
         };
         let n: u64 = v
             .trim()
@@ -467,8 +542,8 @@ impl<'a> Settings<'a> {
         Ok(n)
     }
 
-    fn size(&self, flag: &str, default: u64, range: (u64, u64)) -> Result<usize, ConfigError> {
-        let n = self.number(flag, default, range)?;
+    fn size(&self, flag: &str) -> Result<usize, ConfigError> {
+        let n = self.number(flag)?;
         usize::try_from(n).map_err(|_| ConfigError(format!("{flag}: {n} is too large here")))
     }
 
@@ -490,7 +565,7 @@ impl<'a> Settings<'a> {
         match self.one("--clock")? {
             None => Ok(None),
             Some(v) if v.contains('-') => crate::date::parse_rfc3339(v.trim())
-                .filter(|t| *t <= CLOCK.1)
+                .filter(|t| *t <= range_of("--clock").1)
                 .map(Some)
                 .ok_or_else(|| {
                     ConfigError(format!(
@@ -498,7 +573,7 @@ impl<'a> Settings<'a> {
                         shown(&v)
                     ))
                 }),
-            Some(_) => self.number("--clock", 0, CLOCK).map(Some),
+            Some(_) => self.number("--clock").map(Some),
         }
     }
 
@@ -515,7 +590,7 @@ impl<'a> Settings<'a> {
     }
 
     pub fn leeway(&self) -> Result<u64, ConfigError> {
-        self.number("--leeway", default_number("--leeway"), LEEWAY)
+        self.number("--leeway")
     }
 
     /// The configured keys, or the built-in test keys when none are named
@@ -720,6 +795,18 @@ fn unexpected(args: &[String], p: &str) -> ConfigError {
     })
 }
 
+/// A numeric option's bounds (any `u64` for one without).
+fn range_of(flag: &str) -> (u64, u64) {
+    option(flag)
+        .and_then(|o| o.range)
+        .map_or((0, u64::MAX), |r| (r.min, r.max))
+}
+
+/// The most loops `--workers` takes.
+fn workers_max() -> usize {
+    usize::try_from(range_of("--workers").1).unwrap_or(1)
+}
+
 impl Settings<'_> {
     /// `--workers N|auto`: auto is one loop per core the process may run
     /// on (cgroup and affinity limits included), within the range.
@@ -727,8 +814,8 @@ impl Settings<'_> {
         match self.one("--workers")?.as_deref().map(str::trim) {
             Some("auto") => Ok(std::thread::available_parallelism()
                 .map_or(1, std::num::NonZeroUsize::get)
-                .clamp(1, WORKERS.1 as usize)),
-            _ => self.size("--workers", default_number("--workers"), WORKERS),
+                .clamp(1, workers_max())),
+            _ => self.size("--workers"),
         }
     }
 
@@ -812,22 +899,10 @@ impl Config {
             test_keys,
             clock: s.clock()?,
             leeway: s.leeway()?,
-            read_timeout: Duration::from_secs(s.number(
-                "--read-timeout",
-                default_number("--read-timeout"),
-                READ_TIMEOUT,
-            )?),
-            idle_timeout: Duration::from_secs(s.number(
-                "--idle-timeout",
-                default_number("--idle-timeout"),
-                IDLE_TIMEOUT,
-            )?),
-            max_connections: s.size(
-                "--max-connections",
-                default_number("--max-connections"),
-                MAX_CONNECTIONS,
-            )?,
-            max_body: s.size("--max-body", default_number("--max-body"), MAX_BODY)?,
+            read_timeout: Duration::from_secs(s.number("--read-timeout")?),
+            idle_timeout: Duration::from_secs(s.number("--idle-timeout")?),
+            max_connections: s.size("--max-connections")?,
+            max_body: s.size("--max-body")?,
             reject_replays: s
                 .boolean("--reject-replays", default_of("--reject-replays") == "true")?,
             workers: s.workers()?,
@@ -837,11 +912,7 @@ impl Config {
                 Some(v) => Inbox::Explicit(v.trim().to_owned()),
             },
             inbox_hosts: s.inbox_hosts()?,
-            journal_size: s.size(
-                "--journal-size",
-                default_number("--journal-size"),
-                JOURNAL_SIZE,
-            )?,
+            journal_size: s.size("--journal-size")?,
             session_feedback: s.session_feedback()?,
             ui: s.choice("--ui", &[("text", UiMode::Text), ("html", UiMode::Html)])?,
             log_format: s.choice(
@@ -863,20 +934,18 @@ mod tests {
 
     #[test]
     fn every_numeric_default_is_stated_once_parses_and_is_in_range() {
-        for (flag, range) in [
-            ("--read-timeout", READ_TIMEOUT),
-            ("--idle-timeout", IDLE_TIMEOUT),
-            ("--max-connections", MAX_CONNECTIONS),
-            ("--max-body", MAX_BODY),
-            ("--leeway", LEEWAY),
-            ("--workers", WORKERS),
-            ("--journal-size", JOURNAL_SIZE),
-        ] {
-            let n: u64 = default_of(flag)
-                .parse()
-                .unwrap_or_else(|_| panic!("{flag}"));
-            assert!((range.0..=range.1).contains(&n), "{flag}");
+        let numeric: Vec<&Opt> = OPTIONS.iter().filter(|o| o.range.is_some()).collect();
+        assert_eq!(numeric.len(), 8);
+        for o in numeric {
+            let Some(r) = o.range else { continue };
+            if o.flag == "--clock" {
+                assert_eq!(o.default, "the system clock");
+                continue;
+            }
+            let n: u64 = o.default.parse().unwrap_or_else(|_| panic!("{}", o.flag));
+            assert!((r.min..=r.max).contains(&n), "{}", o.flag);
         }
+        let default_number = |flag| default_of(flag).parse::<u64>().unwrap();
         // Where another module names the same default, they agree.
         assert_eq!(default_number("--leeway"), crate::jose::DEFAULT_LEEWAY);
         assert_eq!(
@@ -992,7 +1061,7 @@ mod tests {
         Config::from_args(&[], &env)
     }
 
-    /// Issue 8 item 9: these fell back to the built-in PUBLIC test keys, or
+    /// Regression: these fell back to the built-in PUBLIC test keys, or
     /// to a default, with nothing but a warning to show for it.
     #[test]
     fn set_but_unusable_variables_are_errors_not_defaults() {
@@ -1051,7 +1120,7 @@ mod tests {
         assert_eq!(e.0, "--decryption-key needs a value, got \"\"");
     }
 
-    /// Issue 8 item 10: `--read-timeout 18446744073709551615` aborted on
+    /// Regression: `--read-timeout 18446744073709551615` aborted on
     /// the first connection and `--max-body` of the same wrapped.
     #[test]
     fn numeric_settings_have_ranges() {
@@ -1115,7 +1184,7 @@ mod tests {
         }
     }
 
-    /// Issue 8 item 11: `/dev/zero` ran out of memory, a FIFO hung start-up.
+    /// Regression: `/dev/zero` ran out of memory, a FIFO hung start-up.
     #[test]
     fn key_files_must_be_small_regular_files() {
         let dir = std::env::temp_dir().join(format!("comm-test-keys-{}", std::process::id()));
@@ -1167,7 +1236,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Issue 8 item 12: a path with `=` was split as `KID=path`, and a KID
+    /// Regression: a path with `=` was split as `KID=path`, and a KID
     /// with a newline forged a start-up log line.
     #[test]
     fn key_specs_are_unambiguous() {

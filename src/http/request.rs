@@ -274,7 +274,16 @@ pub fn respond<S: Service>(
         headers: Headers::new(req.headers),
         body,
     });
-    let framing = Framing {
+    let framing = framing(&head, method);
+    Outcome::Answered {
+        consumed: total,
+        then: then(answer, framing, head.method, path, started),
+    }
+}
+
+/// How the answer to `head` is framed.
+fn framing(head: &Head<'_>, method: Method) -> Framing {
+    Framing {
         version: head.version,
         connection: if head.close {
             Connection::Close
@@ -286,18 +295,29 @@ pub fn respond<S: Service>(
         } else {
             Body::Sized
         },
-    };
+    }
+}
+
+/// What the connection does with the service's answer; every answer but a
+/// parked one is logged now (a parked one when it is given).
+fn then<S, P>(
+    answer: Answer<S, P>,
+    framing: Framing,
+    method: &str,
+    path: &str,
+    started: Option<Instant>,
+) -> Then<S, P> {
     // The path never includes the query: a token in `?result=` stays out.
-    let then = match answer {
+    match answer {
         Answer::Now(r) => {
-            log_line(Some(head.method), Some(path), &r, started);
+            log_line(Some(method), Some(path), &r, started);
             Then::Send {
                 bytes: serialize(&r, framing),
                 connection: framing.connection,
             }
         }
         Answer::At(r, at) => {
-            log_line(Some(head.method), Some(path), &r, started);
+            log_line(Some(method), Some(path), &r, started);
             Then::SendAt {
                 bytes: serialize(&r, framing),
                 at,
@@ -305,7 +325,7 @@ pub fn respond<S: Service>(
             }
         }
         Answer::Stream(r, stream) => {
-            log_line(Some(head.method), Some(path), &r, started);
+            log_line(Some(method), Some(path), &r, started);
             let framing = Framing {
                 body: Body::UntilClose,
                 ..framing
@@ -319,18 +339,14 @@ pub fn respond<S: Service>(
             parked,
             until,
             framing,
-            method: head.method.to_owned(),
+            method: method.to_owned(),
             path: path.to_owned(),
             started,
         }),
         Answer::Close(note) => {
-            log_closed(head.method, path, &note, started);
+            log_closed(method, path, &note, started);
             Then::Close
         }
-    };
-    Outcome::Answered {
-        consumed: total,
-        then,
     }
 }
 

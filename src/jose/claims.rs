@@ -447,7 +447,7 @@ mod tests {
         );
     }
 
-    /// Issue 9 item 3: Verder Helpen spells `success` and
+    /// Regression: Verder Helpen spells `success` and
     /// `verder-helpen-attributes`; each profile refuses the other's by name.
     #[test]
     fn verder_helpen_profile() {

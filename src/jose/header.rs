@@ -265,7 +265,7 @@ mod tests {
         parse_jws(&encode(json.as_bytes()), ALL_SIG)
     }
 
-    /// Issue: a JWE header with a repeated *unknown* member was accepted,
+    /// Regression: a JWE header with a repeated *unknown* member was accepted,
     /// although the audit map says headers refuse duplicates.
     #[test]
     fn a_repeated_member_is_refused_known_or_not() {
@@ -354,7 +354,7 @@ mod tests {
         );
     }
 
-    /// Issue 8 item 14: `zip` in the inner JWS header was not refused.
+    /// Regression: `zip` in the inner JWS header was not refused.
     #[test]
     fn zip_in_the_jws_header_is_refused() {
         for value in ["null", "\"DEF\""] {

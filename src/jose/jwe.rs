@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(parse_payload(b"\xff"), Err(JweError::PayloadNotJson));
     }
 
-    /// Issue 8 item 14: `{"njwt": A, "njwt": B}` was accepted with B, and
+    /// Regression: `{"njwt": A, "njwt": B}` was accepted with B, and
     /// so was the `\u006ejwt` spelling.
     #[test]
     fn duplicate_njwt_is_refused() {

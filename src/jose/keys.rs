@@ -482,7 +482,7 @@ mod tests {
             pick(Some("a"), KeyManagement::RsaOaep),
             Ok((kids(&["a"]), KidHint::Matched))
         );
-        // Issue 9 item 1: a kid naming no configured key was `unknown_kid`.
+        // Regression: a kid naming no configured key was `unknown_kid`.
         assert_eq!(
             pick(Some("c"), KeyManagement::RsaOaep),
             Ok((kids(&["a"]), KidHint::Unrecognised("c".into())))

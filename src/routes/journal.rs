@@ -571,7 +571,7 @@ mod tests {
         assert_eq!((ids(&last), last.next_before()), (vec![1], None));
     }
 
-    /// Issue: every open stream re-serialised every new entry (100 streams
+    /// Regression: every open stream re-serialised every new entry (100 streams
     /// cost 7x the CPU of none). The frame is made once, at record, and
     /// every reader gets the same bytes.
     #[test]

@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(handle(&a, &r).status, 200);
     }
 
-    /// Issue 9 item 2: an unknown member was a 400; a newer core that adds
+    /// Regression: an unknown member was a 400; a newer core that adds
     /// one must not break us.
     #[test]
     fn unknown_start_members_are_ignored_and_logged() {

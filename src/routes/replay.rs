@@ -86,7 +86,7 @@ mod tests {
         assert!(!c.seen_before([2; 32], 200, 10), "oldest evicted");
     }
 
-    /// Issue 8 item 13: after 10 500 tokens of one `exp`, the evicted ones
+    /// Regression: after 10 500 tokens of one `exp`, the evicted ones
     /// were #14, #38, … while #0 stayed.
     #[test]
     fn replay_cache_evicted_arbitrary_entries_among_equal_exp() {
