@@ -160,7 +160,7 @@ fn spec(options: &[Flag]) -> Vec<(&'static str, config::Takes)> {
                 *name,
                 config::option(name).map_or(config::Takes::Value, config::Opt::takes),
             ),
-            Flag::Own(f, v, _) if v.is_empty() => (*f, config::Takes::Switch),
+            Flag::Own(f, "", _) => (*f, config::Takes::Switch),
             Flag::Own(f, _, _) => (*f, config::Takes::Value),
         })
         .collect()
