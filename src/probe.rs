@@ -17,7 +17,7 @@ pub struct Outcome {
     pub name: String,
     pub expected: Expected,
     /// The answer's status, or why there was none.
-    pub answer: Result<u16, String>,
+    pub answer: Result<u16, client::Error>,
     pub pass: bool,
 }
 
@@ -44,7 +44,6 @@ pub fn run(url: &Url, cases: &[Case]) -> Result<Vec<Outcome>, String> {
                 return Err(format!("target unreachable: {shown}: {e}"));
             }
         }
-        let answer = answer.map_err(|e| e.to_string());
         let pass = match (&answer, c.expected) {
             (Ok(code), Expected::Accept) => (200..300).contains(code),
             (Ok(code), Expected::Reject(_)) => !(200..300).contains(code),
@@ -114,7 +113,7 @@ pub fn json(url: &Url, outcomes: &[Outcome], took: Duration) -> Value {
             "expected": match o.expected { Expected::Accept => "accept", Expected::Reject(_) => "reject" },
             "reason": match o.expected { Expected::Accept => None, Expected::Reject(r) => Some(r) },
             "status": o.answer.as_ref().ok(),
-            "error": o.answer.as_ref().err(),
+            "error": o.answer.as_ref().err().map(ToString::to_string),
             "pass": o.pass,
         })).collect::<Vec<_>>(),
     })

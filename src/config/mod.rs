@@ -3,6 +3,7 @@
 //! an operator and names the setting, never the key material.
 
 pub mod flags;
+mod host_name;
 pub mod rocket;
 
 use std::ffi::OsString;
@@ -50,7 +51,7 @@ pub struct Config {
     /// Where the tester's inbox listens; `None` when off.
     pub inbox: Inbox,
     /// Names the inbox answers to besides its own address (a reverse proxy's).
-    pub inbox_hosts: Vec<crate::routes::guard::HostName>,
+    pub inbox_hosts: Vec<HostName>,
     pub journal_size: usize,
     /// Where session feedback may go; `None`: off.
     pub session_feedback: Option<crate::feedback::Destinations>,
@@ -401,6 +402,7 @@ pub fn usage() -> String {
 }
 
 pub use flags::{Flags, Takes};
+pub use host_name::HostName;
 
 /// How a setting is looked up in the environment: `None` when unset, the
 /// raw value otherwise (checked for UTF-8 here, not by the caller).
@@ -819,14 +821,11 @@ impl Settings<'_> {
         }
     }
 
-    fn inbox_hosts(&self) -> Result<Vec<crate::routes::guard::HostName>, ConfigError> {
+    fn inbox_hosts(&self) -> Result<Vec<HostName>, ConfigError> {
         self.all("--inbox-host")?
             .iter()
             .flat_map(|v| v.split(','))
-            .map(|v| {
-                crate::routes::guard::HostName::parse(v)
-                    .map_err(|e| ConfigError(format!("--inbox-host: {e}")))
-            })
+            .map(|v| HostName::parse(v).map_err(|e| ConfigError(format!("--inbox-host: {e}"))))
             .collect()
     }
 

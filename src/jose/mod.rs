@@ -15,9 +15,9 @@
 //! | 6 | candidates: every configured key bound to `alg`, those `kid` names first; `kid` never narrows or widens the set | `keys.rs` `candidates` | RFC 7515 §4.1.4 (a hint) | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::kid_is_a_hint_end_to_end` |
 //! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES; for ECDH-ES, `epk` a P-256 JWK whose point is on the curve (before any key is tried) | `jwe.rs` `decrypt`, `parse_epk` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6.1; RFC 8725 §3.4 | `vectors` (`reject_non_base64url_chars`), `jwe::tests::epk_must_be_a_p256_point_on_the_curve` |
 //! | 8a | RSA-OAEP-SHA1 unwrap (blinded: `rsa`'s `getrandom` feature, see Cargo.toml; constant-time decode; or AWS-LC with `--features aws-lc`); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
-//! | 8b | ECDH-ES, for each candidate key: Z = x(d·P) with the `epk` of step 7; Concat KDF(Z, "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `ecdh_es_agree`, `ecdh_z`, `concat_kdf` | RFC 7518 §4.6.2 | `jwe::tests::concat_kdf_rfc7518_appendix_c`, `wycheproof::ecdh_*` |
+//! | 8b | ECDH-ES, for each candidate key: Z = x(d·P) with the `epk` of step 7; Concat KDF(Z, "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `ecdh_es_agree`, `ecdh_z`, `ecdh_es_cek`, `concat_kdf` | RFC 7518 §4.6.2 | `jwe::tests::concat_kdf_rfc7518_appendix_c`, `wycheproof::ecdh_*` |
 //! | 9 | IV 16, tag exactly 16, ciphertext whole blocks | `cbc_hmac.rs` `open` | RFC 7518 §5.2.2.2 | `cbc_hmac::tests::truncated_or_extended_tags_are_refused_before_comparing` |
-//! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `verify_tag` | RFC 7518 §5.2.2.2 (2-4) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
+//! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `open`, `aad_bits`, `verify_tag` | RFC 7518 §5.2.2.2 (2-4) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
 //! | 11 | AES-128-CBC decrypt, PKCS#7 padding checked | `cbc_hmac.rs` `cbc_decrypt` | RFC 7518 §5.2.2.2 (5) | `cbc_hmac::tests::bad_padding_behind_a_valid_tag_is_bad_padding`, `wycheproof::aes_cbc_pkcs7_decryption` |
 //! | 12 | steps 8-11 fail as one `decryption_failed` | `jwe.rs` `decrypt` | RFC 7516 §11.4-5 | `vectors` (`bad_tag` and `wrong_key` cases), `mutation::every_byte_replaced_is_rejected_by_name` |
 //! | 13 | payload is `{"njwt": string}`, no member twice (however escaped) | `jwe.rs` `parse_payload`, `Payload`; `json.rs` `Members` | ID Contact; RFC 8259 §4 | `jwe::tests::payload_shapes`, `duplicate_njwt_is_refused`, `vectors` (`rsa_reject_missing_njwt`, `rsa_reject_njwt_not_string`) |
@@ -59,7 +59,7 @@
 //!   (RUSTSEC-2023-0071 was fixed in 0.10.0); a failed unwrap takes the
 //!   random-CEK path, so it fails where a bad tag fails (8a, 12). Known
 //!   upstream deviation: `rsa` 0.10.0 does not check OAEP's leading byte
-//!   (Wycheproof tcId 23, pinned in `tests/wycheproof.rs`); no oracle and
+//!   (Wycheproof tcId 23, pinned in `wycheproof.rs`); no oracle and
 //!   no authenticity loss for JWE.
 //! - **Zip bombs**: `zip` is refused before decryption (5).
 //! - **`crit` extensions** (e.g. `b64: false`): any `crit` is refused (5).

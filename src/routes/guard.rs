@@ -19,57 +19,7 @@
 
 use std::net::SocketAddr;
 
-/// A name the inbox answers to: lowercase, IPv6 in brackets, and a port
-/// or none (the scheme's default, as a reverse proxy sends it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostName {
-    name: String,
-    port: Option<u16>,
-}
-
-impl HostName {
-    /// `NAME[:PORT]` as `--inbox-host` takes it, or as `Host` carries it.
-    pub fn parse(s: &str) -> Result<HostName, String> {
-        let s = s.trim();
-        if s.contains("://") || s.contains('/') {
-            return Err(format!(
-                "{} is not NAME[:PORT] (no scheme, no path)",
-                crate::log::shown(s)
-            ));
-        }
-        let (name, port) = match s.rsplit_once(':') {
-            Some((n, p)) if !n.starts_with('[') || n.ends_with(']') => {
-                let p = p
-                    .parse::<u16>()
-                    .map_err(|_| format!("{}: bad port", crate::log::shown(s)))?;
-                (n, Some(p))
-            }
-            _ => (s, None),
-        };
-        let valid = !name.is_empty()
-            && name.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
-            });
-        if !valid {
-            return Err(format!("{} is not NAME[:PORT]", crate::log::shown(s)));
-        }
-        Ok(HostName {
-            name: name.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    fn of(addr: SocketAddr) -> HostName {
-        let name = match addr {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        };
-        HostName {
-            name,
-            port: Some(addr.port()),
-        }
-    }
-}
+pub use crate::config::HostName;
 
 /// The inbox's own names: the bound `IP:PORT`; `localhost`, `127.0.0.1`
 /// and `[::1]` on that port when bound to loopback or to an unspecified
