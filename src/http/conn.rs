@@ -17,11 +17,9 @@ use mio::net::TcpStream;
 use super::request::{respond, timed_out, Outcome, Parked, Then};
 use super::response::Connection;
 use super::service::Service;
+use super::wire::Wire;
 use super::{Limits, MAX_HEAD};
 
-/// Read in pieces of this size; also the largest buffer an idle
-/// connection keeps between requests.
-const CHUNK: usize = 16 * 1024;
 /// The most a stream's output holds before one more piece: the service
 /// feeds it only while less than this waits to be taken.
 pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
@@ -70,29 +68,12 @@ pub enum Phase {
     Stream,
 }
 
-/// Edge-triggered readiness: each flag is true from an event until the
-/// socket says `WouldBlock`; `eof` once the client has finished sending.
-#[derive(Debug, Clone, Copy)]
-struct Readiness {
-    readable: bool,
-    writable: bool,
-    eof: bool,
-}
-
 pub struct Conn<S: Service> {
-    stream: TcpStream,
+    wire: Wire,
     state: State<S::Stream, S::Parked>,
-    ready: Readiness,
     /// Distinguishes this connection from a later one in the same slot.
     pub generation: u64,
     pub queued: bool,
-    inbuf: Vec<u8>,
-    out: Vec<u8>,
-    written: usize,
-    /// When the current phase began.
-    since: Instant,
-    /// Bytes moved in the current phase: what eviction calls progress.
-    progress: usize,
 }
 
 /// What the loop does with a connection after a step.
@@ -115,26 +96,16 @@ fn reading<S, P>() -> State<S, P> {
 impl<S: Service> Conn<S> {
     pub fn new(stream: TcpStream, generation: u64, now: Instant) -> Self {
         Conn {
-            stream,
+            wire: Wire::new(stream, now),
             state: reading(),
-            ready: Readiness {
-                readable: true,
-                writable: true,
-                eof: false,
-            },
             generation,
             queued: false,
-            inbuf: Vec::new(),
-            out: Vec::new(),
-            written: 0,
-            since: now,
-            progress: 0,
         }
     }
 
     pub fn phase(&self) -> Phase {
         match &self.state {
-            State::Reading { .. } if self.inbuf.is_empty() => Phase::Idle,
+            State::Reading { .. } if self.wire.inbuf.is_empty() => Phase::Idle,
             State::Reading { .. } => Phase::Request,
             State::Writing { .. } => Phase::Answer,
             State::Parked(_) => Phase::Parked,
@@ -148,10 +119,10 @@ impl<S: Service> Conn<S> {
     /// new connection reports it once, and serving each such report
     /// delayed accepting the next connections (see `event_loop.rs`).
     pub fn on_event(&mut self, readable: bool, writable: bool) -> bool {
-        self.ready.readable |= readable;
-        self.ready.writable |= writable;
+        self.wire.ready.readable |= readable;
+        self.wire.ready.writable |= writable;
         readable
-            || (writable && self.written < self.out.len())
+            || (writable && self.wire.written < self.wire.out.len())
             || matches!(self.state, State::Streaming(_))
     }
 
@@ -160,11 +131,13 @@ impl<S: Service> Conn<S> {
     /// parked or delayed request waits for its own time.
     pub fn deadline(&self, limits: &Limits) -> Instant {
         match &self.state {
-            State::Reading { .. } if self.inbuf.is_empty() => self.since + limits.idle_timeout,
-            State::Reading { .. } | State::Writing { .. } => self.since + limits.read_timeout,
+            State::Reading { .. } if self.wire.inbuf.is_empty() => {
+                self.wire.since + limits.idle_timeout
+            }
+            State::Reading { .. } | State::Writing { .. } => self.wire.since + limits.read_timeout,
             State::Parked(p) => p.until,
             State::Delayed { at, .. } => *at,
-            State::Streaming(_) => self.since + HEARTBEAT,
+            State::Streaming(_) => self.wire.since + HEARTBEAT,
         }
     }
 
@@ -190,8 +163,8 @@ impl<S: Service> Conn<S> {
                 self.answer(answer, then, now);
                 Step::More
             }
-            State::Reading { .. } if !self.inbuf.is_empty() => {
-                let _ = self.stream.write(&timed_out(self.since));
+            State::Reading { .. } if !self.wire.inbuf.is_empty() => {
+                let _ = self.wire.stream.write(&timed_out(self.wire.since));
                 Step::Close
             }
             State::Reading { .. } | State::Writing { .. } => Step::Close,
@@ -217,68 +190,62 @@ impl<S: Service> Conn<S> {
 
     /// An answer to send, from a parked or delayed request.
     fn answer(&mut self, bytes: Vec<u8>, then: Connection, now: Instant) {
-        self.out = bytes;
-        self.written = 0;
+        self.wire.out = bytes;
+        self.wire.written = 0;
         self.state = State::Writing { then };
-        self.since = now;
-        self.progress = 0;
+        self.wire.since = now;
+        self.wire.progress = 0;
     }
 
     /// Pulls the stream's next bytes while less than `MAX_STREAM_BACKLOG`
     /// waits to be taken; true if it queued any.
     fn feed(&mut self, service: &S) -> bool {
-        let pending = self.out.len() - self.written;
+        let pending = self.wire.out.len() - self.wire.written;
         let State::Streaming(stream) = &mut self.state else {
             return false;
         };
         if pending >= MAX_STREAM_BACKLOG || !service.behind(stream) {
             return false;
         }
-        if self.written > 0 {
-            self.out.drain(..self.written);
-            self.written = 0;
+        if self.wire.written > 0 {
+            self.wire.out.drain(..self.wire.written);
+            self.wire.written = 0;
         }
-        let before = self.out.len();
-        service.feed(stream, MAX_STREAM_BACKLOG - pending, &mut self.out);
-        self.out.len() > before
+        let before = self.wire.out.len();
+        service.feed(stream, MAX_STREAM_BACKLOG - pending, &mut self.wire.out);
+        self.wire.out.len() > before
     }
 
     /// A comment line on a quiet stream; false if the client has not
     /// taken what was queued (it is closed: it stopped reading).
     fn heartbeat(&mut self, now: Instant) -> bool {
-        self.since = now;
-        if self.out.len() - self.written >= MAX_STREAM_BACKLOG {
+        self.wire.since = now;
+        if self.wire.out.len() - self.wire.written >= MAX_STREAM_BACKLOG {
             return false;
         }
-        if self.written > 0 {
-            self.out.drain(..self.written);
-            self.written = 0;
+        if self.wire.written > 0 {
+            self.wire.out.drain(..self.wire.written);
+            self.wire.written = 0;
         }
         // Exactly: amortised doubling would hold twice the bound.
-        self.out.reserve_exact(HEARTBEAT_LINE.len());
-        self.out.extend_from_slice(HEARTBEAT_LINE);
+        self.wire.out.reserve_exact(HEARTBEAT_LINE.len());
+        self.wire.out.extend_from_slice(HEARTBEAT_LINE);
         true
     }
 
-    /// Seconds per byte of progress in the current phase: the connection
-    /// with the highest score has made the least progress for the longest.
+    /// Seconds per byte of progress in the current phase (`Wire`).
     pub fn eviction_score(&self, now: Instant) -> f64 {
-        now.saturating_duration_since(self.since).as_secs_f64() / (self.progress as f64 + 1.0)
-    }
-
-    fn begin(&mut self, now: Instant) {
-        self.since = now;
-        self.progress = self.inbuf.len();
+        self.wire.eviction_score(now)
     }
 
     fn more_to_do(&self, cap: usize) -> bool {
         let State::Reading { parsed, .. } = self.state else {
             return false;
         };
-        self.out.is_empty()
-            && (self.ready.eof
-                || (self.ready.readable && self.inbuf.len() < cap)
-                || (!self.inbuf.is_empty() && parsed != Some(self.inbuf.len())))
+        self.wire.out.is_empty()
+            && (self.wire.ready.eof
+                || (self.wire.ready.readable && self.wire.inbuf.len() < cap)
+                || (!self.wire.inbuf.is_empty() && parsed != Some(self.wire.inbuf.len())))
     }
 
     /// Flushes, reads what fits, answers at most one request.
@@ -289,16 +256,19 @@ impl<S: Service> Conn<S> {
             State::Parked(_) | State::Delayed { .. } => return self.step_held(cap),
             State::Reading { .. } | State::Writing { .. } => {}
         }
-        if !self.flush() {
+        if !self.wire.flush() {
             return Step::Close;
         }
-        if !self.out.is_empty() {
+        if !self.wire.out.is_empty() {
             return Step::Wait;
         }
         if let Some(step) = self.answered() {
             return step;
         }
-        if self.ready.readable && !self.ready.eof && !self.read(cap) {
+        if self.wire.ready.readable
+            && !self.wire.ready.eof
+            && !self.wire.read(cap, self.phase() == Phase::Idle)
+        {
             return Step::Close;
         }
         if let Some(step) = self.parse(service, limits) {
@@ -308,8 +278,8 @@ impl<S: Service> Conn<S> {
             // An answer still going out: the client's turn to read it.
             return Step::Wait;
         };
-        let nothing_whole = self.inbuf.is_empty() || parsed == Some(self.inbuf.len());
-        if self.out.is_empty() && self.ready.eof && nothing_whole {
+        let nothing_whole = self.wire.inbuf.is_empty() || parsed == Some(self.wire.inbuf.len());
+        if self.wire.out.is_empty() && self.wire.ready.eof && nothing_whole {
             // The client finished sending and no whole request is left.
             return Step::Close;
         }
@@ -330,13 +300,8 @@ impl<S: Service> Conn<S> {
             return Some(Step::Close);
         }
         self.state = reading();
-        self.begin(Instant::now());
-        if self.out.capacity() > CHUNK {
-            self.out = Vec::new();
-        }
-        if self.inbuf.is_empty() && self.inbuf.capacity() > CHUNK {
-            self.inbuf = Vec::new();
-        }
+        self.wire.begin(Instant::now());
+        self.wire.shrink();
         None
     }
 
@@ -346,26 +311,28 @@ impl<S: Service> Conn<S> {
         let State::Reading { parsed, continued } = self.state else {
             return None;
         };
-        if self.inbuf.is_empty() || parsed == Some(self.inbuf.len()) {
+        if self.wire.inbuf.is_empty() || parsed == Some(self.wire.inbuf.len()) {
             return None;
         }
-        match respond(&self.inbuf, service, limits, Some(self.since)) {
+        match respond(&self.wire.inbuf, service, limits, Some(self.wire.since)) {
             Outcome::NeedMore { send_continue } => {
                 self.state = State::Reading {
-                    parsed: Some(self.inbuf.len()),
+                    parsed: Some(self.wire.inbuf.len()),
                     continued: continued || send_continue,
                 };
                 if send_continue && !continued {
-                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                    self.progress += 1;
-                    if !self.flush() {
+                    self.wire
+                        .out
+                        .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.wire.progress += 1;
+                    if !self.wire.flush() {
                         return Some(Step::Close);
                     }
                 }
                 None
             }
             Outcome::Answered { consumed, then } => {
-                self.inbuf.drain(..consumed.min(self.inbuf.len()));
+                self.wire.inbuf.drain(..consumed.min(self.wire.inbuf.len()));
                 self.take(then, service)
             }
         }
@@ -375,25 +342,25 @@ impl<S: Service> Conn<S> {
     /// answer is going out and the step goes on as for any other.
     fn take(&mut self, then: Then<S::Stream, S::Parked>, service: &S) -> Option<Step> {
         let now = Instant::now();
-        self.since = now;
-        self.progress = 0;
+        self.wire.since = now;
+        self.wire.progress = 0;
         match then {
             Then::Send { bytes, connection } => {
-                self.out.extend_from_slice(&bytes);
+                self.wire.out.extend_from_slice(&bytes);
                 self.state = State::Writing { then: connection };
-                if !self.flush() {
+                if !self.wire.flush() {
                     return Some(Step::Close);
                 }
-                if self.out.is_empty() {
+                if self.wire.out.is_empty() {
                     return self.answered();
                 }
                 None
             }
             Then::Stream { head, stream } => {
                 // From now on this connection only carries the stream.
-                self.out.extend_from_slice(&head);
+                self.wire.out.extend_from_slice(&head);
                 self.state = State::Streaming(stream);
-                self.inbuf = Vec::new();
+                self.wire.inbuf = Vec::new();
                 Some(self.step_stream(service))
             }
             Then::Park(p) => {
@@ -419,10 +386,10 @@ impl<S: Service> Conn<S> {
     /// Parked or delayed: whatever the client pipelines is kept for later
     /// (within the cap); if it goes, so does its request.
     fn step_held(&mut self, cap: usize) -> Step {
-        if self.ready.readable && !self.read(cap) {
+        if self.wire.ready.readable && !self.wire.read(cap, false) {
             return Step::Close;
         }
-        if self.ready.eof {
+        if self.wire.ready.eof {
             Step::Close
         } else {
             Step::Wait
@@ -433,96 +400,28 @@ impl<S: Service> Conn<S> {
     /// anything the client sends is read and dropped (it has nothing more
     /// to say), its end closes.
     fn step_stream(&mut self, service: &S) -> Step {
-        if !self.flush() {
+        if !self.wire.flush() {
             return Step::Close;
         }
-        if self.ready.writable && self.feed(service) {
+        if self.wire.ready.writable && self.feed(service) {
             // More may follow once this is out: serve it again next turn.
-            return if self.flush() {
+            return if self.wire.flush() {
                 Step::More
             } else {
                 Step::Close
             };
         }
         let mut sink = [0u8; 1024];
-        while self.ready.readable {
-            match self.stream.read(&mut sink) {
+        while self.wire.ready.readable {
+            match self.wire.stream.read(&mut sink) {
                 Ok(0) => return Step::Close,
                 Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.ready.readable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.wire.ready.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Step::Close,
             }
         }
         Step::Wait
-    }
-
-    /// Reads until `WouldBlock`, end of stream, or a full buffer; false on
-    /// a broken connection. The buffer grows exactly, never past `cap`.
-    fn read(&mut self, cap: usize) -> bool {
-        let mut chunk = [0u8; CHUNK];
-        loop {
-            let room = cap.saturating_sub(self.inbuf.len()).min(CHUNK);
-            if room == 0 {
-                // Stay readable: the rest is read once this buffer drains.
-                return true;
-            }
-            let Some(buf) = chunk.get_mut(..room) else {
-                return false;
-            };
-            match self.stream.read(buf) {
-                Ok(0) => {
-                    self.ready.eof = true;
-                    self.ready.readable = false;
-                    return true;
-                }
-                Ok(n) => {
-                    if self.phase() == Phase::Idle && self.out.is_empty() {
-                        // The first byte of a request: its clock starts now.
-                        self.begin(Instant::now());
-                    }
-                    self.inbuf.reserve_exact(n);
-                    self.inbuf
-                        .extend_from_slice(buf.get(..n).unwrap_or_default());
-                    self.progress += n;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.ready.readable = false;
-                    return true;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-    }
-
-    /// Writes pending output until done or `WouldBlock`; false on a
-    /// broken connection.
-    fn flush(&mut self) -> bool {
-        while self.written < self.out.len() {
-            if !self.ready.writable {
-                return true;
-            }
-            match self
-                .stream
-                .write(self.out.get(self.written..).unwrap_or_default())
-            {
-                Ok(0) => return false,
-                Ok(n) => {
-                    self.written += n;
-                    self.progress += n;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.ready.writable = false;
-                    return true;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        self.out.clear();
-        self.written = 0;
-        true
     }
 }
 
@@ -566,13 +465,13 @@ mod tests {
         let t0 = Instant::now();
         let mut idle = Conn::<Silent>::new(mk(), 0, t0);
         let mut one_byte = Conn::<Silent>::new(mk(), 1, t0);
-        one_byte.progress = 1;
+        one_byte.wire.progress = 1;
         let mut busy = Conn::<Silent>::new(mk(), 2, t0);
-        busy.progress = 1200;
+        busy.wire.progress = 1200;
         let later = t0 + Duration::from_secs(5);
         assert!(idle.eviction_score(later) > one_byte.eviction_score(later));
         assert!(one_byte.eviction_score(later) > busy.eviction_score(later));
-        idle.since = later;
+        idle.wire.since = later;
         assert!(
             one_byte.eviction_score(later) > idle.eviction_score(later),
             "a fresh connection is not the victim"

@@ -37,6 +37,7 @@ pub mod listen;
 mod request;
 mod response;
 mod service;
+mod wire;
 
 use std::time::Duration;
 

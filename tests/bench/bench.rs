@@ -211,8 +211,9 @@ fn token_path() {
     );
 }
 
-fn http_path() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_comm-test"))
+/// A server of `bin` on a free port, the public listener only; its address.
+fn serve(bin: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(bin)
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -233,7 +234,19 @@ fn http_path() {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let mut conn = TcpStream::connect(&addr).unwrap();
+    (child, addr)
+}
+
+const ROUTES: [&str; 3] = [
+    "GET /ui",
+    "POST /start_communication",
+    "POST /auth_result (RSA sample token)",
+];
+
+/// The median round trip of each route in `ROUTES` on one keep-alive
+/// connection, `n` requests each (the token route a tenth as many).
+fn route_medians(addr: &str, n: usize) -> [Duration; 3] {
+    let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_nodelay(true).unwrap();
     let mut roundtrip = |req: &[u8]| {
         conn.write_all(req).unwrap();
@@ -257,23 +270,70 @@ fn http_path() {
             }
         }
     };
-    println!("# HTTP through the real server, one keep-alive client, loopback");
     let ui = b"GET /ui HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
-    report("GET /ui", median(20000, || roundtrip(&ui)));
     let start = b"POST /start_communication HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"purpose\":\"report_move\"}".to_vec();
-    report(
-        "POST /start_communication",
-        median(20000, || roundtrip(&start)),
-    );
     let auth = format!("POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Type: application/jwt\r\nContent-Length: {}\r\n\r\n{SAMPLE}", SAMPLE.len()).into_bytes();
-    report(
-        "POST /auth_result (RSA sample token)",
-        median(if cfg!(feature = "aws-lc") { 2000 } else { 400 }, || {
-            roundtrip(&auth)
-        }),
-    );
+    let token_n = if cfg!(feature = "aws-lc") {
+        n / 10
+    } else {
+        n / 50
+    };
+    [
+        median(n, || roundtrip(&ui)),
+        median(n, || roundtrip(&start)),
+        median(token_n.max(20), || roundtrip(&auth)),
+    ]
+}
+
+fn http_path() {
+    println!("# HTTP through the real server, one keep-alive client, loopback");
+    let (mut child, addr) = serve(env!("CARGO_BIN_EXE_comm-test"));
+    let medians = route_medians(&addr, 20_000);
+    for (route, d) in ROUTES.iter().zip(medians) {
+        report(route, d);
+    }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// This build against another (`COMM_TEST_BASELINE=path/to/comm-test`),
+/// per route, interleaved: each of `ROUNDS` rounds starts a fresh server of
+/// each build in turn (the order alternating) and takes each route's
+/// median; the figure is the median of the rounds', and the ratio to the
+/// baseline's.
+fn versus() {
+    const ROUNDS: usize = 7;
+    let Ok(baseline) = std::env::var("COMM_TEST_BASELINE") else {
+        println!("# versus: set COMM_TEST_BASELINE=path/to/another/comm-test to compare");
+        return;
+    };
+    let this = env!("CARGO_BIN_EXE_comm-test").to_owned();
+    println!("# per route, this build vs {baseline}, {ROUNDS} rounds interleaved");
+    let mut rounds: [Vec<[Duration; 3]>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..ROUNDS {
+        for k in 0..2 {
+            let which = (round + k) % 2;
+            let bin = if which == 0 { &this } else { &baseline };
+            let (mut child, addr) = serve(bin);
+            rounds[which].push(route_medians(&addr, 10_000));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    for (i, route) in ROUTES.iter().enumerate() {
+        let mid = |which: usize| {
+            let mut v: Vec<Duration> = rounds[which].iter().map(|r| r[i]).collect();
+            v.sort();
+            v[v.len() / 2]
+        };
+        let (now, before) = (mid(0), mid(1));
+        println!(
+            "{route:<40} this {:>9.2} µs   baseline {:>9.2} µs   ratio {:.3}",
+            now.as_secs_f64() * 1e6,
+            before.as_secs_f64() * 1e6,
+            now.as_secs_f64() / before.as_secs_f64()
+        );
+    }
 }
 
 /// A 16 KiB token whose protected header holds thousands of tiny array
@@ -534,5 +594,8 @@ fn main() {
     }
     if run("inbox") {
         inbox_isolation();
+    }
+    if run("versus") {
+        versus();
     }
 }
