@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use mio::net::{TcpListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::conn::{Conn, Phase, Step};
-use super::service::{Service, Wake};
+use super::service::{Service, Wake, Waking};
 use super::Limits;
 
 const LISTENER: Token = Token(0);
@@ -186,6 +186,8 @@ pub struct Loop<'a, S: Service> {
     woken: bool,
     /// Streams and parked requests (a lower bound; exact after a scan).
     waiters: usize,
+    /// Shared with the service's `Wake`: armed while there are waiters.
+    waking: Arc<Waking>,
 }
 
 impl<'a, S: Service> Loop<'a, S> {
@@ -207,7 +209,11 @@ impl<'a, S: Service> Loop<'a, S> {
             signal_pipe(&poll, signal_hook::consts::SIGTERM, SIGTERM)?,
             signal_pipe(&poll, signal_hook::consts::SIGINT, SIGINT)?,
         ];
-        service.attach(Wake(Arc::new(Waker::new(poll.registry(), WAKE)?)));
+        let waking = Arc::new(Waking {
+            waker: Waker::new(poll.registry(), WAKE)?,
+            armed: AtomicBool::new(false),
+        });
+        service.attach(Wake(waking.clone()));
         Ok(Loop {
             poll,
             listener,
@@ -228,6 +234,7 @@ impl<'a, S: Service> Loop<'a, S> {
             declines: 0,
             woken: false,
             waiters: 0,
+            waking,
         })
     }
 
@@ -241,6 +248,7 @@ impl<'a, S: Service> Loop<'a, S> {
             self.accept();
             self.serve_round();
             self.balance.0.set(self.balance.1, self.conns.open);
+            self.arm();
             self.wake_waiters();
             self.expire();
         }
@@ -370,6 +378,22 @@ impl<S: Service> Loop<'_, S> {
             if round.elapsed() >= ROUND_SLICE {
                 break;
             }
+        }
+    }
+
+    /// Arms the service's `Wake` while there are waiters, disarms it when
+    /// there are none. On arming, the waiters are woken once: what the
+    /// service changed while the `Wake` was still disarmed (after a new
+    /// stream's start, before this) reaches them now.
+    fn arm(&mut self) {
+        let armed = self.waiters > 0;
+        if armed == self.waking.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        self.waking.armed.store(armed, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if armed {
+            self.woken = true;
         }
     }
 
@@ -614,6 +638,35 @@ mod tests {
         assert!(!early || nothing_yet(&late), "sent before its time");
         assert!(answer(&mut late).ends_with("late"));
         assert!(Instant::now() >= at, "answered before its time");
+    }
+
+    /// A loop with nothing waiting is not woken at all: the service's
+    /// wakes are no-ops until a stream opens (or a request parks).
+    #[test]
+    fn the_wake_is_armed_only_while_something_waits() {
+        let (toy, addr) = serve();
+        let armed = || {
+            let w = toy.wake.lock().unwrap();
+            w.as_ref().unwrap().0.armed.load(Ordering::SeqCst)
+        };
+        let mut plain = get(addr, "/now");
+        assert!(answer(&mut plain).ends_with("now"));
+        assert!(!armed(), "armed with nothing waiting");
+        let mut s = get(addr, "/stream");
+        let mut byte = [0u8; 1];
+        s.read_exact(&mut byte).unwrap();
+        // The loop arms once the stream's step is done; poll for it.
+        while !armed() {
+            std::thread::yield_now();
+        }
+        // Armed, a change reaches the stream.
+        toy.items.lock().unwrap().push("x\n".to_owned());
+        toy.wake();
+        let mut rest = Vec::new();
+        while !rest.ends_with(b"x\n") {
+            s.read_exact(&mut byte).unwrap();
+            rest.push(byte[0]);
+        }
     }
 
     #[test]

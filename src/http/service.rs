@@ -11,6 +11,7 @@
 //! loop serves everyone else meanwhile.
 
 use std::borrow::Cow;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -202,14 +203,27 @@ pub trait Service {
     }
 }
 
-/// Wakes one loop from any thread.
+/// Wakes one loop from any thread, when it has something to wake for: a
+/// loop with no stream and no parked request disarms its `Wake`, and a
+/// wake then costs no system call and no switch to that loop's thread.
 #[derive(Clone)]
-pub struct Wake(pub(super) Arc<mio::Waker>);
+pub struct Wake(pub(super) Arc<Waking>);
+
+pub(super) struct Waking {
+    pub(super) waker: mio::Waker,
+    /// Whether the loop holds a stream or a parked request.
+    pub(super) armed: AtomicBool,
+}
 
 impl Wake {
     pub fn wake(&self) {
-        // A failed wake leaves the loop to its next event; nothing to do.
-        let _ = self.0.wake();
+        // Pairs with the loop's arming (`Loop::arm`): either the loop sees
+        // what the caller changed before this, or this sees it armed.
+        fence(Ordering::SeqCst);
+        if self.0.armed.load(Ordering::SeqCst) {
+            // A failed wake leaves the loop to its next event; nothing to do.
+            let _ = self.0.waker.wake();
+        }
     }
 }
 

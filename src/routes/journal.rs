@@ -277,6 +277,9 @@ pub type Wake = Box<dyn Fn() + Send + Sync>;
 
 /// The journal as the loops and the feedback thread share it.
 pub struct Shared {
+    /// False without an inbox: nothing would ever read what is kept, so
+    /// nothing is (ids still count, for the log lines that name them).
+    keeps: bool,
     journal: Mutex<Journal>,
     /// The newest id and the number of clears, readable without the lock.
     last: AtomicU64,
@@ -287,10 +290,19 @@ pub struct Shared {
 impl Shared {
     pub fn new(capacity: usize) -> Shared {
         Shared {
+            keeps: true,
             journal: Mutex::new(Journal::new(capacity)),
             last: AtomicU64::new(0),
             clears: AtomicU64::new(0),
             wake: OnceLock::new(),
+        }
+    }
+
+    /// A journal that keeps nothing: `--inbox off`.
+    pub fn off() -> Shared {
+        Shared {
+            keeps: false,
+            ..Shared::new(1)
         }
     }
 
@@ -315,6 +327,9 @@ impl Shared {
 
     /// Records an event; the frame is serialised before the lock is taken.
     pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: Kind) -> u64 {
+        if !self.keeps {
+            return self.last.fetch_add(1, Ordering::AcqRel) + 1;
+        }
         let mut event = Event {
             id: 0,
             time_ms: date::unix_now_millis(),
@@ -515,6 +530,14 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_an_inbox_nothing_is_kept_but_ids_still_count() {
+        let j = Shared::off();
+        assert_eq!(j.record("ui", None, Kind::Start), 1);
+        assert_eq!(j.record("ui", Some("p"), Kind::Start), 2);
+        assert_eq!((j.lock().len(), j.last()), (0, 2));
+    }
 
     fn rejected(token: &str) -> Kind {
         Kind::Token {

@@ -112,7 +112,11 @@ impl App {
     /// Built once the listeners are bound: what they are bound to decides
     /// the inbox's names and where feedback may never go.
     pub fn new(config: Config, listening: &Listening) -> Self {
-        let journal = Arc::new(journal::Shared::new(config.journal_size));
+        // Without an inbox nothing reads the journal: it keeps nothing.
+        let journal = Arc::new(match listening.inbox {
+            Some(_) => journal::Shared::new(config.journal_size),
+            None => journal::Shared::off(),
+        });
         let own: Vec<SocketAddr> = listening
             .public
             .iter()

@@ -212,13 +212,33 @@ fn token_path() {
 }
 
 /// A server of `bin` on a free port, the public listener only; its address.
+/// With `taskset` at hand the server runs on CPU 1 (run the bench itself
+/// under `taskset -c 0`): on a 2-core VM a ping-pong's latency otherwise
+/// depends on where the scheduler puts the two ends, and varies by 2x.
 fn serve(bin: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(bin)
+    let pinned = Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    // `COMM_TEST_INBOX=on`: the default configuration, an inbox beside
+    // the public listener (nobody reading it); else the public one alone.
+    let inbox = match std::env::var("COMM_TEST_INBOX").as_deref() {
+        Ok("on") => "127.0.0.1:0",
+        _ => "off",
+    };
+    let mut child = cmd
         .args([
             "--listen",
             "127.0.0.1:0",
             "--inbox",
-            "off",
+            inbox,
             "--clock",
             "1615879800",
         ])
@@ -297,20 +317,24 @@ fn http_path() {
 }
 
 /// This build against another (`COMM_TEST_BASELINE=path/to/comm-test`),
-/// per route, interleaved: each of `ROUNDS` rounds starts a fresh server of
+/// per route, interleaved: each of `COMM_TEST_ROUNDS` rounds (7, at least 5) starts a fresh server of
 /// each build in turn (the order alternating) and takes each route's
 /// median; the figure is the median of the rounds', and the ratio to the
 /// baseline's.
 fn versus() {
-    const ROUNDS: usize = 7;
+    let rounds_wanted = std::env::var("COMM_TEST_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7usize);
+    let rounds_n = rounds_wanted.max(5);
     let Ok(baseline) = std::env::var("COMM_TEST_BASELINE") else {
         println!("# versus: set COMM_TEST_BASELINE=path/to/another/comm-test to compare");
         return;
     };
     let this = env!("CARGO_BIN_EXE_comm-test").to_owned();
-    println!("# per route, this build vs {baseline}, {ROUNDS} rounds interleaved");
+    println!("# per route, this build vs {baseline}, {rounds_n} rounds interleaved");
     let mut rounds: [Vec<[Duration; 3]>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..ROUNDS {
+    for round in 0..rounds_n {
         for k in 0..2 {
             let which = (round + k) % 2;
             let bin = if which == 0 { &this } else { &baseline };
@@ -320,18 +344,28 @@ fn versus() {
             let _ = child.wait();
         }
     }
+    // Each round's pair ran back to back: its ratio cancels the drift of
+    // a shared machine, which medians of each build alone do not.
     for (i, route) in ROUTES.iter().enumerate() {
         let mid = |which: usize| {
             let mut v: Vec<Duration> = rounds[which].iter().map(|r| r[i]).collect();
             v.sort();
             v[v.len() / 2]
         };
-        let (now, before) = (mid(0), mid(1));
+        let mut ratios: Vec<f64> = rounds[0]
+            .iter()
+            .zip(&rounds[1])
+            .map(|(a, b)| a[i].as_secs_f64() / b[i].as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f).round() as usize];
         println!(
-            "{route:<40} this {:>9.2} µs   baseline {:>9.2} µs   ratio {:.3}",
-            now.as_secs_f64() * 1e6,
-            before.as_secs_f64() * 1e6,
-            now.as_secs_f64() / before.as_secs_f64()
+            "{route:<40} this {:>9.2} µs  baseline {:>9.2} µs  ratio median {:.3} (quartiles {:.3}-{:.3})",
+            mid(0).as_secs_f64() * 1e6,
+            mid(1).as_secs_f64() * 1e6,
+            q(0.5),
+            q(0.25),
+            q(0.75)
         );
     }
 }
