@@ -127,6 +127,8 @@ pub enum Error {
     Io(ErrorKind),
     ClosedBeforeAnswer,
     HeadTooLarge,
+    /// The answer's body is larger than the caller takes.
+    BodyTooLarge,
     NotHttp,
 }
 
@@ -142,6 +144,7 @@ impl std::fmt::Display for Error {
             Error::Io(k) => write!(f, "{k}"),
             Error::ClosedBeforeAnswer => f.write_str("connection closed before an answer"),
             Error::HeadTooLarge => write!(f, "answer head larger than {MAX_HEAD} bytes"),
+            Error::BodyTooLarge => f.write_str("answer body larger than expected"),
             Error::NotHttp => f.write_str("not an HTTP answer"),
         }
     }
@@ -150,7 +153,8 @@ impl std::fmt::Display for Error {
 /// Sees each resolved address before a connection to it is tried.
 pub type Guard<'g> = &'g dyn Fn(SocketAddr) -> Result<(), String>;
 
-/// `POST` `body` to `url` within `timeout`; the final answer's status code.
+/// `POST` `body` to `url` within `timeout`; the final answer's status code
+/// (its body is not read).
 pub fn post(
     url: &Url,
     content_type: Option<&str>,
@@ -158,6 +162,53 @@ pub fn post(
     timeout: Duration,
     guard: Guard<'_>,
 ) -> Result<u16, Error> {
+    let req = Outgoing {
+        method: "POST",
+        content_type,
+        body,
+        max_body: 0,
+    };
+    exchange(url, &req, timeout, guard).map(|a| a.status)
+}
+
+/// `GET` `url` within `timeout`: the final answer's status and its body,
+/// which may be at most `max_body` bytes.
+pub fn get(
+    url: &Url,
+    max_body: usize,
+    timeout: Duration,
+    guard: Guard<'_>,
+) -> Result<Answer, Error> {
+    let req = Outgoing {
+        method: "GET",
+        content_type: None,
+        body: &[],
+        max_body,
+    };
+    exchange(url, &req, timeout, guard)
+}
+
+/// A final answer: its status, and as much of its body as was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+struct Outgoing<'a> {
+    method: &'static str,
+    content_type: Option<&'a str>,
+    body: &'a [u8],
+    /// 0: the body is not read at all.
+    max_body: usize,
+}
+
+fn exchange(
+    url: &Url,
+    out: &Outgoing<'_>,
+    timeout: Duration,
+    guard: Guard<'_>,
+) -> Result<Answer, Error> {
     let deadline = Instant::now() + timeout;
     let addrs = resolve(url, deadline, &system_lookup)?;
     let mut s = connect(&addrs, deadline, guard)?;
@@ -168,20 +219,36 @@ pub fn post(
     s.set_write_timeout(Some(left(deadline).max(Duration::from_millis(1))))
         .map_err(io)?;
     let mut req = format!(
-        "POST {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: comm-test\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{} {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: comm-test\r\nConnection: close\r\n",
+        out.method,
         url.target,
         url.host,
-        if url.port == 80 { String::new() } else { format!(":{}", url.port) },
-        body.len()
+        if url.port == 80 {
+            String::new()
+        } else {
+            format!(":{}", url.port)
+        },
     );
-    if let Some(ct) = content_type {
+    if out.method != "GET" {
+        req.push_str(&format!("Content-Length: {}\r\n", out.body.len()));
+    }
+    if let Some(ct) = out.content_type {
         req.push_str(&format!("Content-Type: {ct}\r\n"));
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
+    bytes.extend_from_slice(out.body);
     s.write_all(&bytes).map_err(io)?;
-    read_status(&mut s, deadline)
+    let head = read_head(&mut s, deadline)?;
+    let body = if out.max_body == 0 {
+        Vec::new()
+    } else {
+        read_body(&mut s, head.rest, head.length, out.max_body, deadline)?
+    };
+    Ok(Answer {
+        status: head.status,
+        body,
+    })
 }
 
 fn left(deadline: Instant) -> Duration {
@@ -204,19 +271,33 @@ fn connect(addrs: &[SocketAddr], deadline: Instant, guard: Guard<'_>) -> Result<
     Err(last)
 }
 
+/// A final answer's head: its status, its `Content-Length`, and the bytes
+/// read past it (the body's start).
+struct Head {
+    status: u16,
+    length: Option<usize>,
+    rest: Vec<u8>,
+}
+
 /// Reads heads until a final one (1xx are interim, RFC 9110 §15.2; 101
 /// only answers an upgrade, which we never ask for, so it is final), all
 /// within `MAX_HEAD` bytes in total.
-fn read_status(s: &mut TcpStream, deadline: Instant) -> Result<u16, Error> {
+fn read_head(s: &mut TcpStream, deadline: Instant) -> Result<Head, Error> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
         match parse_head(&head)? {
-            Some((n, code)) if (100..200).contains(&code) && code != 101 => {
+            Some((n, code, _)) if (100..200).contains(&code) && code != 101 => {
                 head.drain(..n.min(head.len()));
                 continue;
             }
-            Some((_, code)) => return Ok(code),
+            Some((n, status, length)) => {
+                return Ok(Head {
+                    status,
+                    length,
+                    rest: head.get(n..).unwrap_or_default().to_vec(),
+                })
+            }
             None => {}
         }
         if head.len() >= MAX_HEAD {
@@ -241,17 +322,71 @@ fn read_status(s: &mut TcpStream, deadline: Instant) -> Result<u16, Error> {
     }
 }
 
-/// A whole head's length and status code, or `None` for more bytes.
-fn parse_head(head: &[u8]) -> Result<Option<(usize, u16)>, Error> {
+/// A whole head's length, status code and `Content-Length`, or `None`
+/// for more bytes.
+fn parse_head(head: &[u8]) -> Result<Option<(usize, u16, Option<usize>)>, Error> {
     // "a:\r\n" is the shortest header line: no head of MAX_HEAD bytes
     // holds more, so the bound is the bytes, never a count.
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEAD / 4];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(head) {
-        Ok(httparse::Status::Complete(n)) => resp.code.map(|c| Some((n, c))).ok_or(Error::NotHttp),
+        Ok(httparse::Status::Complete(n)) => {
+            let code = resp.code.ok_or(Error::NotHttp)?;
+            let length = resp
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| {
+                    std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .ok_or(Error::NotHttp)
+                })
+                .transpose()?;
+            Ok(Some((n, code, length)))
+        }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(_) => Err(Error::NotHttp),
     }
+}
+
+/// The body: `length` bytes, or to the end of the connection without one
+/// (we asked for `Connection: close`), never more than `max` bytes.
+fn read_body(
+    s: &mut TcpStream,
+    mut body: Vec<u8>,
+    length: Option<usize>,
+    max: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, Error> {
+    if length.is_some_and(|n| n > max) {
+        return Err(Error::BodyTooLarge);
+    }
+    let want = length.unwrap_or(max.saturating_add(1));
+    let mut chunk = [0u8; 4096];
+    while body.len() < want {
+        let wait = left(deadline);
+        if wait.is_zero() {
+            return Err(Error::TimedOut);
+        }
+        s.set_read_timeout(Some(wait))
+            .map_err(|e| Error::Io(e.kind()))?;
+        let room = (want - body.len()).min(chunk.len());
+        match s.read(chunk.get_mut(..room).unwrap_or_default()) {
+            Ok(0) if length.is_none() => break,
+            Ok(0) => return Err(Error::ClosedBeforeAnswer),
+            Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(Error::TimedOut)
+            }
+            Err(e) => return Err(Error::Io(e.kind())),
+        }
+    }
+    if body.len() > max {
+        return Err(Error::BodyTooLarge);
+    }
+    body.truncate(length.unwrap_or(body.len()));
+    Ok(body)
 }
 
 /// A name to addresses, as the system resolver does it (blocking).
@@ -464,5 +599,44 @@ mod tests {
             )))
         );
         assert!(l.accept().is_err(), "no connection was made");
+    }
+
+    fn get_from(a: SocketAddr, max: usize) -> Result<Answer, Error> {
+        let url = Url::parse(&format!("http://{a}/s")).unwrap();
+        get(&url, max, Duration::from_secs(5), &|_| Ok(()))
+    }
+
+    #[test]
+    fn a_get_reads_the_body_by_its_length_or_to_the_end_and_no_further_than_asked() {
+        let ok = |status: u16, body: &[u8]| {
+            Ok(Answer {
+                status,
+                body: body.to_vec(),
+            })
+        };
+        let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more");
+        assert_eq!(get_from(a, 64), ok(200, b"hello"));
+        h.join().unwrap();
+        let (a, h) =
+            answer_after(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nto the end");
+        assert_eq!(get_from(a, 64), ok(200, b"to the end"));
+        h.join().unwrap();
+        let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\nContent-Length: 65\r\n\r\n");
+        assert_eq!(
+            get_from(a, 64),
+            Err(Error::BodyTooLarge),
+            "refused by its length"
+        );
+        h.join().unwrap();
+        let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\n\r\n0123456789");
+        assert_eq!(
+            get_from(a, 4),
+            Err(Error::BodyTooLarge),
+            "refused as it arrives"
+        );
+        h.join().unwrap();
+        let (a, h) = answer_after(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(get_from(a, 64), ok(204, b""));
+        h.join().unwrap();
     }
 }

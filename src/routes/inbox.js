@@ -99,7 +99,10 @@
       });
   }
 
-  function cleared() {
+  function cleared(ev) {
+    var left = 0;
+    try { left = JSON.parse(ev.data).remaining || 0; } catch (e) { left = 0; }
+    if (left > 0) { location.reload(); return; }
     var all = main.querySelectorAll("article");
     for (var i = 0; i < all.length; i++) all[i].remove();
     if (!document.getElementById("empty")) {

@@ -21,15 +21,18 @@ use serde_json::json;
 
 use super::guard;
 use super::journal::{Filter, Page};
-use super::query::{id_param, one_of, query_param};
+use super::query::{id_param, one_of, percent_decode, query_param};
 use super::{page, Answer, App, Method, Request, Response, StreamStart};
-use std::convert::Infallible;
 
 pub const ROUTES: [&str; 4] = ["start_communication", "auth_result", "ui", "session"];
 pub const VERDICTS: [&str; 5] = ["accepted", "replay", "rejected", "sent", "failed"];
 /// A listing's page when `limit` is not given, and the most it may ask.
 pub const PAGE: usize = 50;
 pub const MAX_PAGE: usize = 1000;
+
+/// The longest `GET /api/events/wait` waits, and how long when not told.
+pub const MAX_WAIT: u64 = 60;
+pub const DEFAULT_WAIT: u64 = 30;
 
 /// Personal data: never cached, never framed, never sent on as a referrer.
 pub const PRIVATE: [(&str, &str); 4] = [
@@ -39,16 +42,21 @@ pub const PRIVATE: [(&str, &str); 4] = [
     ("X-Frame-Options", "DENY"),
 ];
 
-pub fn handle(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
+pub fn handle(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     let mut answer = guarded(app, req);
     if let Some(r) = answer.response_mut() {
-        r.headers
-            .extend(PRIVATE.iter().map(|&(n, v)| (n, Cow::Borrowed(v))));
+        private(r);
     }
     answer
 }
 
-fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
+/// The headers every inbox answer carries (`PRIVATE`).
+pub fn private(r: &mut Response) {
+    r.headers
+        .extend(PRIVATE.iter().map(|&(n, v)| (n, Cow::Borrowed(v))));
+}
+
+fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     use Method::{Delete, Get, Post};
     if !app
         .inbox_hosts
@@ -67,10 +75,11 @@ fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
             return Response::error(403, why.message()).into();
         }
     }
-    if (req.path, req.method) == ("/api/events/stream", Get) {
-        return stream(app, req);
+    match (req.path, req.method) {
+        ("/api/events/stream", Get) => stream(app, req),
+        ("/api/events/wait", Get) => wait(app, req.query),
+        _ => route(app, req).into(),
     }
-    route(app, req).into()
 }
 
 fn route(app: &App, req: &Request) -> Response {
@@ -87,24 +96,124 @@ fn route(app: &App, req: &Request) -> Response {
         ("/app.js", Get | Head) => page::script(),
         ("/app.css", Get | Head) => page::style(),
         ("/api/events", Get | Head) => list(app, req.query),
-        ("/api/events", Delete) => clear(app, false),
-        ("/api/events/clear", Post) => clear(app, query_param(req.query, "back").is_some()),
+        ("/api/events", Delete) => delete(app, req.query, false),
+        ("/api/events/clear", Post) => delete(app, req.query, true),
         ("/" | "/entries" | "/app.js" | "/app.css" | "/api/events/stream", _) => {
             Response::method_not_allowed("GET, HEAD")
         }
+        ("/api/events/wait", _) => Response::method_not_allowed("GET"),
         ("/api/events", _) => Response::method_not_allowed("GET, HEAD, DELETE"),
         ("/api/events/clear", _) => Response::method_not_allowed("POST"),
         (p, Post) if session_target(p).is_some() => super::session::feedback_route(app, req),
+        (p, Get | Head) if event_target(p).is_some() => one_event(app, p),
+        (p, _) if event_target(p).is_some() => Response::method_not_allowed("GET, HEAD"),
         _ => Response::error(404, "not found"),
     }
 }
 
-fn clear(app: &App, back: bool) -> Response {
-    let n = app.shared_journal().clear();
-    if back {
+/// `DELETE /api/events[?filters][&replays=clear]` (and the page's form,
+/// `POST /api/events/clear`): deletes what the filters match, everything
+/// without one; the replay cache is kept unless `replays=clear`, and the
+/// answer says which.
+fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
+    let l = match listing(query, MAX_PAGE) {
+        Ok(l) => l,
+        Err(e) => return Response::error(400, e),
+    };
+    let replays = match query_param(query, "replays").as_deref() {
+        None | Some("" | "keep") => "kept",
+        Some("clear") => {
+            app.clear_replays();
+            "cleared"
+        }
+        Some(_) => return Response::error(400, "replays must be keep or clear"),
+    };
+    let filter = l.filter();
+    let n = if filter.is_everything() {
+        app.shared_journal().clear()
+    } else {
+        app.shared_journal().delete(&filter)
+    };
+    if form && query_param(query, "back").is_some() {
         return Response::redirect("/");
     }
-    json_response(&json!({ "cleared": n }))
+    json_response(&json!({ "deleted": n, "replays": replays }))
+}
+
+/// `/api/events/{id}`: the id.
+fn event_target(path: &str) -> Option<u64> {
+    path.strip_prefix("/api/events/")?.parse().ok()
+}
+
+/// `GET /api/events/{id}`: the event, as the listing has it.
+fn one_event(app: &App, path: &str) -> Response {
+    let Some(id) = event_target(path) else {
+        return Response::error(404, "not found");
+    };
+    match app.journal().get(id) {
+        Some(e) => Response::new(200, "application/json", e.json_text().to_vec()),
+        None => Response::error(404, format!("no event {id} in the journal")),
+    }
+}
+
+/// A request waiting for the first event after `after` its filters match.
+#[derive(Debug)]
+pub struct Waiting {
+    after: u64,
+    listing: Listing,
+}
+
+impl Waiting {
+    /// Its answer, if the journal now holds a match.
+    pub fn answer(&self, app: &App) -> Option<Response> {
+        let e = app
+            .journal()
+            .first_after(self.after, &self.listing.filter())?;
+        let mut r = Response::new(200, "application/json", e.json_text().to_vec());
+        private(&mut r);
+        Some(r)
+    }
+
+    /// Nothing matched in time.
+    pub fn timed_out() -> Response {
+        let mut r = Response::new(204, "application/json", "");
+        private(&mut r);
+        r
+    }
+}
+
+/// `GET /api/events/wait?after=ID&timeout=S&route=&verdict=&q=&attr.NAME=V`:
+/// the oldest matching event after `after` (default: the newest now) at
+/// once if there is one; else the request waits, parked in the inbox's
+/// loop, until one is recorded (200) or `timeout` passes (204).
+fn wait(app: &App, query: Option<&str>) -> Answer<StreamStart, Waiting> {
+    let l = match listing(query, 1) {
+        Ok(l) => l,
+        Err(e) => return Response::error(400, e).into(),
+    };
+    let after = match id_param(query, "after") {
+        Ok(a) => a.unwrap_or_else(|| app.last_event()),
+        Err(e) => return Response::error(400, e).into(),
+    };
+    let timeout = match query_param(query, "timeout") {
+        None => DEFAULT_WAIT,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= MAX_WAIT => n,
+            _ => {
+                return Response::error(
+                    400,
+                    format!("timeout must be a whole number of seconds from 0 to {MAX_WAIT}"),
+                )
+                .into()
+            }
+        },
+    };
+    let waiting = Waiting { after, listing: l };
+    if let Some(r) = waiting.answer(app) {
+        return Answer::Now(r);
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    Answer::Park(waiting, until)
 }
 
 /// `/api/events/{id}/session`: the id.
@@ -120,12 +229,15 @@ fn since(query: Option<&str>) -> Result<Option<u64>, String> {
 }
 
 /// A listing's query: filters and the page.
+#[derive(Debug)]
 struct Listing {
     since: Option<u64>,
     before: Option<u64>,
     limit: usize,
     route: Option<String>,
     verdict: Option<String>,
+    q: Option<String>,
+    attrs: Vec<(String, String)>,
 }
 
 impl Listing {
@@ -135,8 +247,30 @@ impl Listing {
             before: self.before,
             route: self.route.as_deref(),
             verdict: self.verdict.as_deref(),
+            q: self.q.as_deref(),
+            attrs: &self.attrs,
         }
     }
+}
+
+/// Every `attr.NAME=VALUE` of a query, decoded; at most 16.
+fn attr_params(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for kv in query.into_iter().flat_map(|q| q.split('&')) {
+        let Some(rest) = kv.strip_prefix("attr.") else {
+            continue;
+        };
+        let (name, value) = rest.split_once('=').unwrap_or((rest, ""));
+        let decode = |s: &str| percent_decode(&s.replace('+', " "));
+        match (decode(name), decode(value)) {
+            (Some(n), Some(v)) if !n.is_empty() => out.push((n, v)),
+            _ => return Err("attr.NAME=VALUE: a name, and both percent-encoded".into()),
+        }
+    }
+    if out.len() > 16 {
+        return Err("at most 16 attr.NAME=VALUE filters".into());
+    }
+    Ok(out)
 }
 
 fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, String> {
@@ -153,6 +287,8 @@ fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, String>
         limit,
         route: one_of(query, "route", &ROUTES)?,
         verdict: one_of(query, "verdict", &VERDICTS)?,
+        q: query_param(query, "q").filter(|q| !q.trim().is_empty()),
+        attrs: attr_params(query)?,
     })
 }
 
@@ -192,7 +328,7 @@ fn json_response(v: &serde_json::Value) -> Response {
 /// The stream's opening: a reconnection delay; the entries after `since`
 /// (or the browser's `Last-Event-ID` on a reconnection) follow from the
 /// journal as the client takes them, never all at once.
-fn stream(app: &App, req: &Request) -> Answer<StreamStart, Infallible> {
+fn stream(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     let since = match since(req.query) {
         Ok(s) => s,
         Err(e) => return Response::error(400, e).into(),

@@ -150,6 +150,58 @@ impl Event {
     }
 
     /// The session URL a tester can send feedback to, for an accepted token.
+    /// An accepted result's attributes.
+    pub fn attributes(&self) -> Option<&BTreeMap<String, String>> {
+        match &self.kind {
+            Kind::Token {
+                outcome: Outcome::Accepted(a),
+                ..
+            } => a.attributes.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether `q` appears, ignoring case, in what the event decoded to:
+    /// route, purpose, verdict, status, attribute names and values, a
+    /// rejection's reason and detail, a feedback attempt's URL and error.
+    /// Never the raw token (its base64 would match anything short).
+    pub fn mentions(&self, q: &str) -> bool {
+        let q = q.to_lowercase();
+        let has = |s: &str| s.to_lowercase().contains(&q);
+        let mut texts: Vec<&str> = vec![self.route];
+        texts.extend(self.purpose.as_deref());
+        texts.extend(self.verdict());
+        match &self.kind {
+            Kind::Start => {}
+            Kind::Token {
+                outcome: Outcome::Accepted(a),
+                ..
+            } => {
+                texts.push(a.status);
+                texts.extend(a.session_url.as_deref());
+                for (k, v) in a.attributes.iter().flatten() {
+                    texts.push(k);
+                    texts.push(v);
+                }
+            }
+            Kind::Token {
+                outcome: Outcome::Rejected { reason, detail },
+                ..
+            } => {
+                texts.push(reason.as_str());
+                texts.push(detail);
+            }
+            Kind::Feedback(f) => {
+                texts.push(f.kind);
+                texts.push(&f.url);
+                if let Err(e) = &f.result {
+                    texts.push(e);
+                }
+            }
+        }
+        texts.into_iter().any(has)
+    }
+
     pub fn session_url(&self) -> Option<&str> {
         match &self.kind {
             Kind::Token {
@@ -362,6 +414,16 @@ impl Shared {
         n
     }
 
+    /// Removes what `f` matches (everything, for a filter that narrows
+    /// nothing); how many went. Open streams are told as of a clear: their
+    /// pages reload what is left.
+    pub fn delete(&self, f: &Filter<'_>) -> usize {
+        let n = self.lock().delete(f);
+        self.clears.fetch_add(1, Ordering::AcqRel);
+        self.changed();
+        n
+    }
+
     pub fn last(&self) -> u64 {
         self.last.load(Ordering::Acquire)
     }
@@ -432,6 +494,10 @@ pub struct Filter<'a> {
     pub before: Option<u64>,
     pub route: Option<&'a str>,
     pub verdict: Option<&'a str>,
+    /// Text found, in any case, in a decoded value (`Event::mentions`).
+    pub q: Option<&'a str>,
+    /// Attributes an accepted result must carry, each with this value.
+    pub attrs: &'a [(String, String)],
 }
 
 impl Filter<'_> {
@@ -440,6 +506,22 @@ impl Filter<'_> {
             && self.before.is_none_or(|b| e.id < b)
             && self.route.is_none_or(|r| e.route == r)
             && self.verdict.is_none_or(|v| e.verdict() == Some(v))
+            && self.q.is_none_or(|q| e.mentions(q))
+            && self
+                .attrs
+                .iter()
+                .all(|(k, v)| e.attributes().and_then(|a| a.get(k)) == Some(v))
+    }
+
+    /// Whether it narrows anything down (a delete without a filter is the
+    /// whole journal).
+    pub fn is_everything(&self) -> bool {
+        self.since.is_none()
+            && self.before.is_none()
+            && self.route.is_none()
+            && self.verdict.is_none()
+            && self.q.is_none()
+            && self.attrs.is_empty()
     }
 }
 
@@ -524,6 +606,19 @@ impl Journal {
         let n = self.events.len();
         self.events.clear();
         n
+    }
+
+    /// The oldest event after `after` that `f` matches.
+    pub fn first_after(&self, after: u64, f: &Filter<'_>) -> Option<Arc<Framed>> {
+        let start = self.events.partition_point(|e| e.id <= after);
+        self.events.range(start..).find(|e| f.matches(e)).cloned()
+    }
+
+    /// Removes the events `f` matches; how many went.
+    fn delete(&mut self, f: &Filter<'_>) -> usize {
+        let before = self.events.len();
+        self.events.retain(|e| !f.matches(e));
+        before - self.events.len()
     }
 }
 

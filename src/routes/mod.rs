@@ -62,9 +62,15 @@ impl StreamStart {
         let clears = app.journal.clears();
         if clears != self.clears {
             self.clears = clears;
-            let last = app.last_event();
+            // A delete by search leaves some: `remaining` tells the page
+            // whether to empty itself or reload what is left.
+            let (last, remaining) = {
+                let j = app.journal();
+                (j.last_id(), j.len())
+            };
             out.extend_from_slice(
-                format!("event: clear\ndata: {{\"last_id\":{last}}}\n\n").as_bytes(),
+                format!("event: clear\ndata: {{\"last_id\":{last},\"remaining\":{remaining}}}\n\n")
+                    .as_bytes(),
             );
         }
         let (frames, last) = {
@@ -166,6 +172,15 @@ impl App {
         self.journal.record(route, purpose, kind)
     }
 
+    /// Forgets every token seen: the next arrival of each is no replay.
+    pub fn clear_replays(&self) {
+        let mut r = self
+            .replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *r = ReplayCache::new(ReplayCache::DEFAULT_CAP);
+    }
+
     /// The newest journal id (0 before the first event).
     pub fn last_event(&self) -> u64 {
         self.journal.last()
@@ -215,9 +230,9 @@ impl Service for PublicService<'_> {
 
 impl Service for InboxService<'_> {
     type Stream = StreamStart;
-    type Parked = Infallible;
+    type Parked = inbox::Waiting;
 
-    fn call(&self, req: &Request<'_>) -> Answer<StreamStart, Infallible> {
+    fn call(&self, req: &Request<'_>) -> Answer<StreamStart, inbox::Waiting> {
         if req.path == "/healthz" {
             return healthz(req).into();
         }
@@ -232,12 +247,12 @@ impl Service for InboxService<'_> {
         stream.behind(self.0)
     }
 
-    fn resume(&self, never: &mut Infallible) -> Option<Response> {
-        match *never {}
+    fn resume(&self, waiting: &mut inbox::Waiting) -> Option<Response> {
+        waiting.answer(self.0)
     }
 
-    fn give_up(&self, never: Infallible) -> Response {
-        match never {}
+    fn give_up(&self, _: inbox::Waiting) -> Response {
+        inbox::Waiting::timed_out()
     }
 
     /// Every change to the journal wakes the inbox's loop.

@@ -1,0 +1,230 @@
+//! The inbox as the sink a deployment's automated tests assert on: wait
+//! for the next matching result, read one event, search, delete by
+//! search, and forget replays, all over HTTP as a CI script would.
+
+mod common;
+#[path = "common/mint.rs"]
+mod mint;
+
+use common::{Server, SAMPLE, SAMPLE_TIME};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const RSA_PRIVATE: &str = include_str!("../keys/idcontact-test-rsa.key.pem");
+const RSA_PUBLIC: &str = include_str!("../keys/idcontact-test-rsa.pub.pem");
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A fresh result with these attributes, valid now.
+fn result_for(attributes: Value) -> String {
+    let mut claims = mint::claims(now());
+    claims["attributes"] = attributes;
+    let jws = mint::sign(&json!({}), &claims, RSA_PRIVATE);
+    mint::encrypt(&json!({}), &jws, RSA_PUBLIC)
+}
+
+fn json_of(r: &common::Reply) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{}", r.text()))
+}
+
+/// A wait request sent on its own connection, answered later.
+fn start_wait(s: &Server, query: &str) -> TcpStream {
+    let mut c = TcpStream::connect(s.inbox()).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(70)))
+        .unwrap();
+    write!(
+        c,
+        "GET /api/events/wait?{query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        s.inbox()
+    )
+    .unwrap();
+    c
+}
+
+fn nothing_yet(c: &TcpStream) -> bool {
+    c.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    let quiet = matches!((&*c).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    c.set_nonblocking(false).unwrap();
+    quiet
+}
+
+#[test]
+fn a_waiter_gets_the_next_result_its_filters_match_and_nothing_before() {
+    let s = Server::start(&[]);
+    let last = json_of(&s.inbox_request("GET", "/api/events?limit=1"))["last_id"]
+        .as_u64()
+        .unwrap();
+    let mut waiter = start_wait(
+        &s,
+        &format!("after={last}&timeout=30&verdict=accepted&attr.email=wanted%40example.nl"),
+    );
+    // Not these: another address, and a refusal.
+    assert_eq!(
+        s.post_token(&result_for(json!({"email": "other@example.nl"})))
+            .status,
+        200
+    );
+    assert_eq!(s.post_token("a.b.c").status, 400);
+    // The server has journaled both (they are listed) and the waiter is
+    // still waiting.
+    let listed = json_of(&s.inbox_request("GET", "/api/events"));
+    assert_eq!(listed["last_id"].as_u64().unwrap(), last + 2);
+    assert!(nothing_yet(&waiter), "answered before its match arrived");
+    assert_eq!(
+        s.post_token(&result_for(json!({"email": "wanted@example.nl"})))
+            .status,
+        200
+    );
+    let r = common::read_reply(&mut waiter);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let e = json_of(&r);
+    assert_eq!(e["id"].as_u64().unwrap(), last + 3);
+    assert_eq!(e["attributes"]["email"], "wanted@example.nl");
+    assert_eq!(e["verdict"], "accepted");
+}
+
+#[test]
+fn a_match_already_journaled_is_answered_at_once_and_the_oldest_first() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    let r = s.inbox_request("GET", "/api/events/wait?after=0&route=auth_result");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_of(&r)["id"], 1);
+    let r = s.inbox_request("GET", "/api/events/wait?after=1&verdict=replay");
+    assert_eq!(json_of(&r)["id"], 2);
+}
+
+#[test]
+fn a_waiter_with_no_match_in_time_gets_204() {
+    let s = Server::start(&[]);
+    let r = s.inbox_request("GET", "/api/events/wait?timeout=1&q=nothing-like-this");
+    assert_eq!((r.status, r.body.len()), (204, 0));
+    // The loop was not held up meanwhile, nor after.
+    assert_eq!(s.inbox_request("GET", "/healthz").status, 200);
+}
+
+#[test]
+fn wait_refuses_what_it_cannot_meet_by_name() {
+    let s = Server::start(&[]);
+    for (q, want) in [
+        (
+            "timeout=61",
+            "timeout must be a whole number of seconds from 0 to 60\n",
+        ),
+        ("after=x", "after must be a whole number (an event id)\n"),
+        (
+            "attr.=x",
+            "attr.NAME=VALUE: a name, and both percent-encoded\n",
+        ),
+        (
+            "verdict=maybe",
+            "verdict must be one of accepted, replay, rejected, sent, failed, not \"maybe\"\n",
+        ),
+    ] {
+        let r = s.inbox_request("GET", &format!("/api/events/wait?{q}"));
+        assert_eq!((r.status, r.text().as_str()), (400, want), "{q}");
+    }
+    let r = s.inbox_request("POST", "/api/events/wait");
+    assert_eq!((r.status, r.header("allow").as_deref()), (405, Some("GET")));
+}
+
+#[test]
+fn one_event_by_id_and_search_over_decoded_values() {
+    let s = Server::start(&[]);
+    assert_eq!(
+        s.post_token(&result_for(
+            json!({"email": "Zoe@Example.nl", "city": "Utrecht"})
+        ))
+        .status,
+        200
+    );
+    let expired = {
+        let mut claims = mint::claims(now() - 3600);
+        claims["attributes"] = json!({"email": "late@example.nl"});
+        mint::encrypt(
+            &json!({}),
+            &mint::sign(&json!({}), &claims, RSA_PRIVATE),
+            RSA_PUBLIC,
+        )
+    };
+    assert_eq!(s.post_token(&expired).status, 400);
+
+    let r = s.inbox_request("GET", "/api/events/1");
+    assert_eq!(r.status, 200);
+    assert_eq!(json_of(&r)["attributes"]["city"], "Utrecht");
+    let r = s.inbox_request("GET", "/api/events/99");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, "no event 99 in the journal\n")
+    );
+
+    let ids = |q: &str| -> Vec<u64> {
+        json_of(&s.inbox_request("GET", &format!("/api/events?{q}")))["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("q=zoe%40example"), [1], "attribute values, any case");
+    assert_eq!(ids("q=UTRECHT"), [1]);
+    assert_eq!(ids("q=expired"), [2], "a rejection's reason");
+    assert_eq!(ids("q=auth_result"), [2, 1], "the route");
+    assert_eq!(ids("q=nowhere"), Vec::<u64>::new());
+    assert_eq!(ids("attr.city=Utrecht"), [1]);
+    assert_eq!(
+        ids("attr.city=utrecht"),
+        Vec::<u64>::new(),
+        "attributes exactly"
+    );
+}
+
+#[test]
+fn delete_by_search_keeps_the_rest_and_says_what_became_of_replays() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token("a.b.c").status, 400);
+    assert_eq!(s.post_token("x.y.z").status, 400);
+    let r = s.inbox_request("DELETE", "/api/events?verdict=rejected");
+    assert_eq!(
+        (r.status, json_of(&r)),
+        (200, json!({"deleted": 2, "replays": "kept"}))
+    );
+    let left = json_of(&s.inbox_request("GET", "/api/events"));
+    let ids: Vec<u64> = left["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1]);
+    // The replay cache was kept: the sample again is a replay.
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(
+        json_of(&s.inbox_request("GET", "/api/events/4"))["verdict"],
+        "replay"
+    );
+    // Everything, and the replay cache with it: the sample is new again.
+    let r = s.inbox_request("DELETE", "/api/events?replays=clear");
+    assert_eq!(json_of(&r), json!({"deleted": 2, "replays": "cleared"}));
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(
+        json_of(&s.inbox_request("GET", "/api/events/5"))["verdict"],
+        "accepted"
+    );
+    let r = s.inbox_request("DELETE", "/api/events?replays=maybe");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, "replays must be keep or clear\n")
+    );
+}
