@@ -228,3 +228,89 @@ fn delete_by_search_keeps_the_rest_and_says_what_became_of_replays() {
         (400, "replays must be keep or clear\n")
     );
 }
+
+#[test]
+fn comm_test_wait_prints_the_matching_event_and_exits_0() {
+    let s = Server::start(&[]);
+    let inbox = s.inbox().to_string();
+    let after = json_of(&s.inbox_request("GET", "/api/events?limit=1"))["last_id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let waiter = common::command(&[
+        "wait",
+        "--inbox",
+        &inbox,
+        "--after",
+        &after,
+        "--timeout",
+        "30",
+        "--verdict",
+        "accepted",
+        "--attr",
+        "email=wanted@example.nl",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    s.post_token(&result_for(json!({"email": "other@example.nl"})));
+    s.post_token(&result_for(json!({"email": "wanted@example.nl"})));
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["attributes"]["email"], "wanted@example.nl");
+    assert_eq!(e["id"].as_u64().unwrap(), after.parse::<u64>().unwrap() + 2);
+}
+
+#[test]
+fn comm_test_wait_exits_1_on_time_and_2_on_usage_or_no_inbox() {
+    let s = Server::start(&[]);
+    let inbox = s.inbox().to_string();
+    let (code, out, err) = common::run(
+        &["wait", "--inbox", &inbox, "--timeout", "1", "--q", "never"],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "comm-test: wait: nothing matched within 1 s\n");
+    // It asked for the second, and the inbox held it that long.
+    let log = s.wait_log("/api/events/wait 204");
+    let line = log
+        .lines()
+        .find(|l| l.contains("/api/events/wait 204"))
+        .unwrap();
+    let ms: f64 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("ms"))
+        .and_then(|m| m.parse().ok())
+        .unwrap();
+    assert!(ms >= 1000.0, "{line}");
+    let (code, _, err) = common::run(&["wait", "--inbox", &inbox, "--after", "x"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "comm-test: --after: not an event id: \"x\"\n")
+    );
+    let closed = common::free_port().to_string();
+    let (code, _, err) = common::run(
+        &[
+            "wait",
+            "--inbox",
+            &format!("127.0.0.1:{closed}"),
+            "--timeout",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "comm-test: wait: the inbox at http://127.0.0.1:{closed} cannot be reached: cannot connect"
+        )),
+        "{err}"
+    );
+}

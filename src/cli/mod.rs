@@ -1,15 +1,16 @@
 //! The command line: which program runs (the server, `decode`, `mint`,
-//! `probe`, `help`), each in its own file over the one flag reader
+//! `probe`, `wait`, `help`), each in its own file over the one flag reader
 //! (`config/flags.rs`), with its own `--help` and an example; `--version`;
 //! a suggestion for a near-miss command. Exit codes: 0 success, 1 a token
-//! rejected (`decode`) or a case failed (`probe`), 2 bad usage or
-//! configuration. Nothing here may panic on output: a closed stdout or
+//! rejected (`decode`), a case failed (`probe`) or nothing matched in time
+//! (`wait`), 2 bad usage or configuration. Nothing here may panic on output: a closed stdout or
 //! stderr is ignored.
 
 mod decode;
 mod mint;
 mod probe;
 mod serve;
+mod wait;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ struct Command {
     help: fn() -> String,
 }
 
-const COMMANDS: [Command; 4] = [
+const COMMANDS: [Command; 5] = [
     Command {
         name: "decode",
         summary: "the server's decoding of one token, offline, as JSON",
@@ -40,6 +41,11 @@ const COMMANDS: [Command; 4] = [
         name: "probe",
         summary: "the conformance suite against another plugin's attr_url",
         help: probe::help,
+    },
+    Command {
+        name: "wait",
+        summary: "until the inbox journals a matching event; print it as JSON",
+        help: wait::help,
     },
     Command {
         name: "help",
@@ -84,6 +90,7 @@ fn dispatch(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
             match c.name {
                 "decode" => decode::run(rest, env),
                 "mint" => mint::run(rest),
+                "wait" => wait::run(rest, env),
                 _ => probe::run(rest),
             }
         }

@@ -1,0 +1,200 @@
+//! `comm-test wait`: blocks until the inbox journals an event its filters
+//! match, prints it as JSON and exits 0 (1 when the time is up, 2 for a
+//! usage error or an inbox that cannot be reached), for shell scripts and
+//! CI jobs that drive a deployment and assert on what arrived.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use super::{last, number, options_help, spec, Flag};
+use crate::client::{self, Url};
+use crate::config::{flags, ConfigError, Env};
+use crate::log;
+
+const OPTIONS: &[Flag] = &[
+    Flag::Own(
+        "--inbox",
+        "ADDR|URL",
+        "the inbox to ask (default: COMM_TEST_INBOX, else 127.0.0.1:8001)",
+    ),
+    Flag::Own(
+        "--after",
+        "ID",
+        "the first event after this id (default: after the newest now, as --from-now)",
+    ),
+    Flag::Own("--from-now", "", "only events journaled from now on"),
+    Flag::Own(
+        "--timeout",
+        "SECONDS",
+        "how long to wait in all, asking again every 60 s (default 30)",
+    ),
+    Flag::Own(
+        "--route",
+        "ROUTE",
+        "start_communication, auth_result, ui or session",
+    ),
+    Flag::Own(
+        "--verdict",
+        "VERDICT",
+        "accepted, replay, rejected, sent or failed",
+    ),
+    Flag::Own("--q", "TEXT", "text in a decoded value (any case)"),
+    Flag::Own(
+        "--attr",
+        "NAME=VALUE",
+        "an attribute the result carries, exactly; repeatable",
+    ),
+];
+
+/// What one wait request may take: the server's own bound per request.
+const PER_REQUEST: u64 = 60;
+/// An event is at most ~48 KB (`journal::MAX_EVENT_BYTES`).
+const MAX_EVENT: usize = 1 << 20;
+
+pub fn help() -> String {
+    format!(
+        "usage: comm-test wait [OPTIONS]\n\n\
+         Waits until the inbox journals an event the filters match, prints it as JSON\n\
+         on standard output and exits 0; exits 1 when --timeout passes first, and 2\n\
+         for a usage error or an inbox that cannot be reached.\n\n\
+         example (a CI step):\n  \
+         after=$(curl -s 'http://127.0.0.1:8001/api/events?limit=1' | jq .last_id)\n  \
+         ./drive-the-flow.sh\n  \
+         comm-test wait --after \"$after\" --verdict accepted --attr email=tester@example.nl | jq -e .attributes\n\n{}",
+        options_help(OPTIONS)
+    )
+}
+
+pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
+    let (flags, positional) = flags::collect(args, &spec(OPTIONS))?;
+    if let Some(p) = positional.first() {
+        return Err(ConfigError(format!(
+            "wait takes no argument, got {} (see wait --help)",
+            log::shown(p)
+        )));
+    }
+    let inbox = inbox_url(last(&flags, "--inbox"), env)?;
+    let timeout = number(&flags, "--timeout", 30)?;
+    let filters = filters(&flags)?;
+    let after = match (last(&flags, "--after"), last(&flags, "--from-now")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(
+                "--after and --from-now say two things; give one".into(),
+            ))
+        }
+        (Some(id), None) => id
+            .parse::<u64>()
+            .map_err(|_| ConfigError(format!("--after: not an event id: {}", log::shown(id))))?,
+        // "Now" is read once: every later ask starts from the same id, so
+        // an event between two asks is never skipped.
+        (None, _) => newest(&inbox)?,
+    };
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        // Whole seconds left, rounded up: 0.9 s left is one more second.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .div_ceil(1000);
+        let left = u64::try_from(left).unwrap_or(u64::MAX);
+        let query = format!("after={after}&timeout={}{filters}", left.min(PER_REQUEST));
+        let answer = ask(&inbox, &query)?;
+        match answer.status {
+            200 => {
+                let mut out = answer.body;
+                out.push(b'\n');
+                let _ = std::io::stdout().write_all(&out);
+                return Ok(ExitCode::SUCCESS);
+            }
+            // The server's bound per request: ask again, from the same id.
+            204 if left > PER_REQUEST => {}
+            204 => {
+                super::say(&format!("wait: nothing matched within {timeout} s"));
+                return Ok(ExitCode::from(1));
+            }
+            code => {
+                let text = String::from_utf8_lossy(&answer.body);
+                return Err(ConfigError(format!(
+                    "wait: the inbox answered {code}: {}",
+                    log::shown(text.trim())
+                )));
+            }
+        }
+    }
+}
+
+/// `--inbox` as a base URL: `ADDR` or `http://ADDR`.
+fn inbox_url(flag: Option<&str>, env: Env<'_>) -> Result<Url, ConfigError> {
+    let from_env = env("COMM_TEST_INBOX").and_then(|v| v.into_string().ok());
+    let given = flag
+        .map(str::to_owned)
+        .or(from_env.filter(|v| v != "off"))
+        .unwrap_or_else(|| "127.0.0.1:8001".into());
+    let url = if given.contains("://") {
+        given.clone()
+    } else {
+        format!("http://{given}")
+    };
+    Url::parse(&url).map_err(|e| ConfigError(format!("--inbox {}: {e}", log::shown(&given))))
+}
+
+/// The filters as query parameters, each percent-encoded.
+fn filters(flags: &crate::config::Flags) -> Result<String, ConfigError> {
+    let mut q = String::new();
+    for (name, param) in [("--route", "route"), ("--verdict", "verdict"), ("--q", "q")] {
+        if let Some(v) = last(flags, name) {
+            q.push_str(&format!("&{param}={}", encode(v)));
+        }
+    }
+    for (_, v) in flags.iter().filter(|(n, _)| n == "--attr") {
+        let Some((name, value)) = v.split_once('=') else {
+            return Err(ConfigError(format!(
+                "--attr: NAME=VALUE, got {}",
+                log::shown(v)
+            )));
+        };
+        q.push_str(&format!("&attr.{}={}", encode(name), encode(value)));
+    }
+    Ok(q)
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn get(inbox: &Url, target: &str, wait: u64) -> Result<client::Answer, ConfigError> {
+    let url = Url::parse(&format!("{}{target}", base(inbox)))
+        .map_err(|e| ConfigError(format!("wait: {e}")))?;
+    client::get(&url, MAX_EVENT, Duration::from_secs(wait + 10), &|_| Ok(())).map_err(|e| {
+        ConfigError(format!(
+            "wait: the inbox at {} cannot be reached: {e}",
+            base(inbox)
+        ))
+    })
+}
+
+fn base(inbox: &Url) -> String {
+    let full = inbox.full();
+    full.trim_end_matches('/').to_owned()
+}
+
+fn ask(inbox: &Url, query: &str) -> Result<client::Answer, ConfigError> {
+    get(inbox, &format!("/api/events/wait?{query}"), PER_REQUEST)
+}
+
+/// The newest id the inbox holds now.
+fn newest(inbox: &Url) -> Result<u64, ConfigError> {
+    let a = get(inbox, "/api/events?limit=1", 0)?;
+    serde_json::from_slice::<serde_json::Value>(&a.body)
+        .ok()
+        .and_then(|v| v["last_id"].as_u64())
+        .ok_or_else(|| ConfigError("wait: the inbox's listing has no last_id".into()))
+}
