@@ -195,6 +195,6 @@ fn newest(inbox: &Url) -> Result<u64, ConfigError> {
     let a = get(inbox, "/api/events?limit=1", 0)?;
     serde_json::from_slice::<serde_json::Value>(&a.body)
         .ok()
-        .and_then(|v| v["last_id"].as_u64())
+        .and_then(|v| v.get("last_id").and_then(serde_json::Value::as_u64))
         .ok_or_else(|| ConfigError("wait: the inbox's listing has no last_id".into()))
 }
