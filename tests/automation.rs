@@ -314,3 +314,103 @@ fn comm_test_wait_exits_1_on_time_and_2_on_usage_or_no_inbox() {
         "{err}"
     );
 }
+
+/// A 400 `start_communication`, a 415, a 404 and a 413 never appeared in
+/// the journal; now every public request does, with its answer, and
+/// `/healthz` only as a count.
+#[test]
+fn every_public_request_is_journaled_with_its_answer_but_health_checks() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    let ct = Some("application/json");
+    assert_eq!(
+        s.request("POST", "/start_communication", ct, b"[]").status,
+        400
+    );
+    assert_eq!(
+        s.request("POST", "/start_communication", Some("text/plain"), b"{}")
+            .status,
+        415
+    );
+    assert_eq!(s.request("GET", "/nope", None, b"").status, 404);
+    assert_eq!(s.request("GET", "/healthz", None, b"").status, 200);
+    let big = s.raw(
+        b"POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\
+          Authorization: Bearer secret-never-kept\r\nCookie: c=never\r\n\r\n",
+    );
+    assert_eq!(big.status, 413);
+    let mut with_headers = s.connect();
+    with_headers
+        .write_all(
+            format!(
+                "POST /auth_result HTTP/1.1\r\nHost: x\r\nUser-Agent: ci-script/1\r\n\
+                 Authorization: Bearer secret-never-kept\r\nCookie: c=never\r\n\
+                 Content-Type: application/jwt\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{SAMPLE}",
+                SAMPLE.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(common::read_reply(&mut with_headers).status, 200);
+    assert_eq!(
+        s.request("GET", "/ui?result=not-a-token", None, b"").status,
+        400
+    );
+
+    let listed = json_of(&s.inbox_request("GET", "/api/events"));
+    let events: Vec<&Value> = listed["events"].as_array().unwrap().iter().rev().collect();
+    let seen: Vec<(&str, &str, u64, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["route"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["request"]["status"].as_u64().unwrap(),
+                e["request"]["path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "start_communication",
+                "request",
+                400,
+                "/start_communication"
+            ),
+            (
+                "start_communication",
+                "request",
+                415,
+                "/start_communication"
+            ),
+            ("other", "request", 404, "/nope"),
+            ("auth_result", "request", 413, "/auth_result"),
+            ("auth_result", "token", 200, "/auth_result"),
+            ("ui", "token", 400, "/ui"),
+        ],
+        "no /healthz, and no query in a path"
+    );
+    assert_eq!(
+        events[0]["reason"],
+        "bad start_communication request: body is not a JSON object"
+    );
+    assert_eq!(events[3]["reason"], "request body too large");
+    let token = events[4];
+    assert_eq!(token["request"]["headers"]["user-agent"], "ci-script/1");
+    assert_eq!(
+        token["request"]["headers"]["content-type"],
+        "application/jwt"
+    );
+    assert!(token["request"]["client"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    assert!(token["request"]["ms"].is_u64());
+    let text = listed.to_string();
+    assert!(
+        !text.contains("secret-never-kept") && !text.contains("c=never"),
+        "{text}"
+    );
+    assert!(!text.contains("?result="), "a query was kept: {text}");
+}

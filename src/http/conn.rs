@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use super::request::{respond, timed_out, Outcome, Parked, Then};
+use super::request::{respond, timed_out, Arrival, Outcome, Parked, Then};
 use super::response::Connection;
 use super::service::Service;
 use super::wire::Wire;
@@ -70,6 +70,7 @@ pub enum Phase {
 
 pub struct Conn<S: Service> {
     wire: Wire,
+    peer: Option<std::net::SocketAddr>,
     state: State<S::Stream, S::Parked>,
     /// Distinguishes this connection from a later one in the same slot.
     pub generation: u64,
@@ -94,9 +95,15 @@ fn reading<S, P>() -> State<S, P> {
 }
 
 impl<S: Service> Conn<S> {
-    pub fn new(stream: TcpStream, generation: u64, now: Instant) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        peer: Option<std::net::SocketAddr>,
+        generation: u64,
+        now: Instant,
+    ) -> Self {
         Conn {
             wire: Wire::new(stream, now),
+            peer,
             state: reading(),
             generation,
             queued: false,
@@ -314,7 +321,11 @@ impl<S: Service> Conn<S> {
         if self.wire.inbuf.is_empty() || parsed == Some(self.wire.inbuf.len()) {
             return None;
         }
-        match respond(&self.wire.inbuf, service, limits, Some(self.wire.since)) {
+        let arrival = Arrival {
+            peer: self.peer,
+            started: Some(self.wire.since),
+        };
+        match respond(&self.wire.inbuf, service, limits, arrival) {
             Outcome::NeedMore { send_continue } => {
                 self.state = State::Reading {
                     parsed: Some(self.wire.inbuf.len()),
@@ -463,10 +474,10 @@ mod tests {
             TcpStream::from_std(s)
         };
         let t0 = Instant::now();
-        let mut idle = Conn::<Silent>::new(mk(), 0, t0);
-        let mut one_byte = Conn::<Silent>::new(mk(), 1, t0);
+        let mut idle = Conn::<Silent>::new(mk(), None, 0, t0);
+        let mut one_byte = Conn::<Silent>::new(mk(), None, 1, t0);
         one_byte.wire.progress = 1;
-        let mut busy = Conn::<Silent>::new(mk(), 2, t0);
+        let mut busy = Conn::<Silent>::new(mk(), None, 2, t0);
         busy.wire.progress = 1200;
         let later = t0 + Duration::from_secs(5);
         assert!(idle.eviction_score(later) > one_byte.eviction_score(later));

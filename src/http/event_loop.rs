@@ -139,7 +139,12 @@ impl<S: Service> Conns<S> {
         victim.and_then(|i| self.close(i)).is_some()
     }
 
-    fn insert(&mut self, poll: &Poll, mut stream: mio::net::TcpStream, limits: &Limits) {
+    fn insert(
+        &mut self,
+        poll: &Poll,
+        (mut stream, peer): (mio::net::TcpStream, std::net::SocketAddr),
+        limits: &Limits,
+    ) {
         let _ = stream.set_nodelay(true);
         let idx = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
@@ -155,7 +160,7 @@ impl<S: Service> Conns<S> {
             return;
         }
         self.generation += 1;
-        let c = Conn::new(stream, self.generation, Instant::now());
+        let c = Conn::new(stream, Some(peer), self.generation, Instant::now());
         let deadline = c.deadline(limits);
         if let Some(slot) = self.slots.get_mut(idx) {
             *slot = Some(c);
@@ -321,11 +326,11 @@ impl<S: Service> Loop<'_, S> {
                 return;
             }
             match self.listener.accept() {
-                Ok((stream, _)) => {
+                Ok(accepted) => {
                     if self.conns.open >= self.limits.max_connections {
                         self.conns.evict(now);
                     }
-                    self.conns.insert(&self.poll, stream, &self.limits);
+                    self.conns.insert(&self.poll, accepted, &self.limits);
                     balance.set(me, self.conns.open);
                     self.declines = 0;
                 }

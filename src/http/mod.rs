@@ -42,9 +42,9 @@ mod wire;
 use std::time::Duration;
 
 pub use event_loop::{Balance, Loop, Stop};
-pub use request::{respond, Outcome, Then};
+pub use request::{respond, Arrival, Outcome, Then};
 pub use response::{Body, Connection, Framing, Version};
-pub use service::{Answer, Headers, Method, Request, Response, Service, Wake};
+pub use service::{Answer, Headers, Method, Refusal, Request, Response, Service, Wake};
 
 pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 32;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::response::{serialize, Body, Connection, Framing, Version};
-use super::service::{Answer, Headers, Method, Request, Response, Service};
+use super::service::{Answer, Headers, Method, Refusal, Request, Response, Service};
 use super::{Limits, MAX_HEAD, MAX_HEADERS};
 use crate::log::{self, Note, RequestLine};
 
@@ -194,16 +194,31 @@ fn head_length<'b>(
     }
 }
 
-/// A request refused before it reached the service: logged, answered, and
-/// the connection closed (whatever else it sent is not trusted to frame).
-fn refusal<S, P>(
+/// Where a request came from and when its first byte arrived.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrival {
+    pub peer: Option<std::net::SocketAddr>,
+    pub started: Option<Instant>,
+}
+
+/// A request refused before it reached the service: logged, told to the
+/// service, answered, and the connection closed (whatever else it sent is
+/// not trusted to frame).
+fn refusal<S: Service>(
     consumed: usize,
-    started: Option<Instant>,
-    method: Option<&str>,
-    path: Option<&str>,
+    service: &S,
+    arrival: Arrival,
+    (method, path): (Option<&str>, Option<&str>),
     r: &Response,
-) -> Outcome<S, P> {
-    log_line(method, path, r, started);
+) -> Outcome<S::Stream, S::Parked> {
+    log_line(method, path, r, arrival.started);
+    service.refused(&Refusal {
+        method,
+        path,
+        status: r.status,
+        reason: r.note.reason.as_deref().unwrap_or(""),
+        peer: arrival.peer,
+    });
     Outcome::Answered {
         consumed,
         then: Then::Send {
@@ -227,8 +242,9 @@ pub fn respond<S: Service>(
     input: &[u8],
     service: &S,
     limits: &Limits,
-    started: Option<Instant>,
+    arrival: Arrival,
 ) -> Outcome<S::Stream, S::Parked> {
+    let started = arrival.started;
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match head_length(&mut req, input) {
@@ -239,13 +255,8 @@ pub fn respond<S: Service>(
             }
         }
         Err((status, why)) => {
-            return refusal(
-                input.len(),
-                started,
-                None,
-                None,
-                &Response::error(status, why),
-            )
+            let r = Response::error(status, why);
+            return refusal(input.len(), service, arrival, (None, None), &r);
         }
     };
     let head = match parse_head(&req, limits.max_body) {
@@ -253,7 +264,7 @@ pub fn respond<S: Service>(
         Err((status, reason)) => {
             let path = req.path.map(|t| t.split('?').next().unwrap_or(""));
             let r = Response::error(status, reason);
-            return refusal(input.len(), started, req.method, path, &r);
+            return refusal(input.len(), service, arrival, (req.method, path), &r);
         }
     };
     let total = head_len.saturating_add(head.content_length);
@@ -273,6 +284,7 @@ pub fn respond<S: Service>(
         query,
         headers: Headers::new(req.headers),
         body,
+        peer: arrival.peer,
     });
     let framing = framing(&head, method);
     Outcome::Answered {

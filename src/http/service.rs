@@ -11,6 +11,7 @@
 //! loop serves everyone else meanwhile.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +48,19 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     pub headers: Headers<'a>,
     pub body: &'a [u8],
+    /// The client's address, as the connection was accepted.
+    pub peer: Option<SocketAddr>,
+}
+
+/// A request the transport refused before any service saw it (too large,
+/// malformed, smuggling-shaped): what the service may journal of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub status: u16,
+    pub reason: &'a str,
+    pub peer: Option<SocketAddr>,
 }
 
 /// A request's header fields, looked up by name.
@@ -200,6 +214,12 @@ pub trait Service {
     /// requests. A service that never streams nor parks ignores it.
     fn attach(&self, wake: Wake) {
         let _ = wake;
+    }
+
+    /// The transport refused a request before it was whole enough to hand
+    /// over; told after the refusal is sent. Most services ignore it.
+    fn refused(&self, refusal: &Refusal<'_>) {
+        let _ = refusal;
     }
 }
 

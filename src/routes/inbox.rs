@@ -24,7 +24,13 @@ use super::journal::{Filter, Page};
 use super::query::{id_param, one_of, percent_decode, query_param};
 use super::{page, Answer, App, Method, Request, Response, StreamStart};
 
-pub const ROUTES: [&str; 4] = ["start_communication", "auth_result", "ui", "session"];
+pub const ROUTES: [&str; 5] = [
+    "start_communication",
+    "auth_result",
+    "ui",
+    "session",
+    "other",
+];
 pub const VERDICTS: [&str; 5] = ["accepted", "replay", "rejected", "sent", "failed"];
 /// A listing's page when `limit` is not given, and the most it may ask.
 pub const PAGE: usize = 50;

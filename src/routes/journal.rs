@@ -101,6 +101,11 @@ pub struct Feedback {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
+    /// A request whose route journaled nothing of its own (a refusal, a
+    /// plain page): its answer's reason, if it had one.
+    Request {
+        reason: Option<String>,
+    },
     Start,
     Token {
         /// As received, cut at `jose::MAX_TOKEN_LEN`.
@@ -112,6 +117,43 @@ pub enum Kind {
     Feedback(Feedback),
 }
 
+/// The request headers the journal keeps; never `authorization` or
+/// `cookie`, nor any other.
+pub const JOURNALED_HEADERS: [&str; 4] = ["content-type", "content-length", "user-agent", "accept"];
+/// Each kept header value, the method and the path are cut at this.
+pub const MAX_REQUEST_TEXT: usize = 256;
+
+/// What the journal keeps of a public request: its line (the path without
+/// its query, which may carry a token), its answer's status, how long the
+/// route took, the client, and a few headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub ms: u64,
+    pub client: Option<String>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl RequestInfo {
+    fn to_json(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        json!({
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "ms": self.ms,
+            "client": self.client,
+            "headers": headers,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub id: u64,
@@ -121,11 +163,14 @@ pub struct Event {
     pub route: &'static str,
     pub purpose: Option<String>,
     pub kind: Kind,
+    /// The public request it came with (none for feedback).
+    pub request: Option<RequestInfo>,
 }
 
 impl Event {
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
+            Kind::Request { .. } => "request",
             Kind::Start => "start",
             Kind::Token { .. } => "token",
             Kind::Feedback(_) => "session",
@@ -136,7 +181,7 @@ impl Event {
     /// feedback; none for a start.
     pub fn verdict(&self) -> Option<&'static str> {
         match &self.kind {
-            Kind::Start => None,
+            Kind::Start | Kind::Request { .. } => None,
             Kind::Token {
                 outcome: Outcome::Accepted(a),
                 ..
@@ -171,8 +216,12 @@ impl Event {
         let mut texts: Vec<&str> = vec![self.route];
         texts.extend(self.purpose.as_deref());
         texts.extend(self.verdict());
+        if let Some(r) = &self.request {
+            texts.push(&r.path);
+        }
         match &self.kind {
             Kind::Start => {}
+            Kind::Request { reason } => texts.extend(reason.as_deref()),
             Kind::Token {
                 outcome: Outcome::Accepted(a),
                 ..
@@ -227,8 +276,14 @@ impl Event {
         let Some(obj) = v.as_object_mut() else {
             return v;
         };
+        if let Some(r) = &self.request {
+            obj.insert("request".into(), r.to_json());
+        }
         match &self.kind {
             Kind::Start => {}
+            Kind::Request { reason } => {
+                obj.insert("reason".into(), json!(reason));
+            }
             Kind::Token {
                 token,
                 outcome,
@@ -379,6 +434,17 @@ impl Shared {
 
     /// Records an event; the frame is serialised before the lock is taken.
     pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: Kind) -> u64 {
+        self.record_request(route, purpose, kind, None)
+    }
+
+    /// Records an event with the public request it came with.
+    pub fn record_request(
+        &self,
+        route: &'static str,
+        purpose: Option<&str>,
+        kind: Kind,
+        request: Option<RequestInfo>,
+    ) -> u64 {
         if !self.keeps {
             return self.last.fetch_add(1, Ordering::AcqRel) + 1;
         }
@@ -388,6 +454,7 @@ impl Shared {
             route,
             purpose: purpose.map(|p| cut(p, MAX_PURPOSE)),
             kind: bounded(kind),
+            request,
         };
         let id = {
             let mut j = self.lock();

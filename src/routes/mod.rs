@@ -112,6 +112,9 @@ pub struct App {
     feedback: Feedback,
     /// The inbox's own names (`None` without an inbox).
     inbox_hosts: Option<guard::InboxHosts>,
+    /// `GET /healthz` answered: counted, never journaled (a health check
+    /// every few seconds would push results out).
+    healthz: std::sync::atomic::AtomicU64,
 }
 
 impl App {
@@ -148,6 +151,7 @@ impl App {
                 Some(d) => Feedback::start(d, own, session::journal_and_log(journal.clone())),
             },
             journal,
+            healthz: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -170,6 +174,21 @@ impl App {
     /// Records an event in the journal; returns its id.
     pub fn record(&self, route: &'static str, purpose: Option<&str>, kind: journal::Kind) -> u64 {
         self.journal.record(route, purpose, kind)
+    }
+
+    /// Records what a route made of the public request `ex`, answered with
+    /// `status`; returns its id.
+    pub fn record_for(
+        &self,
+        ex: &Exchange,
+        status: u16,
+        route: &'static str,
+        purpose: Option<&str>,
+        kind: journal::Kind,
+    ) -> u64 {
+        ex.recorded.set(true);
+        self.journal
+            .record_request(route, purpose, kind, Some(ex.info(status)))
     }
 
     /// Forgets every token seen: the next arrival of each is no replay.
@@ -209,6 +228,26 @@ impl Service for PublicService<'_> {
 
     fn call(&self, req: &Request<'_>) -> Answer<Infallible, Infallible> {
         Answer::Now(handle(self.0, req))
+    }
+
+    /// A request the transport refused (413, 431, a malformed head) is
+    /// journaled like any other, with what little is known of it.
+    fn refused(&self, r: &crate::http::Refusal<'_>) {
+        let path = r.path.unwrap_or("-");
+        let info = journal::RequestInfo {
+            method: journal::cut(r.method.unwrap_or("-"), journal::MAX_REQUEST_TEXT),
+            path: journal::cut(path, journal::MAX_REQUEST_TEXT),
+            status: r.status,
+            ms: 0,
+            client: r.peer.map(|p| p.to_string()),
+            headers: Vec::new(),
+        };
+        let kind = journal::Kind::Request {
+            reason: Some(r.reason.to_owned()),
+        };
+        self.0
+            .journal
+            .record_request(route_of(path), None, kind, Some(info));
     }
 
     fn feed(&self, never: &mut Infallible, _: usize, _: &mut Vec<u8>) {
@@ -271,20 +310,86 @@ fn healthz(req: &Request) -> Response {
 }
 
 /// The public listener's routes. Unknown paths are 404; known paths with
-/// another method are 405 with `Allow`.
+/// another method are 405 with `Allow`. Every request but `/healthz` is
+/// journaled: by its route, with what it made of it, or else here, with
+/// its answer.
 pub fn handle(app: &App, req: &Request) -> Response {
     if req.path == "/healthz" {
+        app.healthz
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return healthz(req);
     }
-    public_routes(app, req)
+    let ex = Exchange::new(req);
+    let r = public_routes(app, req, &ex);
+    if !ex.recorded.get() {
+        let kind = journal::Kind::Request {
+            reason: r.note.reason.clone(),
+        };
+        app.record_for(&ex, r.status, route_of(req.path), None, kind);
+    }
+    r
 }
 
-fn public_routes(app: &App, req: &Request) -> Response {
+/// The journal's name for the route a path belongs to.
+fn route_of(path: &str) -> &'static str {
+    match path {
+        "/start_communication" => "start_communication",
+        "/auth_result" => "auth_result",
+        "/ui" | "/ui/logout" => "ui",
+        _ => "other",
+    }
+}
+
+/// One public request on its way through the routes: what the journal
+/// keeps of it, and whether a route journaled it already.
+pub struct Exchange<'r> {
+    req: &'r Request<'r>,
+    started: std::time::Instant,
+    recorded: std::cell::Cell<bool>,
+}
+
+impl<'r> Exchange<'r> {
+    fn new(req: &'r Request<'r>) -> Self {
+        Exchange {
+            req,
+            started: std::time::Instant::now(),
+            recorded: std::cell::Cell::new(false),
+        }
+    }
+
+    /// The request as the journal keeps it, answered with `status`.
+    fn info(&self, status: u16) -> journal::RequestInfo {
+        let method = match self.req.method {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+            Method::Other => "other",
+        };
+        let headers = journal::JOURNALED_HEADERS
+            .iter()
+            .filter_map(|&name| {
+                let v = self.req.headers.get(name)?;
+                Some((name, journal::cut(v, journal::MAX_REQUEST_TEXT)))
+            })
+            .collect();
+        journal::RequestInfo {
+            method: method.to_owned(),
+            path: journal::cut(self.req.path, journal::MAX_REQUEST_TEXT),
+            status,
+            ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            client: self.req.peer.map(|p| p.to_string()),
+            headers,
+        }
+    }
+}
+
+fn public_routes(app: &App, req: &Request, ex: &Exchange) -> Response {
     match (req.path, req.method) {
-        ("/start_communication", Method::Post) => public::start_communication(app, req),
-        ("/ui", Method::Get | Method::Head) => public::ui(app, req),
+        ("/start_communication", Method::Post) => public::start_communication(app, req, ex),
+        ("/ui", Method::Get | Method::Head) => public::ui(app, req, ex),
         ("/ui/logout", Method::Post) if app.ui == UiMode::Html => public::logout(app, req),
-        ("/auth_result", Method::Post) => public::auth_result(app, req),
+        ("/auth_result", Method::Post) => public::auth_result(app, req, ex),
         ("/start_communication" | "/auth_result", _) => Response::method_not_allowed("POST"),
         ("/ui", _) => Response::method_not_allowed("GET, HEAD"),
         _ => Response::error(404, "not found"),

@@ -107,8 +107,24 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
     if let Some(p) = &e.purpose {
         facts.push(("purpose", p.clone()));
     }
+    if let Some(r) = &e.request {
+        facts.push(("request", format!("{} {} → {}", r.method, r.path, r.status)));
+        facts.push(("took", format!("{} ms", r.ms)));
+        if let Some(c) = &r.client {
+            facts.push(("client", c.clone()));
+        }
+        for (name, value) in &r.headers {
+            facts.push((name, value.clone()));
+        }
+    }
     match &e.kind {
         Kind::Start => dl(out, &facts),
+        Kind::Request { reason } => {
+            if let Some(why) = reason {
+                facts.push(("reason", why.clone()));
+            }
+            dl(out, &facts);
+        }
         Kind::Token {
             outcome,
             checked_at,
@@ -133,13 +149,20 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
 
 /// The article's opening: verdict, title, id, route, time.
 fn heading(out: &mut String, e: &Event, now_ms: u64) {
-    let verdict = e.verdict().unwrap_or("start");
+    let verdict = e.verdict().unwrap_or(match e.kind {
+        Kind::Request { .. } => "request",
+        _ => "start",
+    });
     let time =
         date::rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms));
     let shown = date::rfc3339(e.time_ms / 1000)
         .replace('T', " ")
         .replace('Z', "");
     let title = match &e.kind {
+        Kind::Request { .. } => match &e.request {
+            Some(r) => format!("{} {} → {}", r.method, r.path, r.status),
+            None => "request".to_string(),
+        },
         Kind::Start => "session started".to_string(),
         Kind::Token {
             outcome: Outcome::Accepted(a),

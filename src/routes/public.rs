@@ -8,7 +8,7 @@ use super::citizen::{self, Shown};
 use super::journal::Kind;
 use super::query::{percent_decode, query_param, raw_param};
 use super::token::{check_token, refused};
-use super::{guard, logout, App, Note, Request, Response};
+use super::{guard, logout, App, Exchange, Note, Request, Response};
 use crate::config::UiMode;
 use crate::feedback::{Refusal, Type};
 use crate::jose::Reason;
@@ -39,7 +39,7 @@ fn is_media_type(content_type: Option<&str>, want: &str) -> bool {
         .is_some_and(|mt| mt.trim().eq_ignore_ascii_case(want))
 }
 
-pub(super) fn start_communication(app: &App, req: &Request) -> Response {
+pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Response {
     let content_type = req.headers.get("content-type");
     if content_type.is_some() && !is_media_type(content_type, "application/json") {
         return Response::error(415, "start_communication takes application/json");
@@ -50,11 +50,11 @@ pub(super) fn start_communication(app: &App, req: &Request) -> Response {
     };
     let mut note = Note::default();
     let route = "start_communication";
-    app.record(route, Some(&purpose), Kind::Start);
+    app.record_for(ex, 200, route, Some(&purpose), Kind::Start);
     // A result that came with the request is checked and shown now, and
     // then there is nothing more to receive: no attr_url.
     if let Some(token) = &start.auth_result {
-        match check_token(app, token, route, Some(&purpose)) {
+        match check_token(app, ex, token, route, Some(&purpose)) {
             Ok(checked) => note = checked.note,
             Err(mut rejected) => {
                 rejected.note.fields.push(("purpose", json!(purpose)));
@@ -97,7 +97,7 @@ fn parse_start(body: &[u8]) -> Result<(StartRequest, String), &'static str> {
     Ok((start, purpose))
 }
 
-pub(super) fn ui(app: &App, req: &Request) -> Response {
+pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
     let result = raw_param(req.query, "result");
     let html = app.ui == UiMode::Html;
     let Some(encoded) = result else {
@@ -109,10 +109,10 @@ pub(super) fn ui(app: &App, req: &Request) -> Response {
     };
     let Some(token) = percent_decode(encoded) else {
         let detail = "malformed: result is not valid percent-encoding";
-        refused(app, "ui", None, encoded, Reason::Malformed, detail);
+        refused(app, ex, ("ui", None), encoded, Reason::Malformed, detail);
         return Response::error(400, detail);
     };
-    match check_token(app, &token, "ui", None) {
+    match check_token(app, ex, &token, "ui", None) {
         Ok(checked) => {
             // Rendered from the result as decoded, never read back from
             // the journal, which may already have moved on.
@@ -181,14 +181,21 @@ fn ui_text() -> Response {
     Response::new(200, "text/plain; charset=utf-8", super::UI_BODY)
 }
 
-pub(super) fn auth_result(app: &App, req: &Request) -> Response {
+pub(super) fn auth_result(app: &App, req: &Request, ex: &Exchange) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         let detail = "malformed: body is not UTF-8";
         let shown = String::from_utf8_lossy(req.body);
-        refused(app, "auth_result", None, &shown, Reason::Malformed, detail);
+        refused(
+            app,
+            ex,
+            ("auth_result", None),
+            &shown,
+            Reason::Malformed,
+            detail,
+        );
         return Response::error(400, detail);
     };
-    match check_token(app, text.trim(), "auth_result", None) {
+    match check_token(app, ex, text.trim(), "auth_result", None) {
         Ok(checked) => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "accepted\n");
             r.note = checked.note;
@@ -225,6 +232,7 @@ mod tests {
             query,
             headers: crate::http::Headers::new(&[]),
             body,
+            peer: None,
         }
     }
 

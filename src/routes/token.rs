@@ -5,14 +5,16 @@
 use serde_json::{json, Value};
 
 use super::journal::{Accepted, Kind, Outcome};
-use super::{App, Note, Response};
+use super::{App, Exchange, Note, Response};
 use crate::feedback::Type;
 use crate::jose::{self, Claims, Decoded, KidHint, Reason};
 
+/// Journals a refused token received on `route` (for `purpose`); the
+/// answer is 409 for a refused replay, 400 for anything else.
 pub(super) fn refused(
     app: &App,
-    route: &'static str,
-    purpose: Option<&str>,
+    ex: &Exchange,
+    (route, purpose): (&'static str, Option<&str>),
     token: &str,
     reason: Reason,
     detail: &str,
@@ -21,7 +23,10 @@ pub(super) fn refused(
         reason,
         detail: detail.to_owned(),
     };
-    app.record(
+    let status = if reason == Reason::Replay { 409 } else { 400 };
+    app.record_for(
+        ex,
+        status,
         route,
         purpose,
         Kind::Token {
@@ -47,6 +52,7 @@ pub(super) struct Checked {
 /// for a refused replay).
 pub(super) fn check_token(
     app: &App,
+    ex: &Exchange,
     token: &str,
     route: &'static str,
     purpose: Option<&str>,
@@ -56,7 +62,7 @@ pub(super) fn check_token(
         Ok(d) => d,
         Err(r) => {
             let detail = r.to_string();
-            refused(app, route, purpose, token, r.reason(), &detail);
+            refused(app, ex, (route, purpose), token, r.reason(), &detail);
             return Err(Box::new(Response::error(400, detail)));
         }
     };
@@ -70,13 +76,15 @@ pub(super) fn check_token(
         .seen_before(decoded.signed_sha256, until, now);
     if replay && app.reject_replays {
         let detail = "replay: token was accepted before";
-        refused(app, route, purpose, token, Reason::Replay, detail);
+        refused(app, ex, (route, purpose), token, Reason::Replay, detail);
         return Err(Box::new(Response::error(409, detail)));
     }
     let accepted = Accepted::new(&decoded, replay);
     let session_url = accepted.session_url.clone();
     let outcome = Outcome::Accepted(Box::new(accepted));
-    let id = app.record(
+    let id = app.record_for(
+        ex,
+        200,
         route,
         purpose,
         Kind::Token {

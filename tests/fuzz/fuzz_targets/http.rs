@@ -56,9 +56,9 @@ fuzz_target!(|data: &[u8]| {
     while !input.is_empty() {
         // Both listeners' routes, by the first byte.
         let step = if data.first().is_some_and(|b| b & 1 == 1) {
-            answer(http::respond(input, &InboxService(app()), &limits, None))
+            answer(http::respond(input, &InboxService(app()), &limits, http::Arrival::default()))
         } else {
-            answer(http::respond(input, &PublicService(app()), &limits, None))
+            answer(http::respond(input, &PublicService(app()), &limits, http::Arrival::default()))
         };
         match step {
             None => break,
