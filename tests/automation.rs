@@ -414,3 +414,54 @@ fn every_public_request_is_journaled_with_its_answer_but_health_checks() {
     );
     assert!(!text.contains("?result="), "a query was kept: {text}");
 }
+
+/// A refused token showed nothing but its raw text, even when decryption
+/// and the signature had succeeded. Now each part is there once the
+/// decoder got that far, and `decode` prints the same.
+#[test]
+fn a_refused_token_shows_what_was_established_before_its_refusal() {
+    let s = Server::start(&[]);
+    // Expired (no --clock): decrypted, verified, refused by a claim check.
+    assert_eq!(s.post_token(SAMPLE).status, 400);
+    // Signed by a key nobody configured: decrypted, not verified.
+    let other = include_str!("data/rotation-rsa.key.pem");
+    let jws = mint::sign(&json!({"kid": "rotated"}), &mint::claims(now()), other);
+    assert_eq!(
+        s.post_token(&mint::encrypt(&json!({}), &jws, RSA_PUBLIC))
+            .status,
+        400
+    );
+    // Not even a JWE.
+    assert_eq!(s.post_token("a.b.c").status, 400);
+
+    let e = |id: u64| json_of(&s.inbox_request("GET", &format!("/api/events/{id}")));
+    let expired = e(1);
+    assert_eq!(expired["reason"], "expired");
+    assert_eq!(expired["outer_header"]["alg"], "RSA-OAEP");
+    assert_eq!(expired["inner_header"]["alg"], "RS256");
+    assert_eq!(expired["claims"]["attributes"]["email"], "bla");
+    let unverified = e(2);
+    assert_eq!(unverified["reason"], "bad_signature");
+    assert_eq!(unverified["inner_header"]["kid"], "rotated");
+    assert!(unverified["outer_header"].is_object());
+    assert!(
+        unverified.get("claims").is_none(),
+        "claims of an unverified signature"
+    );
+    let garbage = e(3);
+    assert_eq!(garbage["reason"], "malformed");
+    for part in ["outer_header", "inner_header", "claims"] {
+        assert!(garbage.get(part).is_none(), "{part} of a non-JWE");
+    }
+
+    let (code, out, err) = common::run(&["decode"], Some(SAMPLE));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("rejected: expired: exp 2021-03-16T07:35:00Z"),
+        "{err}"
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["claims"]["attributes"]["email"], "bla");
+    assert_eq!(doc["inner_header"]["typ"], "JWT");
+    assert_eq!(doc["rejected"]["reason"], "expired");
+}

@@ -48,10 +48,10 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
     let (keys, _) = settings.keys()?;
     let policy = Policy::for_keys(&keys, settings.leeway()?).with_profile(settings.profile()?);
     let now = settings.clock()?.unwrap_or_else(date::unix_now);
-    match jose::decode(token.trim(), &keys, &policy, now) {
+    let header =
+        |json: &[u8]| serde_json::from_slice::<serde_json::Value>(json).unwrap_or_default();
+    match jose::decode_or_explain(token.trim(), &keys, &policy, now) {
         Ok(d) => {
-            let header =
-                |json: &[u8]| serde_json::from_slice::<serde_json::Value>(json).unwrap_or_default();
             let doc = serde_json::json!({
                 "outer_header": header(&d.outer_header),
                 "inner_header": header(&d.inner_header),
@@ -65,7 +65,31 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
             Ok(ExitCode::SUCCESS)
         }
         Err(r) => {
-            let _ = std::io::stderr().write_all(format!("rejected: {r}\n").as_bytes());
+            // What was established before the refusal, as jwt-cli shows a
+            // token it cannot accept: headers, the claims if the signature
+            // verified, then why.
+            let mut doc = serde_json::Map::new();
+            for (name, part) in [
+                ("outer_header", &r.outer_header),
+                ("inner_header", &r.inner_header),
+                ("claims", &r.claims),
+            ] {
+                if let Some(bytes) = part {
+                    doc.insert(name.into(), header(bytes));
+                }
+            }
+            doc.insert(
+                "rejected".into(),
+                serde_json::json!({
+                    "reason": r.rejection.reason(),
+                    "detail": r.rejection.to_string(),
+                }),
+            );
+            let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            out.push('\n');
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            let line = format!("rejected: {}\n", r.rejection);
+            let _ = std::io::stderr().write_all(line.as_bytes());
             Ok(ExitCode::from(1))
         }
     }

@@ -28,6 +28,12 @@
 //! | 18 | the profile's values: `sub` id-contact-attributes and `status` ∈ {succes, failed}, or (Verder Helpen) verder-helpen-attributes and {success, failed} | `claims.rs` `validate` | ID Contact; Verder Helpen | `claims::tests::profile_values_are_enforced`, `verder_helpen_profile`, `vectors` (`rsa_reject_invalid_status`) |
 //! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating); the rejection names the claim, its time, now and the leeway | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
 //!
+//! `decode_or_explain` runs exactly these steps; on a refusal it also
+//! returns what the steps before the failing one produced (`Refused`: the
+//! JWE header's text, the JWS header once step 12 passed, the claims once
+//! step 15 passed), for the inbox and `comm-test decode` to show. Nothing
+//! acts on them.
+//!
 //! The producing side is `crate::mint` (for `comm-test mint`, the
 //! conformance suite and the tests). Nothing on the path above calls into
 //! it; it uses the path's algorithm enums, PEM reader (`keys.rs`
@@ -339,16 +345,70 @@ fn key_detail(use_: &str, k: &KeyChoiceError) -> std::borrow::Cow<'static, str> 
 /// Decodes an ID Contact auth-result token at `now` (Unix seconds): the
 /// whole path, in the order it runs. See the audit map above.
 pub fn decode(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<Decoded, Rejection> {
+    decode_or_explain(token, keys, policy, now).map_err(|r| r.rejection)
+}
+
+/// What was established of a refused token before the check that refused
+/// it, for a tester to read, never to act on: each part is there only
+/// once the steps before it passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub rejection: Rejection,
+    /// The JWE header as sent, when it is a JSON object: authenticated
+    /// only if decryption then succeeded (`inner_header` is there).
+    pub outer_header: Option<Vec<u8>>,
+    /// The JWS header, once the JWE was decrypted (authenticated by the
+    /// JWE's tag; its signature not checked yet).
+    pub inner_header: Option<Vec<u8>>,
+    /// The claims as signed, once the signature verified: a claim check
+    /// refused them.
+    pub claims: Option<Vec<u8>>,
+}
+
+/// The first part of a compact token decoded, if it is a JSON object.
+fn header_text(token: &str) -> Option<Vec<u8>> {
+    let first = token.split('.').next()?;
+    let bytes = b64::decode(first).ok()?;
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()?;
+    Some(bytes)
+}
+
+/// `decode`, saying on refusal what was established first (`Refused`).
+/// The checks and their order are `decode`'s: this only keeps what they
+/// produced, and reads the headers' text for display.
+pub fn decode_or_explain(
+    token: &str,
+    keys: &KeySet,
+    policy: &Policy,
+    now: u64,
+) -> Result<Decoded, Box<Refused>> {
+    let refused = |rejection, outer_header, inner_header, claims| {
+        Box::new(Refused {
+            rejection,
+            outer_header,
+            inner_header,
+            claims,
+        })
+    };
     if token.len() > MAX_TOKEN_LEN {
-        return Err(Rejection::TooLarge);
+        return Err(refused(Rejection::TooLarge, None, None, None));
     }
-    let opened =
-        jwe::decrypt(token, &policy.key_management, &keys.decryption).map_err(Rejection::Jwe)?;
+    let opened = jwe::decrypt(token, &policy.key_management, &keys.decryption)
+        .map_err(|e| refused(Rejection::Jwe(e), header_text(token), None, None))?;
     let signed_sha256 = sha2::Sha256::digest(opened.njwt.as_bytes()).into();
     let verified =
-        jws::verify(&opened.njwt, &policy.signature, &keys.verification).map_err(Rejection::Jws)?;
-    let claims = claims::validate(&verified, policy.profile, now, policy.leeway)
-        .map_err(Rejection::Claims)?;
+        jws::verify(&opened.njwt, &policy.signature, &keys.verification).map_err(|e| {
+            let outer = Some(opened.header.json.clone());
+            refused(Rejection::Jws(e), outer, header_text(&opened.njwt), None)
+        })?;
+    let claims = claims::validate(&verified, policy.profile, now, policy.leeway).map_err(|e| {
+        refused(
+            Rejection::Claims(e),
+            Some(opened.header.json.clone()),
+            Some(verified.header().json.clone()),
+            Some(verified.payload().to_vec()),
+        )
+    })?;
     Ok(Decoded {
         outer_header: opened.header.json,
         inner_header: verified.header().json.clone(),

@@ -46,7 +46,35 @@ pub enum Outcome {
         /// The reason (`expired`, …) and the whole line.
         reason: Reason,
         detail: String,
+        /// What the decoder established before it refused
+        /// (`jose::Refused`): headers' and claims' JSON text, each empty
+        /// where it was not reached.
+        established: Established,
     },
+}
+
+/// A refused token's parts as far as the decoder got (JSON text each,
+/// empty where not reached); kept only in the event's frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Established {
+    pub outer_header: String,
+    pub inner_header: String,
+    pub claims: String,
+}
+
+impl Established {
+    pub fn of(r: &jose::Refused) -> Self {
+        let text = |b: &Option<Vec<u8>>| {
+            b.as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        Established {
+            outer_header: text(&r.outer_header),
+            inner_header: text(&r.inner_header),
+            claims: text(&r.claims),
+        }
+    }
 }
 
 /// What an accepted token said, and what opened and verified it.
@@ -234,7 +262,7 @@ impl Event {
                 }
             }
             Kind::Token {
-                outcome: Outcome::Rejected { reason, detail },
+                outcome: Outcome::Rejected { reason, detail, .. },
                 ..
             } => {
                 texts.push(reason.as_str());
@@ -309,9 +337,23 @@ impl Event {
                             obj.extend(f);
                         }
                     }
-                    Outcome::Rejected { reason, detail } => {
+                    Outcome::Rejected {
+                        reason,
+                        detail,
+                        established: e,
+                    } => {
                         obj.insert("reason".into(), json!(reason));
                         obj.insert("detail".into(), json!(detail));
+                        // Each part only where the decoder got that far.
+                        for (name, text) in [
+                            ("outer_header", &e.outer_header),
+                            ("inner_header", &e.inner_header),
+                            ("claims", &e.claims),
+                        ] {
+                            if !text.is_empty() {
+                                obj.insert(name.into(), raw_json(text));
+                            }
+                        }
                     }
                 }
                 obj.insert("token".into(), json!(token));
@@ -337,9 +379,12 @@ impl Event {
     fn stripped(mut self) -> Event {
         if let Kind::Token { token, outcome, .. } = &mut self.kind {
             *token = String::new();
-            if let Outcome::Accepted(a) = outcome {
-                a.outer_header = String::new();
-                a.inner_header = String::new();
+            match outcome {
+                Outcome::Accepted(a) => {
+                    a.outer_header = String::new();
+                    a.inner_header = String::new();
+                }
+                Outcome::Rejected { established, .. } => *established = Established::default(),
             }
         }
         self
@@ -707,6 +752,7 @@ mod tests {
             outcome: Outcome::Rejected {
                 reason: Reason::Malformed,
                 detail: "malformed: JWE must have exactly 5 parts".into(),
+                established: Established::default(),
             },
             checked_at: 0,
         }

@@ -215,7 +215,7 @@ fn token_entry(
             facts.push(("decrypted with", a.decrypted_with.clone()));
             facts.push(("verified with", a.verified_with.clone()));
         }
-        Outcome::Rejected { reason, detail } => {
+        Outcome::Rejected { reason, detail, .. } => {
             facts.push(("reason", reason.to_string()));
             facts.push(("detail", detail.clone()));
         }
@@ -224,15 +224,29 @@ fn token_entry(
     if let Outcome::Accepted(a) = outcome {
         attributes(out, a.attributes.as_ref());
     }
-    out.push_str("<details><summary>Headers and token</summary>\n");
-    if let Outcome::Accepted(_) = outcome {
+    if let Some(claims) = bulk
+        .get("claims")
+        .filter(|_| !matches!(outcome, Outcome::Accepted(_)))
+    {
+        // Verified, then refused by a claim check: what it said.
         let _ = write!(
             out,
-            "<h3>JWE protected header</h3><pre>{}</pre>\n\
-             <h3>JWS protected header</h3><pre>{}</pre>\n",
-            esc(&pretty(bulk.get("outer_header"))),
-            esc(&pretty(bulk.get("inner_header"))),
+            "<h3>Claims (signature verified, refused by a claim check)</h3><pre>{}</pre>\n",
+            esc(&pretty(Some(claims)))
         );
+    }
+    out.push_str("<details><summary>Headers and token</summary>\n");
+    for (name, title) in [
+        ("outer_header", "JWE protected header"),
+        ("inner_header", "JWS protected header"),
+    ] {
+        if let Some(h) = bulk.get(name) {
+            let _ = write!(
+                out,
+                "<h3>{title}</h3><pre>{}</pre>\n",
+                esc(&pretty(Some(h)))
+            );
+        }
     }
     let token = bulk
         .get("token")

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::citizen::{self, Shown};
-use super::journal::Kind;
+use super::journal::{Established, Kind};
 use super::query::{percent_decode, query_param, raw_param};
 use super::token::{check_token, refused};
 use super::{guard, logout, App, Exchange, Note, Request, Response};
@@ -109,7 +109,8 @@ pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
     };
     let Some(token) = percent_decode(encoded) else {
         let detail = "malformed: result is not valid percent-encoding";
-        refused(app, ex, ("ui", None), encoded, Reason::Malformed, detail);
+        let why = (Reason::Malformed, detail);
+        refused(app, ex, ("ui", None), encoded, why, Established::default());
         return Response::error(400, detail);
     };
     match check_token(app, ex, &token, "ui", None) {
@@ -185,13 +186,14 @@ pub(super) fn auth_result(app: &App, req: &Request, ex: &Exchange) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         let detail = "malformed: body is not UTF-8";
         let shown = String::from_utf8_lossy(req.body);
+        let why = (Reason::Malformed, detail);
         refused(
             app,
             ex,
             ("auth_result", None),
             &shown,
-            Reason::Malformed,
-            detail,
+            why,
+            Established::default(),
         );
         return Response::error(400, detail);
     };

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::journal::{Accepted, Kind, Outcome};
+use super::journal::{Accepted, Established, Kind, Outcome};
 use super::{App, Exchange, Note, Response};
 use crate::feedback::Type;
 use crate::jose::{self, Claims, Decoded, KidHint, Reason};
@@ -16,12 +16,13 @@ pub(super) fn refused(
     ex: &Exchange,
     (route, purpose): (&'static str, Option<&str>),
     token: &str,
-    reason: Reason,
-    detail: &str,
+    (reason, detail): (Reason, &str),
+    established: Established,
 ) {
     let outcome = Outcome::Rejected {
         reason,
         detail: detail.to_owned(),
+        established,
     };
     let status = if reason == Reason::Replay { 409 } else { 400 };
     app.record_for(
@@ -58,11 +59,12 @@ pub(super) fn check_token(
     purpose: Option<&str>,
 ) -> Result<Checked, Box<Response>> {
     let now = app.now();
-    let decoded = match jose::decode(token, &app.keys, &app.policy, now) {
+    let decoded = match jose::decode_or_explain(token, &app.keys, &app.policy, now) {
         Ok(d) => d,
         Err(r) => {
-            let detail = r.to_string();
-            refused(app, ex, (route, purpose), token, r.reason(), &detail);
+            let detail = r.rejection.to_string();
+            let why = (r.rejection.reason(), detail.as_str());
+            refused(app, ex, (route, purpose), token, why, Established::of(&r));
             return Err(Box::new(Response::error(400, detail)));
         }
     };
@@ -76,7 +78,15 @@ pub(super) fn check_token(
         .seen_before(decoded.signed_sha256, until, now);
     if replay && app.reject_replays {
         let detail = "replay: token was accepted before";
-        refused(app, ex, (route, purpose), token, Reason::Replay, detail);
+        let why = (Reason::Replay, detail);
+        refused(
+            app,
+            ex,
+            (route, purpose),
+            token,
+            why,
+            Established::default(),
+        );
         return Err(Box::new(Response::error(409, detail)));
     }
     let accepted = Accepted::new(&decoded, replay);
