@@ -229,9 +229,9 @@ fn token_entry(
         .filter(|_| !matches!(outcome, Outcome::Accepted(_)))
     {
         // Verified, then refused by a claim check: what it said.
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<h3>Claims (signature verified, refused by a claim check)</h3><pre>{}</pre>\n",
+            "<h3>Claims (signature verified, refused by a claim check)</h3><pre>{}</pre>",
             esc(&pretty(Some(claims)))
         );
     }
