@@ -241,11 +241,7 @@ fn token_entry(
         ("inner_header", "JWS protected header"),
     ] {
         if let Some(h) = bulk.get(name) {
-            let _ = write!(
-                out,
-                "<h3>{title}</h3><pre>{}</pre>\n",
-                esc(&pretty(Some(h)))
-            );
+            let _ = writeln!(out, "<h3>{title}</h3><pre>{}</pre>", esc(&pretty(Some(h))));
         }
     }
     let token = bulk
