@@ -465,3 +465,45 @@ fn a_refused_token_shows_what_was_established_before_its_refusal() {
     assert_eq!(doc["inner_header"]["typ"], "JWT");
     assert_eq!(doc["rejected"]["reason"], "expired");
 }
+
+/// A second identical result said only "replay"; now it names the entry
+/// it repeats. A `session_url` with feedback off was silent; now the
+/// journal says so and the page offers no Send buttons for it.
+#[test]
+fn an_identical_result_names_the_first_and_feedback_off_is_said() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    let e = |id: u64| json_of(&s.inbox_request("GET", &format!("/api/events/{id}")));
+    assert_eq!(
+        (e(1)["verdict"].clone(), e(1)["identical_to"].clone()),
+        (json!("accepted"), Value::Null)
+    );
+    assert_eq!(
+        (e(2)["verdict"].clone(), e(2)["identical_to"].clone()),
+        (json!("replay"), json!(1))
+    );
+    let page = s.inbox_request("GET", "/").text();
+    assert!(
+        page.contains("<dt>identical to</dt><dd>#1: the same signed result."),
+        "{page}"
+    );
+
+    let t: u64 = SAMPLE_TIME.parse().unwrap();
+    let mut claims = mint::claims(t);
+    claims["session_url"] = json!("http://auth.invalid/session/abc");
+    let token = mint::encrypt(
+        &json!({}),
+        &mint::sign(&json!({}), &claims, RSA_PRIVATE),
+        RSA_PUBLIC,
+    );
+    assert_eq!(s.post_token(&token).status, 200);
+    assert_eq!(e(3)["session_feedback"], "off");
+    assert_eq!(e(1)["session_feedback"], Value::Null, "no session_url");
+    let page = s.inbox_request("GET", "/").text();
+    assert!(page.contains("Session feedback is off"), "{page}");
+    assert!(
+        !page.contains("/api/events/3/session"),
+        "a Send button for feedback that is off"
+    );
+}

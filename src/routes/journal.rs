@@ -81,6 +81,11 @@ impl Established {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub replay: bool,
+    /// The entry that first accepted the same inner JWS, for a replay.
+    pub identical_to: Option<u64>,
+    /// Whether `session_url` feedback is off (`--session-feedback` unset):
+    /// no user_active went out, and the page offers no Send buttons.
+    pub feedback_off: bool,
     pub status: &'static str,
     pub attributes: Option<BTreeMap<String, String>>,
     pub session_url: Option<String>,
@@ -99,6 +104,8 @@ impl Accepted {
         let header = |json: &[u8]| String::from_utf8_lossy(json).into_owned();
         Accepted {
             replay,
+            identical_to: None,
+            feedback_off: false,
             status: d.claims.status.as_str(),
             attributes: d.claims.attributes.clone(),
             session_url: d.claims.session_url.clone(),
@@ -322,6 +329,12 @@ impl Event {
                     Outcome::Accepted(a) => {
                         let fields = json!({
                             "replay": a.replay,
+                            "identical_to": a.identical_to,
+                            "session_feedback": match (&a.session_url, a.feedback_off) {
+                                (None, _) => Value::Null,
+                                (Some(_), true) => json!("off"),
+                                (Some(_), false) => json!("on"),
+                            },
                             "status": a.status,
                             "attributes": a.attributes,
                             "session_url": a.session_url,

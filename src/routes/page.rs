@@ -202,6 +202,19 @@ fn token_entry(
         Outcome::Accepted(a) => {
             facts.push(("status", a.status.to_string()));
             if a.replay {
+                let first = a
+                    .identical_to
+                    .map_or("an earlier entry".into(), |n| format!("#{n}"));
+                facts.push((
+                    "identical to",
+                    format!(
+                        "{first}: the same signed result. A replay, or a deterministic signer \
+                         (the test authentication plugin, RS256) signing the same claims twice \
+                         within one second"
+                    ),
+                ));
+            }
+            if a.replay {
                 facts.push(("replay", "yes: this result was accepted before".into()));
             }
             if let Some(u) = &a.session_url {
@@ -258,8 +271,13 @@ fn token_entry(
         token = esc(token),
         clock = checked_at,
     );
-    if let Some(url) = framed.session_url() {
-        feedback_forms(out, framed.id, url);
+    match (framed.session_url(), outcome) {
+        (Some(_), Outcome::Accepted(a)) if a.feedback_off => out.push_str(
+            "<p class=\"hint\">Session feedback is off (start with --session-feedback HOST to send \
+             user_active and logout to this session_url).</p>\n",
+        ),
+        (Some(url), _) => feedback_forms(out, framed.id, url),
+        (None, _) => {}
     }
 }
 

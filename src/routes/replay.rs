@@ -10,6 +10,8 @@ pub struct ReplayCache {
     seen: HashMap<[u8; 32], (u64, u64)>,
     /// (valid until, arrival number, id): the eviction order.
     order: BTreeSet<(u64, u64, [u8; 32])>,
+    /// The journal entry that first accepted each remembered token.
+    first_event: HashMap<[u8; 32], u64>,
     arrivals: u64,
     cap: usize,
 }
@@ -21,6 +23,7 @@ impl ReplayCache {
         ReplayCache {
             seen: HashMap::new(),
             order: BTreeSet::new(),
+            first_event: HashMap::new(),
             arrivals: 0,
             cap: cap.max(1),
         }
@@ -33,12 +36,14 @@ impl ReplayCache {
                 return true;
             }
         }
+        self.first_event.remove(&id);
         self.forget(&id);
         while self.seen.len() >= self.cap || self.order.first().is_some_and(|&(t, _, _)| t <= now) {
             let Some((_, _, oldest)) = self.order.pop_first() else {
                 break;
             };
             self.seen.remove(&oldest);
+            self.first_event.remove(&oldest);
         }
         self.arrivals += 1;
         self.seen.insert(id, (until, self.arrivals));
@@ -50,6 +55,19 @@ impl ReplayCache {
         if let Some((t, n)) = self.seen.remove(id) {
             self.order.remove(&(t, n, *id));
         }
+        self.first_event.remove(id);
+    }
+
+    /// Notes the journal entry that first accepted `id` (once).
+    pub fn note_event(&mut self, id: [u8; 32], event: u64) {
+        if self.seen.contains_key(&id) {
+            self.first_event.entry(id).or_insert(event);
+        }
+    }
+
+    /// The journal entry that first accepted `id`, while it is remembered.
+    pub fn first_event(&self, id: &[u8; 32]) -> Option<u64> {
+        self.first_event.get(id).copied()
     }
 
     pub fn contains(&self, id: &[u8; 32]) -> bool {

@@ -71,11 +71,14 @@ pub(super) fn check_token(
     let until = decoded.claims.exp.saturating_add(app.policy.leeway());
     // A poisoned lock means another worker panicked mid-insert; the map
     // itself is still sound, so keep using it.
-    let replay = app
-        .replays
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .seen_before(decoded.signed_sha256, until, now);
+    let (replay, identical_to) = {
+        let mut cache = app
+            .replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let replay = cache.seen_before(decoded.signed_sha256, until, now);
+        (replay, cache.first_event(&decoded.signed_sha256))
+    };
     if replay && app.reject_replays {
         let detail = "replay: token was accepted before";
         let why = (Reason::Replay, detail);
@@ -89,7 +92,9 @@ pub(super) fn check_token(
         );
         return Err(Box::new(Response::error(409, detail)));
     }
-    let accepted = Accepted::new(&decoded, replay);
+    let mut accepted = Accepted::new(&decoded, replay);
+    accepted.identical_to = identical_to.filter(|_| replay);
+    accepted.feedback_off = !app.feedback.is_on();
     let session_url = accepted.session_url.clone();
     let outcome = Outcome::Accepted(Box::new(accepted));
     let id = app.record_for(
@@ -103,6 +108,12 @@ pub(super) fn check_token(
             checked_at: now,
         },
     );
+    if !replay {
+        app.replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .note_event(decoded.signed_sha256, id);
+    }
     // The plugin API: an accepted result with a session_url means the
     // citizen is active. Once per result: a replay is the same session.
     // A refusal is journaled and logged by the sender.
