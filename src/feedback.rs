@@ -57,6 +57,20 @@ pub struct Destinations {
     hosts: Vec<(String, Option<u16>)>,
 }
 
+impl std::fmt::Display for Destinations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.any {
+            return f.write_str("*");
+        }
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|(h, p)| p.map_or(h.clone(), |p| format!("{h}:{p}")))
+            .collect();
+        f.write_str(&hosts.join(","))
+    }
+}
+
 impl Destinations {
     /// `*`, or `HOST[:PORT],…` (a bare host allows every port). Anything
     /// else, a path or a scheme included, is an error, never dropped.

@@ -46,7 +46,10 @@ pub enum Format {
 pub struct Note {
     /// `accepted`, `replay` (accepted again), `rejected`.
     pub verdict: Option<&'static str>,
-    pub reason: Option<String>,
+    /// A refused token's reason, as the API's `reason` (`expired`, …).
+    pub reason: Option<&'static str>,
+    /// Why the request was refused, one line (the API's `detail`).
+    pub detail: Option<String>,
     /// Request values shown to the tester (e.g. `purpose`).
     pub fields: Vec<(&'static str, Value)>,
     /// The accepted token's claims and keys, in the order shown.
@@ -216,7 +219,12 @@ fn message_line(format: Format, text: &str) -> String {
             finish_text(line)
         }
         Format::Json => {
-            let mut line = format!("{{\"time\":\"{time}\",\"message\":");
+            let level = if text.starts_with("WARNING") || text.contains(" failed") {
+                "warn"
+            } else {
+                "info"
+            };
+            let mut line = format!("{{\"time\":\"{time}\",\"level\":\"{level}\",\"message\":");
             push_json_string(&mut line, text, MAX_LINE / 2);
             line.push_str("}\n");
             line
@@ -251,13 +259,13 @@ pub fn render_request(format: Format, now: SystemTime, r: &RequestLine<'_>) -> S
             if let Some(v) = n.verdict {
                 line.push(' ');
                 line.push_str(v);
-                if n.reason.is_some() {
+                if n.detail.is_some() {
                     line.push(':');
                 }
             }
-            if let Some(reason) = &n.reason {
+            if let Some(detail) = &n.detail {
                 line.push(' ');
-                push_text(&mut line, reason);
+                push_text(&mut line, detail);
             }
             for (k, v) in n.fields.iter().chain(&n.claims) {
                 let _ = write!(line, " {k}=");
@@ -279,7 +287,12 @@ pub fn render_request(format: Format, now: SystemTime, r: &RequestLine<'_>) -> S
 
 fn json_request(time: &str, ms: f64, r: &RequestLine<'_>, whole: bool) -> String {
     let limit = if whole { MAX_VALUE_CHARS } else { 32 };
-    let mut line = format!("{{\"time\":\"{time}\",\"method\":");
+    let level = match r.status {
+        500.. => "error",
+        400.. => "warn",
+        _ => "info",
+    };
+    let mut line = format!("{{\"time\":\"{time}\",\"level\":\"{level}\",\"method\":");
     push_json_string(&mut line, r.method.unwrap_or("-"), limit);
     line.push_str(",\"path\":");
     push_json_string(&mut line, r.path.unwrap_or("-"), limit);
@@ -293,9 +306,13 @@ fn json_request(time: &str, ms: f64, r: &RequestLine<'_>, whole: bool) -> String
     if let Some(v) = n.verdict {
         let _ = write!(line, ",\"verdict\":\"{v}\"");
     }
-    if let Some(reason) = &n.reason {
+    if let Some(reason) = n.reason {
         line.push_str(",\"reason\":");
         push_json_string(&mut line, reason, MAX_VALUE_CHARS);
+    }
+    if let Some(detail) = &n.detail {
+        line.push_str(",\"detail\":");
+        push_json_string(&mut line, detail, MAX_VALUE_CHARS);
     }
     for (k, v) in &n.fields {
         let _ = write!(line, ",\"{k}\":");
@@ -479,6 +496,7 @@ mod tests {
         Note {
             verdict: Some("accepted"),
             reason: None,
+            detail: None,
             fields: vec![],
             claims: vec![
                 ("status", json!("succes")),
@@ -497,7 +515,7 @@ mod tests {
         let j = line(Format::Json, &accepted());
         assert_eq!(
             j,
-            "{\"time\":\"2021-03-16T07:30:00.000Z\",\"method\":\"POST\",\"path\":\"/auth_result\",\"status\":200,\"duration_ms\":1.5,\"verdict\":\"accepted\",\"claims\":{\"status\":\"succes\",\"attributes\":{\"email\":\"bla\"},\"session_url\":null}}\n"
+            "{\"time\":\"2021-03-16T07:30:00.000Z\",\"level\":\"info\",\"method\":\"POST\",\"path\":\"/auth_result\",\"status\":200,\"duration_ms\":1.5,\"verdict\":\"accepted\",\"claims\":{\"status\":\"succes\",\"attributes\":{\"email\":\"bla\"},\"session_url\":null}}\n"
         );
         serde_json::from_str::<Value>(&j).unwrap();
     }

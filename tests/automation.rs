@@ -507,3 +507,36 @@ fn an_identical_result_names_the_first_and_feedback_off_is_said() {
         "a Send button for feedback that is off"
     );
 }
+
+/// A fixed `--clock` silently made every fresh token `not_yet_valid`;
+/// now start-up says which clock runs, and every refusal that depends on
+/// it says it is fixed.
+#[test]
+fn a_fixed_clock_is_said_at_start_and_in_every_refusal_it_causes() {
+    let s = Server::start(&["--clock", "2021-03-16T07:00:00Z"]);
+    let log = s.log();
+    let settings = log
+        .lines()
+        .find(|l| l.contains("comm-test: settings: "))
+        .unwrap();
+    assert!(
+        settings.contains("clock fixed at 2021-03-16T07:00:00Z (--clock), leeway 60 s"),
+        "{settings}"
+    );
+    assert!(
+        settings.contains("client_url http://localhost:8000/ui"),
+        "{settings}"
+    );
+    let fresh = result_for(json!({"email": "now@example.nl"}));
+    let r = s.post_token(&fresh);
+    assert_eq!(r.status, 400);
+    assert!(r.text().starts_with("not_yet_valid: "), "{}", r.text());
+    assert!(
+        r.text().ends_with("; now is fixed by --clock\n"),
+        "{}",
+        r.text()
+    );
+    // A refusal that does not depend on the clock does not say so.
+    assert_eq!(r.text().matches("--clock").count(), 1);
+    assert!(!s.post_token("a.b.c").text().contains("--clock"));
+}

@@ -348,11 +348,20 @@ fn logs_for_people_and_for_pipelines() {
         )
     );
     assert!(ok["duration_ms"].is_number());
+    assert_eq!(ok["level"], "info");
+    // Reason and detail apart, as the inbox's API has them.
     let bad = lines.iter().find(|l| l["status"] == 400).unwrap();
     assert_eq!(
-        (&bad["verdict"], &bad["reason"]),
         (
+            &bad["level"],
+            &bad["verdict"],
+            &bad["reason"],
+            &bad["detail"]
+        ),
+        (
+            &json!("warn"),
             &json!("rejected"),
+            &json!("malformed"),
             &json!("malformed: JWE must have exactly 5 parts")
         )
     );

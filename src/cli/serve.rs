@@ -87,8 +87,44 @@ fn bind(
     Ok((listener, inbox, note))
 }
 
+/// The effective settings, one line: what a tester checks first when a
+/// fresh token is refused (a fixed clock) or a URL is not the one expected.
+fn settings_line(config: &Config) -> String {
+    let attr_url = if config.use_attr_url {
+        format!("{}/auth_result", config.internal_url)
+    } else {
+        "not offered".into()
+    };
+    let clock = config.clock.map_or("the system clock".into(), |t| {
+        format!("fixed at {} (--clock)", crate::date::rfc3339(t))
+    });
+    let feedback = config
+        .session_feedback
+        .as_ref()
+        .map_or("off".into(), ToString::to_string);
+    format!(
+        "settings: client_url {}/ui, attr_url {attr_url}, profile {}, clock {clock}, leeway {} s, \
+         workers {}, ui {}, replays {}, session feedback {feedback}, journal {} events",
+        config.server_url,
+        config.profile.name(),
+        config.leeway,
+        config.workers,
+        match config.ui {
+            crate::config::UiMode::Text => "text",
+            crate::config::UiMode::Html => "html",
+        },
+        if config.reject_replays {
+            "refused (409)"
+        } else {
+            "logged"
+        },
+        config.journal_size,
+    )
+}
+
 /// What the server runs with, once, at start.
 fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<String>) {
+    log::message(&settings_line(config));
     if let Some(note) = inbox_note {
         log::message(&note);
     }

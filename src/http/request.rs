@@ -216,7 +216,7 @@ fn refusal<S: Service>(
         method,
         path,
         status: r.status,
-        reason: r.note.reason.as_deref().unwrap_or(""),
+        reason: r.note.detail.as_deref().unwrap_or(""),
         peer: arrival.peer,
     });
     Outcome::Answered {

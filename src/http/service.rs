@@ -123,7 +123,7 @@ impl Response {
         let mut r = Response::new(status, "text/plain; charset=utf-8", format!("{reason}\n"));
         r.note = Note {
             verdict: Some("rejected"),
-            reason: Some(reason),
+            detail: Some(reason),
             ..Note::default()
         };
         r

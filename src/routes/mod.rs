@@ -323,7 +323,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let r = public_routes(app, req, &ex);
     if !ex.recorded.get() {
         let kind = journal::Kind::Request {
-            reason: r.note.reason.clone(),
+            reason: r.note.detail.clone(),
         };
         app.record_for(&ex, r.status, route_of(req.path), None, kind);
     }

@@ -300,7 +300,7 @@ mod tests {
             (r.status, String::from_utf8(r.body).unwrap()),
             (
                 400,
-                "expired: exp 2021-03-16T07:35:00Z is before now 2023-11-14T22:13:20Z (leeway 60 s)\n"
+                "expired: exp 2021-03-16T07:35:00Z is before now 2023-11-14T22:13:20Z (leeway 60 s); now is fixed by --clock\n"
                     .into()
             )
         );

@@ -62,10 +62,18 @@ pub(super) fn check_token(
     let decoded = match jose::decode_or_explain(token, &app.keys, &app.policy, now) {
         Ok(d) => d,
         Err(r) => {
-            let detail = r.rejection.to_string();
+            let mut detail = r.rejection.to_string();
+            if app.clock.is_some()
+                && matches!(r.rejection.reason(), Reason::Expired | Reason::NotYetValid)
+            {
+                // A fixed clock makes every fresh token look wrong: say so.
+                detail.push_str("; now is fixed by --clock");
+            }
             let why = (r.rejection.reason(), detail.as_str());
             refused(app, ex, (route, purpose), token, why, Established::of(&r));
-            return Err(Box::new(Response::error(400, detail)));
+            let mut answer = Response::error(400, detail);
+            answer.note.reason = Some(r.rejection.reason().as_str());
+            return Err(Box::new(answer));
         }
     };
     let until = decoded.claims.exp.saturating_add(app.policy.leeway());
@@ -90,7 +98,9 @@ pub(super) fn check_token(
             why,
             Established::default(),
         );
-        return Err(Box::new(Response::error(409, detail)));
+        let mut answer = Response::error(409, detail);
+        answer.note.reason = Some(Reason::Replay.as_str());
+        return Err(Box::new(answer));
     }
     let mut accepted = Accepted::new(&decoded, replay);
     accepted.identical_to = identical_to.filter(|_| replay);
@@ -152,6 +162,7 @@ fn describe(d: &Decoded, replay: bool) -> Note {
     Note {
         verdict: Some(if replay { "replay" } else { "accepted" }),
         reason: None,
+        detail: None,
         fields,
         claims: vec![
             ("status", json!(status.as_str())),
