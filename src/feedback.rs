@@ -242,6 +242,13 @@ impl Feedback {
         self.allowed.is_some()
     }
 
+    /// `off`, or the hosts it may reach (`--session-feedback`).
+    pub fn describe(&self) -> String {
+        self.allowed
+            .as_ref()
+            .map_or("off".into(), |d| format!("to {d}"))
+    }
+
     /// Queues `kind` for `session_url`; refused before any connection if
     /// feedback is off or the destination is not allowed.
     pub fn send(

@@ -540,3 +540,71 @@ fn a_fixed_clock_is_said_at_start_and_in_every_refusal_it_causes() {
     assert_eq!(r.text().matches("--clock").count(), 1);
     assert!(!s.post_token("a.b.c").text().contains("--clock"));
 }
+
+/// The page's search and filters are a plain form bound to the listing's
+/// parameters (it works without JavaScript); each event has a page of its
+/// own; the journal exports as NDJSON and an event downloads as a file.
+#[test]
+fn search_form_event_pages_and_exports_over_http() {
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    assert_eq!(s.post_token(SAMPLE).status, 200);
+    assert_eq!(s.post_token("a.b.c").status, 400);
+    let page = s.inbox_request("GET", "/?q=bla&verdict=accepted").text();
+    assert!(
+        page.contains(r#"<input type="search" name="q" id="q" value="bla""#),
+        "{page}"
+    );
+    assert!(
+        page.contains("<option selected>accepted</option>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"id="e1""#) && !page.contains(r#"id="e2""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<a class="open" href="/events/1">#1</a>"#));
+    assert!(
+        page.contains("<summary>Settings</summary>")
+            && page.contains("fixed at 2021-03-16T07:30:00Z")
+    );
+    // A hostile query is text in the form, never markup.
+    let hostile = s.inbox_request("GET", "/?q=%22%3E%3Cscript%3E").text();
+    assert!(
+        hostile.contains(r#"value="&quot;&gt;&lt;script&gt;""#) && !hostile.contains("\"><script>")
+    );
+
+    let one = s.inbox_request("GET", "/events/1");
+    assert_eq!(one.status, 200);
+    let one = one.text();
+    assert!(
+        one.contains(r#"<pre id="decoded">"#) && one.contains("&quot;email&quot;: &quot;bla&quot;"),
+        "{one}"
+    );
+    assert!(
+        one.contains("curl -sS -H &#39;Content-Type: application/jwt&#39; --data-binary"),
+        "{one}"
+    );
+    assert_eq!(s.inbox_request("GET", "/events/9").status, 404);
+
+    let file = s.inbox_request("GET", "/api/events/1?download=1");
+    assert_eq!(
+        file.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"comm-test-event-1.json\"")
+    );
+    let nd = s.inbox_request("GET", "/api/events.ndjson");
+    assert_eq!(
+        nd.header("content-type").as_deref(),
+        Some("application/x-ndjson")
+    );
+    let lines: Vec<Value> = nd
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<u64> = lines.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [1, 2], "oldest first");
+    let only = s
+        .inbox_request("GET", "/api/events.ndjson?verdict=rejected")
+        .text();
+    assert_eq!(only.lines().count(), 1);
+}

@@ -215,6 +215,36 @@ fn the_inbox_in_a_browser_a_test_drives() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(b.entry_ids(), ids);
 
+    // Searching as a tester does: type into the box, press Enter. The URL
+    // says what is shown, and only the match is listed.
+    b.type_into("#q", "live_1\u{E007}");
+    b.wait_for(|b| b.url(), |u| u.contains("q=live_1"));
+    let found = b.wait_for(|b| b.entry_ids(), |ids| ids.len() == 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        b.text(&format!("#e{}", found[0])).contains("live_1"),
+        "only the match"
+    );
+    // Keys: / focuses the search box, j moves to the entry, Enter opens it.
+    b.type_into("body", "j\u{E007}");
+    b.wait_for(
+        |b| b.url(),
+        |u| u.ends_with(&format!("/events/{}", found[0])),
+    );
+    assert!(b.text("#decoded").contains("\"purpose\": \"live_1\""));
+    assert!(b
+        .text("#curl")
+        .starts_with("curl -sS -H 'Content-Type: application/json'"));
+    assert!(b.text("#curl").contains("/start_communication"));
+    b.open(&inbox);
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    b.type_into("body", "/");
+    assert_eq!(
+        b.eval("return document.activeElement.id;"),
+        "q",
+        "/ searches"
+    );
+
     // Cleared over the API while the page is open: the page empties live.
     assert_eq!(s.inbox_request("DELETE", "/api/events").status, 200);
     let left = b.wait_for(|b| b.entry_ids(), |ids| ids.is_empty());

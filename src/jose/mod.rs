@@ -178,6 +178,11 @@ impl Policy {
         Policy { profile, ..self }
     }
 
+    /// Which spelling of the claims is expected.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
     /// The clock skew allowed for `exp`, `nbf` and `iat`, in seconds.
     pub fn leeway(&self) -> u64 {
         self.leeway

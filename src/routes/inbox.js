@@ -1,16 +1,21 @@
-// comm-test inbox: live updates and copy buttons. The page works without
-// this file; with it, new entries appear as they arrive, each exactly
-// once, the count follows, and a cleared journal empties the page.
+// comm-test inbox: live updates, copy buttons and keys. The page works
+// without this file; with it, new entries (those the page's filters
+// match) appear as they arrive, each exactly once, the count follows, a
+// cleared journal empties the page, and "/" searches, j/k move, Enter
+// opens the entry.
 (function () {
   "use strict";
   var main = document.getElementById("events");
-  var live = document.getElementById("live");
-  var count = document.getElementById("count");
+  if (!main) return;
+  var live = document.getElementById("live") || document.createElement("span");
+  var count = document.getElementById("count") || document.createElement("span");
   var body = document.body;
   var last = Number(body.getAttribute("data-last")) || 0;
   var cap = Number(body.getAttribute("data-cap")) || 0;
   // An older page (?before=) shows no new entries: they belong on the first.
   var paged = body.getAttribute("data-paged") === "true";
+  // An event's own page: copy buttons and keys only.
+  var single = body.hasAttribute("data-event");
   // One fetch of new entries at a time; events that arrive meanwhile ask
   // for one more, which starts from the `last` the first one left.
   var fetching = false;
@@ -90,7 +95,7 @@
     if (paged) return;
     if (fetching) { again = true; return; }
     fetching = true;
-    fetch("/entries?since=" + last, { credentials: "same-origin" })
+    fetch("/entries?since=" + last + filters(), { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : ""; })
       .then(insert, function () {})
       .then(function () {
@@ -98,6 +103,39 @@
         if (again) { again = false; refresh(); }
       });
   }
+
+  // The page's own filters (q, route, verdict, attr.*), for its updates.
+  function filters() {
+    var out = "";
+    var params = new URLSearchParams(location.search);
+    params.forEach(function (v, k) {
+      if (k === "q" || k === "route" || k === "verdict" || k.indexOf("attr.") === 0) {
+        if (v) out += "&" + encodeURIComponent(k) + "=" + encodeURIComponent(v);
+      }
+    });
+    return out;
+  }
+
+  // Keys, as in a mail client: / to search, j and k to move, Enter to open.
+  function keys(ev) {
+    var t = ev.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var all = main.querySelectorAll("article");
+    var at = Array.prototype.indexOf.call(all, document.activeElement);
+    if (ev.key === "/") {
+      var q = document.getElementById("q");
+      if (q) { ev.preventDefault(); q.focus(); }
+    } else if (ev.key === "j" || ev.key === "k") {
+      var next = ev.key === "j" ? at + 1 : at - 1;
+      if (at < 0) next = 0;
+      if (all[next]) { all[next].focus(); all[next].scrollIntoView({ block: "nearest" }); }
+    } else if (ev.key === "Enter" && at >= 0) {
+      var open = all[at].querySelector("a.open");
+      if (open) location.href = open.getAttribute("href");
+    }
+  }
+  document.addEventListener("keydown", keys);
 
   function cleared(ev) {
     var left = 0;
@@ -118,8 +156,9 @@
 
   wire(document);
   tick();
-  setCount(Number(count.textContent));
   setInterval(tick, 15000);
+  if (single) return;
+  setCount(Number(count.textContent));
   if (window.EventSource) {
     var es = new EventSource("/api/events/stream?since=" + last);
     es.addEventListener("open", function () { live.textContent = "live"; });

@@ -95,23 +95,29 @@ fn route(app: &App, req: &Request) -> Response {
             Ok(l) => page::page(app, &l.filter(), l.limit),
             Err(e) => Response::error(400, e),
         },
-        ("/entries", Get) => match since(req.query) {
-            Ok(since) => page::entries(app, since),
+        ("/entries", Get) => match listing(req.query, MAX_PAGE) {
+            Ok(l) => page::entries(app, &l.filter()),
             Err(e) => Response::error(400, e),
         },
+        ("/api/events.ndjson", Get | Head) => ndjson(app, req.query),
         ("/app.js", Get | Head) => page::script(),
         ("/app.css", Get | Head) => page::style(),
         ("/api/events", Get | Head) => list(app, req.query),
         ("/api/events", Delete) => delete(app, req.query, false),
         ("/api/events/clear", Post) => delete(app, req.query, true),
-        ("/" | "/entries" | "/app.js" | "/app.css" | "/api/events/stream", _) => {
-            Response::method_not_allowed("GET, HEAD")
-        }
+        (
+            "/" | "/entries" | "/app.js" | "/app.css" | "/api/events/stream" | "/api/events.ndjson",
+            _,
+        ) => Response::method_not_allowed("GET, HEAD"),
         ("/api/events/wait", _) => Response::method_not_allowed("GET"),
         ("/api/events", _) => Response::method_not_allowed("GET, HEAD, DELETE"),
         ("/api/events/clear", _) => Response::method_not_allowed("POST"),
         (p, Post) if session_target(p).is_some() => super::session::feedback_route(app, req),
-        (p, Get | Head) if event_target(p).is_some() => one_event(app, p),
+        (p, Get | Head) if event_target(p).is_some() => one_event(app, p, req.query),
+        (p, Get | Head) if page_target(p).is_some() => match page_target(p) {
+            Some(id) => super::event_page::page(app, id),
+            None => Response::error(404, "not found"),
+        },
         (p, _) if event_target(p).is_some() => Response::method_not_allowed("GET, HEAD"),
         _ => Response::error(404, "not found"),
     }
@@ -151,15 +157,47 @@ fn event_target(path: &str) -> Option<u64> {
     path.strip_prefix("/api/events/")?.parse().ok()
 }
 
-/// `GET /api/events/{id}`: the event, as the listing has it.
-fn one_event(app: &App, path: &str) -> Response {
+/// `/events/{id}`: the id.
+fn page_target(path: &str) -> Option<u64> {
+    path.strip_prefix("/events/")?.parse().ok()
+}
+
+/// `GET /api/events/{id}`: the event, as the listing has it;
+/// `?download=1` as a file.
+fn one_event(app: &App, path: &str, query: Option<&str>) -> Response {
     let Some(id) = event_target(path) else {
         return Response::error(404, "not found");
     };
-    match app.journal().get(id) {
-        Some(e) => Response::new(200, "application/json", e.json_text().to_vec()),
-        None => Response::error(404, format!("no event {id} in the journal")),
+    let Some(e) = app.journal().get(id) else {
+        return Response::error(404, format!("no event {id} in the journal"));
+    };
+    let r = Response::new(200, "application/json", e.json_text().to_vec());
+    if query_param(query, "download").is_some() {
+        return r.with_header(
+            "Content-Disposition",
+            format!("attachment; filename=\"comm-test-event-{id}.json\""),
+        );
     }
+    r
+}
+
+/// `GET /api/events.ndjson[?filters]`: the matching journal, oldest
+/// first, one event per line.
+fn ndjson(app: &App, query: Option<&str>) -> Response {
+    let l = match listing(query, MAX_PAGE) {
+        Ok(l) => l,
+        Err(e) => return Response::error(400, e),
+    };
+    let page: Page = app.journal().page(&l.filter(), usize::MAX);
+    let mut body = Vec::new();
+    for e in page.events.iter().rev() {
+        body.extend_from_slice(e.json_text());
+        body.push(b'\n');
+    }
+    Response::new(200, "application/x-ndjson", body).with_header(
+        "Content-Disposition",
+        "attachment; filename=\"comm-test-journal.ndjson\"",
+    )
 }
 
 /// A request waiting for the first event after `after` its filters match.

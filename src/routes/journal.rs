@@ -325,50 +325,7 @@ impl Event {
                 checked_at,
             } => {
                 obj.insert("checked_at".into(), json!(checked_at));
-                match outcome {
-                    Outcome::Accepted(a) => {
-                        let fields = json!({
-                            "replay": a.replay,
-                            "identical_to": a.identical_to,
-                            "session_feedback": match (&a.session_url, a.feedback_off) {
-                                (None, _) => Value::Null,
-                                (Some(_), true) => json!("off"),
-                                (Some(_), false) => json!("on"),
-                            },
-                            "status": a.status,
-                            "attributes": a.attributes,
-                            "session_url": a.session_url,
-                            "iat": a.iat,
-                            "nbf": a.nbf,
-                            "exp": a.exp,
-                            "outer_header": raw_json(&a.outer_header),
-                            "inner_header": raw_json(&a.inner_header),
-                            "decrypted_with": a.decrypted_with,
-                            "verified_with": a.verified_with,
-                        });
-                        if let Value::Object(f) = fields {
-                            obj.extend(f);
-                        }
-                    }
-                    Outcome::Rejected {
-                        reason,
-                        detail,
-                        established: e,
-                    } => {
-                        obj.insert("reason".into(), json!(reason));
-                        obj.insert("detail".into(), json!(detail));
-                        // Each part only where the decoder got that far.
-                        for (name, text) in [
-                            ("outer_header", &e.outer_header),
-                            ("inner_header", &e.inner_header),
-                            ("claims", &e.claims),
-                        ] {
-                            if !text.is_empty() {
-                                obj.insert(name.into(), raw_json(text));
-                            }
-                        }
-                    }
-                }
+                outcome_json(obj, outcome);
                 obj.insert("token".into(), json!(token));
             }
             Kind::Feedback(f) => {
@@ -383,6 +340,54 @@ impl Event {
             }
         }
         v
+    }
+}
+
+/// An outcome's members of an event's JSON.
+fn outcome_json(obj: &mut serde_json::Map<String, Value>, outcome: &Outcome) {
+    match outcome {
+        Outcome::Accepted(a) => {
+            let fields = json!({
+                "replay": a.replay,
+                "identical_to": a.identical_to,
+                "session_feedback": match (&a.session_url, a.feedback_off) {
+                    (None, _) => Value::Null,
+                    (Some(_), true) => json!("off"),
+                    (Some(_), false) => json!("on"),
+                },
+                "status": a.status,
+                "attributes": a.attributes,
+                "session_url": a.session_url,
+                "iat": a.iat,
+                "nbf": a.nbf,
+                "exp": a.exp,
+                "outer_header": raw_json(&a.outer_header),
+                "inner_header": raw_json(&a.inner_header),
+                "decrypted_with": a.decrypted_with,
+                "verified_with": a.verified_with,
+            });
+            if let Value::Object(f) = fields {
+                obj.extend(f);
+            }
+        }
+        Outcome::Rejected {
+            reason,
+            detail,
+            established: e,
+        } => {
+            obj.insert("reason".into(), json!(reason));
+            obj.insert("detail".into(), json!(detail));
+            // Each part only where the decoder got that far.
+            for (name, text) in [
+                ("outer_header", &e.outer_header),
+                ("inner_header", &e.inner_header),
+                ("claims", &e.claims),
+            ] {
+                if !text.is_empty() {
+                    obj.insert(name.into(), raw_json(text));
+                }
+            }
+        }
     }
 }
 

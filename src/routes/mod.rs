@@ -8,6 +8,7 @@
 //! rejection.
 
 mod citizen;
+mod event_page;
 pub mod guard;
 mod html;
 pub mod inbox;
@@ -189,6 +190,72 @@ impl App {
         ex.recorded.set(true);
         self.journal
             .record_request(route, purpose, kind, Some(ex.info(status)))
+    }
+
+    /// What the server runs with, for the inbox's settings panel: where
+    /// results go, how they are checked, where feedback may go.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let mut s = vec![
+            ("client_url", format!("{}/ui", self.server_url)),
+            (
+                "attr_url",
+                if self.use_attr_url {
+                    format!("{}/auth_result", self.internal_url)
+                } else {
+                    "not offered".into()
+                },
+            ),
+            ("profile", self.policy.profile().name().into()),
+            (
+                "clock",
+                self.clock.map_or("the system clock".into(), |t| {
+                    format!("fixed at {} (--clock)", crate::date::rfc3339(t))
+                }),
+            ),
+            ("leeway", format!("{} s", self.policy.leeway())),
+            (
+                "replays",
+                if self.reject_replays {
+                    "refused (409)"
+                } else {
+                    "logged"
+                }
+                .into(),
+            ),
+            ("session feedback", self.feedback.describe()),
+            (
+                "journal",
+                format!("the last {} events, in memory", self.journal().capacity()),
+            ),
+        ];
+        for k in &self.keys.decryption {
+            s.push((
+                "decryption key",
+                format!(
+                    "{} kid={} fingerprint={}",
+                    k.algorithm().name(),
+                    k.kid(),
+                    k.fingerprint()
+                ),
+            ));
+        }
+        for k in &self.keys.verification {
+            s.push((
+                "signature key",
+                format!(
+                    "{} kid={} fingerprint={}",
+                    k.algorithm().name(),
+                    k.kid(),
+                    k.fingerprint()
+                ),
+            ));
+        }
+        s
+    }
+
+    /// The public base URL the core reaches (`--internal-url`).
+    pub fn internal_url(&self) -> &str {
+        &self.internal_url
     }
 
     /// Forgets every token seen: the next arrival of each is no replay.

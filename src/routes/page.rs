@@ -29,7 +29,7 @@ pub fn ago(now_ms: u64, then_ms: u64) -> String {
     }
 }
 
-fn html(body: String) -> Response {
+pub fn html(body: String) -> Response {
     let mut r = Response::new(200, "text/html; charset=utf-8", body);
     r.headers.push(("Content-Security-Policy", CSP.into()));
     r
@@ -46,16 +46,19 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
     };
     let mut body = String::with_capacity(4096 + shown.events.len() * 2048);
     open_document(&mut body, "comm-test inbox", Some("/app.css"));
-    let _ = write!(
+    let _ = writeln!(
         body,
         " data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
          <p><span id=\"count\">{len}</span> events, newest first (the last {cap} are kept) · times in UTC · \
-         <a href=\"/api/events\">JSON</a> · <span id=\"live\">reload for new events</span></p>\
+         <a href=\"/api/events\">JSON</a> · <a href=\"/api/events.ndjson\">NDJSON</a> · \
+         <span id=\"live\">reload for new events</span></p>\
          <form method=\"post\" action=\"/api/events/clear?back=1\" class=\"clear\">\
-         <button type=\"submit\" id=\"clear\">Clear</button></form></header>\n\
-         <main id=\"events\">\n",
+         <button type=\"submit\" id=\"clear\">Clear</button></form>",
         paged = filter.before.is_some(),
     );
+    search_form(&mut body, filter);
+    settings(&mut body, app);
+    body.push_str("</header>\n<main id=\"events\">\n");
     if len == 0 {
         body.push_str(EMPTY);
     }
@@ -66,7 +69,8 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
     if let Some(before) = shown.next_before() {
         let _ = writeln!(
             body,
-            "<nav><a id=\"older\" href=\"/?before={before}&amp;limit={limit}\">Older events</a></nav>"
+            "<nav><a id=\"older\" href=\"/?before={before}&amp;limit={limit}{}\">Older events</a></nav>",
+            esc(&filter_query(filter))
         );
     }
     body.push_str("<script src=\"/app.js\"></script></body></html>\n");
@@ -77,15 +81,75 @@ const EMPTY: &str =
     "<p id=\"empty\">No events yet. Start a session (<code>POST /start_communication</code>) \
      or deliver a result (<code>POST /auth_result</code>) on the public listener.</p>\n";
 
-/// The entries after `since`, newest first, for the page's live updates
-/// (at most one page: the page reloads past that).
-pub fn entries(app: &App, since: Option<u64>) -> Response {
+/// The search box and the filters, bound to the query parameters the
+/// listing takes (a plain GET form: it works without JavaScript, and the
+/// URL says what is shown).
+fn search_form(out: &mut String, filter: &Filter<'_>) {
+    let _ = write!(
+        out,
+        "<form method=\"get\" action=\"/\" id=\"search\" role=\"search\">\
+         <input type=\"search\" name=\"q\" id=\"q\" value=\"{}\" placeholder=\"Search values (press /)\" \
+         aria-label=\"Search\"> ",
+        esc(filter.q.unwrap_or(""))
+    );
+    for (name, options, chosen) in [
+        ("route", &super::inbox::ROUTES[..], filter.route),
+        ("verdict", &super::inbox::VERDICTS[..], filter.verdict),
+    ] {
+        let _ = write!(
+            out,
+            "<select name=\"{name}\" id=\"{name}\" aria-label=\"{name}\"><option value=\"\">any {name}</option>"
+        );
+        for o in options {
+            let selected = if chosen == Some(*o) { " selected" } else { "" };
+            let _ = write!(out, "<option{selected}>{}</option>", esc(o));
+        }
+        out.push_str("</select> ");
+    }
+    out.push_str("<button type=\"submit\">Search</button> <a href=\"/\">all</a></form>\n");
+}
+
+/// `&q=…&route=…`: the filters of `filter`, for a link that keeps them.
+fn filter_query(filter: &Filter<'_>) -> String {
+    let mut q = String::new();
+    for (name, value) in [
+        ("q", filter.q),
+        ("route", filter.route),
+        ("verdict", filter.verdict),
+    ] {
+        if let Some(v) = value {
+            let _ = write!(q, "&{name}={}", url_encode(v));
+        }
+    }
+    for (k, v) in filter.attrs {
+        let _ = write!(q, "&attr.{}={}", url_encode(k), url_encode(v));
+    }
+    q
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What the server runs with, as the start-up line says it.
+fn settings(out: &mut String, app: &App) {
+    out.push_str("<details id=\"settings\"><summary>Settings</summary>");
+    dl(out, &app.settings());
+    out.push_str("</details>\n");
+}
+
+/// The entries `filter` matches, newest first, for the page's live
+/// updates (at most one page: the page reloads past that).
+pub fn entries(app: &App, filter: &Filter<'_>) -> Response {
     let now = date::unix_now_millis();
-    let filter = Filter {
-        since,
-        ..Default::default()
-    };
-    let shown = app.journal().page(&filter, super::inbox::MAX_PAGE);
+    let shown = app.journal().page(filter, super::inbox::MAX_PAGE);
     let mut body = String::new();
     for e in &shown.events {
         entry(&mut body, e, now);
@@ -97,6 +161,11 @@ pub fn entries(app: &App, since: Option<u64>) -> Response {
 fn pretty(v: Option<&Value>) -> String {
     v.and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or_default()
+}
+
+/// One event as an `<article>`, for the event's own page.
+pub fn entry_into(out: &mut String, framed: &Framed, now_ms: u64) {
+    entry(out, framed, now_ms);
 }
 
 /// One event as an `<article>`: its heading, then what its kind holds.
@@ -173,8 +242,8 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
     };
     let _ = write!(
         out,
-        "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\">\n\
-         <h2><span class=\"verdict\">{verdict}</span> {title} <small>#{id} via {route}</small></h2>\n\
+        "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\" tabindex=\"-1\">\n\
+         <h2><span class=\"verdict\">{verdict}</span> {title} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
          <p class=\"when\"><time datetime=\"{time}\" data-ms=\"{ms}\">{shown} UTC</time> \
          <span class=\"ago\">{ago}</span></p>\n",
         id = e.id,
@@ -190,6 +259,35 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
 
 /// A token's facts, attributes, headers and the token as received (the
 /// bulky parts read back from the event's frame, the only copy).
+/// What an accepted result said, and what opened and verified it.
+fn accepted_facts(a: &super::journal::Accepted, facts: &mut Vec<(&str, String)>) {
+    facts.push(("status", a.status.to_string()));
+    if a.replay {
+        let first = a
+            .identical_to
+            .map_or("an earlier entry".into(), |n| format!("#{n}"));
+        facts.push((
+            "identical to",
+            format!(
+                "{first}: the same signed result. A replay, or a deterministic signer \
+                 (the test authentication plugin, RS256) signing the same claims twice \
+                 within one second"
+            ),
+        ));
+        facts.push(("replay", "yes: this result was accepted before".into()));
+    }
+    if let Some(u) = &a.session_url {
+        facts.push(("session_url", u.clone()));
+    }
+    for (name, t) in [("iat", a.iat), ("nbf", a.nbf), ("exp", Some(a.exp))] {
+        if let Some(t) = t {
+            facts.push((name, format!("{} ({t})", date::rfc3339(t))));
+        }
+    }
+    facts.push(("decrypted with", a.decrypted_with.clone()));
+    facts.push(("verified with", a.verified_with.clone()));
+}
+
 fn token_entry(
     out: &mut String,
     framed: &Framed,
@@ -199,35 +297,7 @@ fn token_entry(
 ) {
     let bulk = framed.json();
     match outcome {
-        Outcome::Accepted(a) => {
-            facts.push(("status", a.status.to_string()));
-            if a.replay {
-                let first = a
-                    .identical_to
-                    .map_or("an earlier entry".into(), |n| format!("#{n}"));
-                facts.push((
-                    "identical to",
-                    format!(
-                        "{first}: the same signed result. A replay, or a deterministic signer \
-                         (the test authentication plugin, RS256) signing the same claims twice \
-                         within one second"
-                    ),
-                ));
-            }
-            if a.replay {
-                facts.push(("replay", "yes: this result was accepted before".into()));
-            }
-            if let Some(u) = &a.session_url {
-                facts.push(("session_url", u.clone()));
-            }
-            for (name, t) in [("iat", a.iat), ("nbf", a.nbf), ("exp", Some(a.exp))] {
-                if let Some(t) = t {
-                    facts.push((name, format!("{} ({t})", date::rfc3339(t))));
-                }
-            }
-            facts.push(("decrypted with", a.decrypted_with.clone()));
-            facts.push(("verified with", a.verified_with.clone()));
-        }
+        Outcome::Accepted(a) => accepted_facts(a, &mut facts),
         Outcome::Rejected { reason, detail, .. } => {
             facts.push(("reason", reason.to_string()));
             facts.push(("detail", detail.clone()));

@@ -61,32 +61,9 @@ pub(super) fn check_token(
     let now = app.now();
     let decoded = match jose::decode_or_explain(token, &app.keys, &app.policy, now) {
         Ok(d) => d,
-        Err(r) => {
-            let mut detail = r.rejection.to_string();
-            if app.clock.is_some()
-                && matches!(r.rejection.reason(), Reason::Expired | Reason::NotYetValid)
-            {
-                // A fixed clock makes every fresh token look wrong: say so.
-                detail.push_str("; now is fixed by --clock");
-            }
-            let why = (r.rejection.reason(), detail.as_str());
-            refused(app, ex, (route, purpose), token, why, Established::of(&r));
-            let mut answer = Response::error(400, detail);
-            answer.note.reason = Some(r.rejection.reason().as_str());
-            return Err(Box::new(answer));
-        }
+        Err(r) => return Err(undecodable(app, ex, (route, purpose), token, &r)),
     };
-    let until = decoded.claims.exp.saturating_add(app.policy.leeway());
-    // A poisoned lock means another worker panicked mid-insert; the map
-    // itself is still sound, so keep using it.
-    let (replay, identical_to) = {
-        let mut cache = app
-            .replays
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let replay = cache.seen_before(decoded.signed_sha256, until, now);
-        (replay, cache.first_event(&decoded.signed_sha256))
-    };
+    let (replay, identical_to) = seen(app, &decoded, now);
     if replay && app.reject_replays {
         let detail = "replay: token was accepted before";
         let why = (Reason::Replay, detail);
@@ -138,6 +115,42 @@ pub(super) fn check_token(
         session_url,
         exp: decoded.claims.exp,
     })
+}
+
+/// A token the decoder refused: journaled with what was established, and
+/// its 400.
+fn undecodable(
+    app: &App,
+    ex: &Exchange,
+    at: (&'static str, Option<&str>),
+    token: &str,
+    r: &jose::Refused,
+) -> Box<Response> {
+    let mut detail = r.rejection.to_string();
+    if app.clock.is_some() && matches!(r.rejection.reason(), Reason::Expired | Reason::NotYetValid)
+    {
+        // A fixed clock makes every fresh token look wrong: say so.
+        detail.push_str("; now is fixed by --clock");
+    }
+    let why = (r.rejection.reason(), detail.as_str());
+    refused(app, ex, at, token, why, Established::of(r));
+    let mut answer = Response::error(400, detail);
+    answer.note.reason = Some(r.rejection.reason().as_str());
+    Box::new(answer)
+}
+
+/// Whether the inner JWS was accepted before (the replay cache notes it
+/// now if not), and which entry accepted it first.
+fn seen(app: &App, decoded: &Decoded, now: u64) -> (bool, Option<u64>) {
+    let until = decoded.claims.exp.saturating_add(app.policy.leeway());
+    // A poisoned lock means another worker panicked mid-insert; the map
+    // itself is still sound, so keep using it.
+    let mut cache = app
+        .replays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let replay = cache.seen_before(decoded.signed_sha256, until, now);
+    (replay, cache.first_event(&decoded.signed_sha256))
 }
 
 /// Everything that arrived, as values the log escapes and bounds.

@@ -117,6 +117,25 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Types `keys` into the element matching `css`, as a user would
+    /// (WebDriver's key codes: "\u{E007}" is Enter).
+    pub fn type_into(&self, css: &str, keys: &str) {
+        let id = self.find(css);
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": keys })),
+        );
+    }
+
+    /// The page's address now.
+    pub fn url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn text(&self, css: &str) -> String {
         let id = self.find(css);
         self.cmd("GET", &format!("/element/{id}/text"), None)

@@ -1,0 +1,82 @@
+//! One event on a page of its own (`/events/{id}`): everything journaled,
+//! and what a tester does next with it: replay it against this plugin
+//! (copy as curl), take its decoded JSON, or download it.
+
+use std::fmt::Write as _;
+
+use super::html::{esc, open_document};
+use super::journal::{Framed, Kind};
+use super::{page, App, Response};
+use crate::date;
+
+pub fn page(app: &App, id: u64) -> Response {
+    let Some(framed) = app.journal().get(id) else {
+        return Response::error(404, format!("no event {id} in the journal"));
+    };
+    let mut body = String::with_capacity(8192);
+    open_document(&mut body, "comm-test inbox: event", Some("/app.css"));
+    let _ = write!(
+        body,
+        " data-event=\"{id}\"><header><h1>comm-test inbox</h1><p><a href=\"/\">← all events</a> · \
+         <a href=\"/api/events/{id}\">JSON</a> · \
+         <a href=\"/api/events/{id}?download=1\" download>Download</a></p></header>\n<main id=\"events\">\n"
+    );
+    page::entry_into(&mut body, &framed, date::unix_now_millis());
+    if let Some(curl) = curl(app, &framed) {
+        let _ = writeln!(
+            body,
+            "<h3>Replay against this plugin</h3><pre id=\"curl\">{}</pre>\
+             <button type=\"button\" class=\"copy\" data-target=\"curl\" hidden>Copy as curl</button>",
+            esc(&curl)
+        );
+    }
+    let json = serde_json::to_string_pretty(&framed.json()).unwrap_or_default();
+    let _ = writeln!(
+        body,
+        "<h3>Decoded JSON</h3><pre id=\"decoded\">{}</pre>\
+         <button type=\"button\" class=\"copy\" data-target=\"decoded\" hidden>Copy decoded JSON</button>",
+        esc(&json)
+    );
+    body.push_str("</main>\n<script src=\"/app.js\"></script></body></html>\n");
+    page::html(body)
+}
+
+/// The request that made this event, as a shell command against our own
+/// public listener (`--internal-url`); `None` for what no request makes.
+fn curl(app: &App, e: &Framed) -> Option<String> {
+    let base = app.internal_url();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    match &e.kind {
+        Kind::Token { .. } => {
+            let token = e.json().get("token")?.as_str()?.to_owned();
+            Some(match e.route {
+                "ui" => format!("curl -sS {}", quote(&format!("{base}/ui?result={token}"))),
+                "start_communication" => {
+                    let body = serde_json::json!({
+                        "purpose": e.purpose.as_deref().unwrap_or(""),
+                        "auth_result": token,
+                    });
+                    format!(
+                        "curl -sS -H 'Content-Type: application/json' --data-binary {} {}",
+                        quote(&body.to_string()),
+                        quote(&format!("{base}/start_communication"))
+                    )
+                }
+                _ => format!(
+                    "curl -sS -H 'Content-Type: application/jwt' --data-binary {} {}",
+                    quote(&token),
+                    quote(&format!("{base}/auth_result"))
+                ),
+            })
+        }
+        Kind::Start => {
+            let body = serde_json::json!({ "purpose": e.purpose.as_deref().unwrap_or("") });
+            Some(format!(
+                "curl -sS -H 'Content-Type: application/json' --data-binary {} {}",
+                quote(&body.to_string()),
+                quote(&format!("{base}/start_communication"))
+            ))
+        }
+        Kind::Request { .. } | Kind::Feedback(_) => None,
+    }
+}
