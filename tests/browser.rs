@@ -140,7 +140,9 @@ fn the_inbox_in_a_browser_a_test_drives() {
     b.open(&inbox);
     b.wait_for(|b| b.text("#live"), |t| t == "live");
 
-    // The page's own buttons, as a tester clicks them.
+    // The page's own buttons, as a tester clicks them: the entry's
+    // details first (the list is compact), then Send.
+    b.click("article:has(form[action*='type=user_active']) details.more > summary");
     b.click("form[action*='type=user_active'] button");
     let seen = rx.wait_for(2);
     assert_eq!(
@@ -148,6 +150,7 @@ fn the_inbox_in_a_browser_a_test_drives() {
         "{seen:?}"
     );
     b.wait_for(|b| b.text("#live"), |t| t == "live");
+    b.click("article:has(form[action*='type=logout']) details.more > summary");
     b.click("form[action*='type=logout'] button");
     let seen = rx.wait_for(3);
     assert_eq!(

@@ -21,7 +21,14 @@ pub fn page(app: &App, id: u64) -> Response {
          <a href=\"/api/events/{id}\">JSON</a> · \
          <a href=\"/api/events/{id}?download=1\" download>Download</a></p></header>\n<main id=\"events\">\n"
     );
-    page::entry_into(&mut body, &framed, date::unix_now_millis());
+    let mut article = String::new();
+    page::entry_into(&mut article, &framed, date::unix_now_millis());
+    // On its own page the entry is open: that is what it is there for.
+    body.push_str(&article.replacen(
+        "<details class=\"more\">",
+        "<details class=\"more\" open>",
+        1,
+    ));
     if let Some(curl) = curl(app, &framed) {
         let _ = writeln!(
             body,

@@ -213,7 +213,7 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
             dl(out, &facts);
         }
     }
-    out.push_str("</article>\n");
+    out.push_str("</details></article>\n");
 }
 
 /// The article's opening: verdict, title, id, route, time.
@@ -245,7 +245,9 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
         "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\" tabindex=\"-1\">\n\
          <h2><span class=\"verdict\">{verdict}</span> {title} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
          <p class=\"when\"><time datetime=\"{time}\" data-ms=\"{ms}\">{shown} UTC</time> \
-         <span class=\"ago\">{ago}</span></p>\n",
+         <span class=\"ago\">{ago}</span> <span class=\"gist\">{gist}</span></p>\n\
+         <details class=\"more\"><summary>Details</summary>\n",
+        gist = esc(&gist(e)),
         id = e.id,
         verdict = esc(verdict),
         title = esc(&title),
@@ -257,8 +259,28 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
     );
 }
 
-/// A token's facts, attributes, headers and the token as received (the
-/// bulky parts read back from the event's frame, the only copy).
+/// The one line of the compact list: the purpose, the first attribute,
+/// the reason, or the request, whichever the event has first.
+fn gist(e: &Event) -> String {
+    if let Some(p) = &e.purpose {
+        return format!("purpose {p}");
+    }
+    if let Some((k, v)) = e.attributes().and_then(|a| a.iter().next()) {
+        return format!("{k}: {v}");
+    }
+    match &e.kind {
+        Kind::Token {
+            outcome: Outcome::Rejected { detail, .. },
+            ..
+        } => detail.clone(),
+        Kind::Request {
+            reason: Some(why), ..
+        } => why.clone(),
+        Kind::Feedback(f) => f.url.split('?').next().unwrap_or("").to_owned(),
+        _ => String::new(),
+    }
+}
+
 /// What an accepted result said, and what opened and verified it.
 fn accepted_facts(a: &super::journal::Accepted, facts: &mut Vec<(&str, String)>) {
     facts.push(("status", a.status.to_string()));
