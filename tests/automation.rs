@@ -608,3 +608,39 @@ fn search_form_event_pages_and_exports_over_http() {
         .text();
     assert_eq!(only.lines().count(), 1);
 }
+
+/// With `--ui html` a refused result was a raw text 400; it is a page in
+/// the inbox's look, as the accepted one is.
+#[test]
+fn the_citizen_page_shows_a_refused_result_as_a_page_in_the_inboxs_look() {
+    let s = Server::start(&["--ui", "html"]);
+    let r = s.request("GET", "/ui?result=a.b.c", None, b"");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let page = r.text();
+    assert!(page.contains("the result was refused"), "{page}");
+    assert!(
+        page.contains("<p>malformed: JWE must have exactly 5 parts</p>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<link rel="stylesheet" href="/ui/style.css">"#),
+        "{page}"
+    );
+    let css = s.request("GET", "/ui/style.css", None, b"");
+    assert_eq!(
+        (css.status, css.header("content-type").as_deref()),
+        (200, Some("text/css; charset=utf-8"))
+    );
+    assert!(css.text().contains("article.rejected"));
+    // The sample page's text mode has no such route.
+    let text = Server::start(&[]);
+    assert_eq!(text.request("GET", "/ui/style.css", None, b"").status, 404);
+    assert_eq!(
+        text.request("GET", "/ui?result=a.b.c", None, b"").text(),
+        "malformed: JWE must have exactly 5 parts\n"
+    );
+}

@@ -214,7 +214,7 @@ fn the_citizen_page_logout_form() {
     );
     assert_eq!(
         (r.status, r.header("location").as_deref()),
-        (303, Some("/ui?logout=sent"))
+        (303, Some("/ui?logout=queued"))
     );
     assert_eq!(
         rx.wait_for(2),
@@ -223,10 +223,13 @@ fn the_citizen_page_logout_form() {
             "POST /session/update?sid=s3cr3t&type=logout HTTP/1.1",
         ]
     );
-    let r = s.request("GET", "/ui?logout=sent", None, b"");
+    let r = s.request("GET", "/ui?logout=queued", None, b"");
     assert!(r
         .text()
-        .contains("Logout sent to the authentication plugin."));
+        .contains("Logout queued: it is on its way to the authentication plugin"));
+    // No notice claims a logout went out before it did.
+    let r = s.request("GET", "/ui?logout=sent", None, b"");
+    assert!(!r.text().contains("Logout"));
     let r = s.request(
         "POST",
         "/ui/logout",
@@ -532,7 +535,7 @@ fn a_logout_key_outlives_a_flood_works_once_and_refuses_other_sites() {
     let r = post("Sec-Fetch-Site: same-origin\r\nOrigin: null\r\n");
     assert_eq!(
         (r.status, r.header("location").as_deref()),
-        (303, Some("/ui?logout=sent"))
+        (303, Some("/ui?logout=queued"))
     );
     let r = post("");
     assert_eq!(r.status, 404, "a key works once");

@@ -10,7 +10,36 @@ use std::fmt::Write as _;
 use super::html::{attributes, esc, open_document};
 use super::Response;
 
-const CSP: &str = "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The inbox's stylesheet, served on the public listener too (`--ui
+/// html`): one look for both pages.
+pub const STYLE_PATH: &str = "/ui/style.css";
+
+pub fn style() -> Response {
+    Response::new(200, "text/css; charset=utf-8", include_str!("inbox.css"))
+        .with_header("Cache-Control", "no-cache")
+}
+
+/// A refused result, as a page: the one line saying why (what the API
+/// answers as text), no token, no claims.
+pub fn refused(detail: &str) -> Response {
+    let mut b = String::new();
+    open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
+    let _ = writeln!(
+        b,
+        ">\n<header><h1>{}</h1></header>\n<main><article class=\"event rejected\">\
+         <h2><span class=\"verdict\">rejected</span> the result was refused</h2>\
+         <p>{}</p></article></main></body></html>",
+        esc(super::UI_BODY),
+        esc(detail)
+    );
+    let mut r = Response::new(400, "text/html; charset=utf-8", b);
+    r.headers.push(("Content-Security-Policy", CSP.into()));
+    r.headers.push(("Cache-Control", "no-store".into()));
+    r.headers.push(("Referrer-Policy", "no-referrer".into()));
+    r
+}
 
 /// What the page shows of an accepted result.
 pub struct Shown {
@@ -21,7 +50,7 @@ pub struct Shown {
 
 pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
     let mut b = String::new();
-    open_document(&mut b, super::UI_BODY, None);
+    open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
     let _ = writeln!(b, ">\n<h1>{}</h1>", esc(super::UI_BODY));
     if let Some(n) = notice {
         let _ = writeln!(b, "<p role=\"status\">{}</p>", esc(n));
@@ -58,7 +87,10 @@ pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
 /// is echoed.
 pub fn notice(value: &str) -> Option<&'static str> {
     match value {
-        "sent" => Some("Logout sent to the authentication plugin."),
+        "queued" => Some(
+            "Logout queued: it is on its way to the authentication plugin \
+             (the inbox and the log show its answer).",
+        ),
         "refused" => Some("Logout not sent: the destination is refused (see the log)."),
         "off" => Some("Logout not sent: session feedback is off."),
         _ => None,

@@ -456,6 +456,7 @@ fn public_routes(app: &App, req: &Request, ex: &Exchange) -> Response {
         ("/start_communication", Method::Post) => public::start_communication(app, req, ex),
         ("/ui", Method::Get | Method::Head) => public::ui(app, req, ex),
         ("/ui/logout", Method::Post) if app.ui == UiMode::Html => public::logout(app, req),
+        ("/ui/style.css", Method::Get | Method::Head) if app.ui == UiMode::Html => citizen::style(),
         ("/auth_result", Method::Post) => public::auth_result(app, req, ex),
         ("/start_communication" | "/auth_result", _) => Response::method_not_allowed("POST"),
         ("/ui", _) => Response::method_not_allowed("GET, HEAD"),

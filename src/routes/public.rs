@@ -143,6 +143,13 @@ pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
             r.note = checked.note;
             r
         }
+        Err(rejected) if html => {
+            // The same refusal, as a page the citizen can read.
+            let detail = rejected.note.detail.clone().unwrap_or_default();
+            let mut page = citizen::refused(&detail);
+            page.note = rejected.note;
+            page
+        }
         Err(rejected) => *rejected,
     }
 }
@@ -170,7 +177,8 @@ pub(super) fn logout(app: &App, req: &Request) -> Response {
         .feedback
         .send(&session.session_url, Type::Logout, Some(session.for_event))
     {
-        Ok(()) => "/ui?logout=sent",
+        // Queued, not yet sent: the sender thread makes the request.
+        Ok(()) => "/ui?logout=queued",
         Err(Refusal::Off) => "/ui?logout=off",
         Err(_) => "/ui?logout=refused",
     };
