@@ -644,3 +644,163 @@ fn the_citizen_page_shows_a_refused_result_as_a_page_in_the_inboxs_look() {
         "malformed: JWE must have exactly 5 parts\n"
     );
 }
+
+fn journal_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("comm-test-journal-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("journal.jsonl")
+}
+
+/// Waits until the inbox lists `n` events.
+fn listed(s: &Server, n: usize) -> Vec<u64> {
+    for _ in 0..500 {
+        let v = json_of(&s.inbox_request("GET", "/api/events"));
+        let ids: Vec<u64> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect();
+        if ids.len() >= n {
+            return ids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the inbox never listed {n} events");
+}
+
+/// The inbox forgot everything on restart; with `--journal-file` it
+/// keeps it, deletes included, skips a torn last line with one warning,
+/// and ids continue after the last one read.
+#[test]
+fn the_journal_file_survives_a_restart_and_a_torn_last_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = journal_path("restart");
+    let p = path.to_str().unwrap();
+    let mut first = Server::start(&["--clock", SAMPLE_TIME, "--journal-file", p]);
+    assert_eq!(first.post_token(SAMPLE).status, 200);
+    assert_eq!(first.post_token("a.b.c").status, 400);
+    assert_eq!(first.post_token("d.e.f").status, 400);
+    let r = first.inbox_request("DELETE", "/api/events?q=d.e.f");
+    assert_eq!(json_of(&r)["deleted"], 0, "q never searches the raw token");
+    let r = first.inbox_request("DELETE", "/api/events?verdict=rejected&before=3");
+    assert_eq!(json_of(&r)["deleted"], 1);
+    // The writer is a thread: wait for its lines, then stop.
+    for _ in 0..500 {
+        if std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("\"deleted\"")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = first.child().kill();
+    let _ = first.child().wait();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A crash mid-write: a torn last line.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"{\"id\":4,\"time_ms\":17").unwrap();
+    drop(f);
+
+    let second = Server::start(&["--clock", SAMPLE_TIME, "--journal-file", p]);
+    assert_eq!(
+        listed(&second, 2),
+        [3, 1],
+        "event 2 was deleted before the restart"
+    );
+    let e1 = json_of(&second.inbox_request("GET", "/api/events/1"));
+    assert_eq!(
+        (e1["verdict"].clone(), e1["attributes"]["email"].clone()),
+        (json!("accepted"), json!("bla"))
+    );
+    assert!(
+        e1["token"].as_str().unwrap().starts_with("eyJ"),
+        "the token as received"
+    );
+    let log = second.wait_log("torn or corrupt");
+    assert_eq!(
+        log.matches("skipped 1 torn or corrupt line(s)").count(),
+        1,
+        "{log}"
+    );
+    // Ids continue after the last one read; filters work on what was read.
+    assert_eq!(second.post_token("x.y.z").status, 400);
+    let ids = listed(&second, 3);
+    assert_eq!(ids[0], 4, "{ids:?}");
+    let accepted = json_of(&second.inbox_request("GET", "/api/events?verdict=accepted"));
+    assert_eq!(accepted["events"].as_array().unwrap().len(), 1);
+    assert!(second
+        .inbox_request("GET", "/")
+        .text()
+        .contains("journal file"));
+    // What was appended after the torn line is a line of its own.
+    for _ in 0..500 {
+        if std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("\"id\":4,\"time_ms\":1")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(second);
+    let third = Server::start(&["--clock", SAMPLE_TIME, "--journal-file", p]);
+    assert_eq!(listed(&third, 3), [4, 3, 1]);
+}
+
+#[test]
+fn the_journal_file_is_never_opened_through_a_link_and_needs_the_inbox() {
+    let path = journal_path("link");
+    let target = path.with_file_name("elsewhere");
+    std::fs::write(&target, b"").unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, _, err) = common::run(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--inbox",
+            "127.0.0.1:0",
+            "--journal-file",
+            p,
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("--journal-file {p}: ")), "{err}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"",
+        "nothing written through the link"
+    );
+    let (code, _, err) = common::run(&["--inbox", "off", "--journal-file", "/tmp/x.jsonl"], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--journal-file keeps the inbox's journal, and --inbox is off"),
+        "{err}"
+    );
+}
+
+/// The file stays within twice the journal's size however many events
+/// went through it.
+#[test]
+fn the_journal_file_stays_bounded() {
+    let path = journal_path("bounded");
+    let p = path.to_str().unwrap();
+    let s = Server::start(&["--journal-size", "5", "--journal-file", p]);
+    for _ in 0..60 {
+        assert_eq!(s.post_token("a.b.c").status, 400);
+    }
+    listed(&s, 5);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+    assert!(lines <= 16 + 5, "{lines} lines for a journal of 5");
+}

@@ -39,7 +39,19 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         public: listener.local_addr().into_iter().collect(),
         inbox: inbox.as_ref().and_then(|l| l.local_addr().ok()),
     };
+    // Opened before serving (a bad path is exit 2, and the next id comes
+    // from its last line); its events are read back after, off the loops.
+    let journal_file = match (&config.journal_file, listening.inbox) {
+        (Some(path), Some(_)) => Some((
+            path.clone(),
+            routes::journal_file::open(path).map_err(ConfigError)?,
+        )),
+        _ => None,
+    };
     let app = routes::App::new(config, &listening);
+    if let Some((path, (file, last))) = journal_file {
+        app.keep_journal_in(path, file, last);
+    }
     let balances = (http::Balance::new(workers), http::Balance::new(1));
     let services = (routes::PublicService(&app), routes::InboxService(&app));
     let loops = make_loops(&services, limits, &listener, inbox, workers, &balances)

@@ -53,6 +53,8 @@ pub struct Config {
     /// Names the inbox answers to besides its own address (a reverse proxy's).
     pub inbox_hosts: Vec<HostName>,
     pub journal_size: usize,
+    /// `--journal-file`: where the journal is kept across restarts.
+    pub journal_file: Option<std::path::PathBuf>,
     /// Where session feedback may go; `None`: off.
     pub session_feedback: Option<crate::feedback::Destinations>,
     pub ui: UiMode,
@@ -311,6 +313,16 @@ pub const OPTIONS: &[Opt] = &[
             why: "an event holds at most ~40 KB (a 16 KiB token and what it decodes to)",
         }),
         help: "events the inbox keeps, oldest dropped",
+    },
+    Opt {
+        flag: "--journal-file",
+        env: "COMM_TEST_JOURNAL_FILE",
+        value: "PATH",
+        default: "none",
+        range: None,
+        help: "keep the journal in PATH too (JSON lines, created 0600, never through a link) and\n      \
+         read it back at start, so a restart keeps the inbox; PATH stays within twice the\n      \
+         journal's size. Needs the inbox",
     },
     Opt {
         flag: "--session-feedback",
@@ -885,6 +897,11 @@ impl Config {
             profile: r.profile.clone(),
             ignored: r.ignored.clone(),
         });
+        if s.one("--journal-file")?.is_some()
+            && s.one("--inbox")?.as_deref().map(str::trim) == Some("off")
+        {
+            return err("--journal-file keeps the inbox's journal, and --inbox is off");
+        }
         Ok(Config {
             rocket,
             profile: s.profile()?,
@@ -912,6 +929,7 @@ impl Config {
             },
             inbox_hosts: s.inbox_hosts()?,
             journal_size: s.size("--journal-size")?,
+            journal_file: s.one("--journal-file")?.map(|p| p.trim().into()),
             session_feedback: s.session_feedback()?,
             ui: s.choice("--ui", &[("text", UiMode::Text), ("html", UiMode::Html)])?,
             log_format: s.choice(

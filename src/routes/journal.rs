@@ -455,6 +455,8 @@ pub struct Shared {
     last: AtomicU64,
     clears: AtomicU64,
     wake: OnceLock<Wake>,
+    /// `--journal-file`: every change appended there too.
+    sink: OnceLock<super::journal_file::Sink>,
 }
 
 impl Shared {
@@ -465,6 +467,7 @@ impl Shared {
             last: AtomicU64::new(0),
             clears: AtomicU64::new(0),
             wake: OnceLock::new(),
+            sink: OnceLock::new(),
         }
     }
 
@@ -519,18 +522,21 @@ impl Shared {
             kind: bounded(kind),
             request,
         };
-        let id = {
+        let (id, framed) = {
             let mut j = self.lock();
             event.id = j.next_id;
             j.next_id += 1;
             let (frame, data) = frame(&event);
-            let framed = Framed {
+            let framed = Arc::new(Framed {
                 frame,
                 data,
                 event: event.stripped(),
-            };
-            j.push(Arc::new(framed))
+            });
+            (j.push(framed.clone()), framed)
         };
+        if let Some(sink) = self.sink.get() {
+            sink.send(super::journal_file::Line::Event(framed));
+        }
         self.last.store(id, Ordering::Release);
         self.changed();
         id
@@ -539,6 +545,9 @@ impl Shared {
     /// Empties the journal (ids keep counting); how many events went.
     pub fn clear(&self) -> usize {
         let n = self.lock().clear();
+        if let Some(sink) = self.sink.get() {
+            sink.send(super::journal_file::Line::Cleared(self.last()));
+        }
         self.clears.fetch_add(1, Ordering::AcqRel);
         self.changed();
         n
@@ -548,7 +557,11 @@ impl Shared {
     /// nothing); how many went. Open streams are told as of a clear: their
     /// pages reload what is left.
     pub fn delete(&self, f: &Filter<'_>) -> usize {
-        let n = self.lock().delete(f);
+        let ids = self.lock().delete(f);
+        let n = ids.len();
+        if let Some(sink) = self.sink.get() {
+            sink.send(super::journal_file::Line::Deleted(ids, self.last()));
+        }
         self.clears.fetch_add(1, Ordering::AcqRel);
         self.changed();
         n
@@ -556,6 +569,44 @@ impl Shared {
 
     pub fn last(&self) -> u64 {
         self.last.load(Ordering::Acquire)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity()
+    }
+
+    /// Every kept event, oldest first (pointer copies).
+    pub fn snapshot(&self) -> Vec<Arc<Framed>> {
+        self.lock().events.iter().cloned().collect()
+    }
+
+    /// `--journal-file`: ids continue after `last`, and every change is
+    /// appended through `sink` from now on.
+    pub fn persist_to(&self, sink: super::journal_file::Sink, last: u64) {
+        {
+            let mut j = self.lock();
+            j.next_id = j.next_id.max(last + 1);
+        }
+        self.last.fetch_max(last, Ordering::AcqRel);
+        let _ = self.sink.set(sink);
+    }
+
+    /// Events read back from the file, older than any recorded since:
+    /// put before them, within the journal's size.
+    pub fn restore(&self, events: Vec<Arc<Framed>>) -> usize {
+        let n = {
+            let mut j = self.lock();
+            let room = j.capacity.saturating_sub(j.events.len());
+            let skip = events.len().saturating_sub(room);
+            let restored: Vec<Arc<Framed>> = events.into_iter().skip(skip).collect();
+            let n = restored.len();
+            for e in restored.into_iter().rev() {
+                j.events.push_front(e);
+            }
+            n
+        };
+        self.changed();
+        n
     }
 
     /// How many times the journal was emptied: a stream tells its page.
@@ -590,6 +641,21 @@ pub struct Framed {
 }
 
 impl Framed {
+    /// An event read back from `--journal-file`: its frame from the JSON
+    /// text as written, `event` the fields read from it.
+    pub fn from_json(event: Event, json: &[u8]) -> Framed {
+        let head = format!("id: {}\nevent: entry\ndata: ", event.id);
+        let data = head.len()..head.len() + json.len();
+        let mut frame = head.into_bytes();
+        frame.extend_from_slice(json);
+        frame.extend_from_slice(b"\n\n");
+        Framed {
+            event,
+            frame: frame.into(),
+            data,
+        }
+    }
+
     /// The event's JSON text as serialised once, inside its frame: what
     /// a listing sends as it is.
     pub fn json_text(&self) -> &[u8] {
@@ -745,10 +811,16 @@ impl Journal {
     }
 
     /// Removes the events `f` matches; how many went.
-    fn delete(&mut self, f: &Filter<'_>) -> usize {
-        let before = self.events.len();
-        self.events.retain(|e| !f.matches(e));
-        before - self.events.len()
+    fn delete(&mut self, f: &Filter<'_>) -> Vec<u64> {
+        let mut ids = Vec::new();
+        self.events.retain(|e| {
+            let hit = f.matches(e);
+            if hit {
+                ids.push(e.id);
+            }
+            !hit
+        });
+        ids
     }
 }
 

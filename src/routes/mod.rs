@@ -13,6 +13,7 @@ pub mod guard;
 mod html;
 pub mod inbox;
 pub mod journal;
+pub mod journal_file;
 pub mod logout;
 mod page;
 pub mod public;
@@ -113,6 +114,8 @@ pub struct App {
     feedback: Feedback,
     /// The inbox's own names (`None` without an inbox).
     inbox_hosts: Option<guard::InboxHosts>,
+    /// `--journal-file`, as given (for the settings panel).
+    journal_file: Option<String>,
     /// `GET /healthz` answered: counted, never journaled (a health check
     /// every few seconds would push results out).
     healthz: std::sync::atomic::AtomicU64,
@@ -153,6 +156,10 @@ impl App {
             },
             journal,
             healthz: std::sync::atomic::AtomicU64::new(0),
+            journal_file: config
+                .journal_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
         }
     }
 
@@ -227,6 +234,10 @@ impl App {
                 "journal",
                 format!("the last {} events, in memory", self.journal().capacity()),
             ),
+            (
+                "journal file",
+                self.journal_file.clone().unwrap_or_else(|| "none".into()),
+            ),
         ];
         for k in &self.keys.decryption {
             s.push((
@@ -256,6 +267,40 @@ impl App {
     /// The public base URL the core reaches (`--internal-url`).
     pub fn internal_url(&self) -> &str {
         &self.internal_url
+    }
+
+    /// `--journal-file`: ids continue after `last`, every change is
+    /// appended from now on, and the file's events are read back on a
+    /// thread of their own (start-up does not wait for them).
+    pub fn keep_journal_in(&self, path: std::path::PathBuf, file: std::fs::File, last: u64) {
+        let reader = file.try_clone();
+        let sink = journal_file::start(path.clone(), file, self.journal.clone());
+        self.journal.persist_to(sink, last);
+        let Ok(reader) = reader else {
+            crate::log::message("journal file: cannot read it back; starting empty");
+            return;
+        };
+        let journal = self.journal.clone();
+        let capacity = journal.capacity();
+        let spawned = std::thread::Builder::new()
+            .name("journal-load".into())
+            .spawn(move || {
+                let (events, bad) = journal_file::load(reader, capacity);
+                let n = journal.restore(events);
+                crate::log::message(&format!(
+                    "journal file {}: {n} events read back",
+                    path.display()
+                ));
+                if bad > 0 {
+                    crate::log::message(&format!(
+                        "WARNING: journal file {}: skipped {bad} torn or corrupt line(s)",
+                        path.display()
+                    ));
+                }
+            });
+        if spawned.is_err() {
+            crate::log::message("journal file: no thread to read it back; starting empty");
+        }
     }
 
     /// Forgets every token seen: the next arrival of each is no replay.
