@@ -333,6 +333,7 @@ fn every_public_request_is_journaled_with_its_answer_but_health_checks() {
     );
     assert_eq!(s.request("GET", "/nope", None, b"").status, 404);
     assert_eq!(s.request("GET", "/healthz", None, b"").status, 200);
+    assert_eq!(s.request("GET", "/healthz", None, b"").status, 200);
     let big = s.raw(
         b"POST /auth_result HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\
           Authorization: Bearer secret-never-kept\r\nCookie: c=never\r\n\r\n",
@@ -413,6 +414,11 @@ fn every_public_request_is_journaled_with_its_answer_but_health_checks() {
         "{text}"
     );
     assert!(!text.contains("?result="), "a query was kept: {text}");
+    let page = s.inbox_request("GET", "/").text();
+    assert!(
+        page.contains("<dt>health checks</dt><dd>2 answered (counted, not journaled)</dd>"),
+        "{page}"
+    );
 }
 
 /// A refused token showed nothing but its raw text, even when decryption

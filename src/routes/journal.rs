@@ -575,6 +575,13 @@ impl Shared {
         self.lock().capacity()
     }
 
+    /// `--journal-file` lines the writer could not take or write.
+    pub fn file_lines_lost(&self) -> u64 {
+        self.sink
+            .get()
+            .map_or(0, |s| s.lost.load(Ordering::Relaxed))
+    }
+
     /// Every kept event, oldest first (pointer copies).
     pub fn snapshot(&self) -> Vec<Arc<Framed>> {
         self.lock().events.iter().cloned().collect()

@@ -236,7 +236,18 @@ impl App {
             ),
             (
                 "journal file",
-                self.journal_file.clone().unwrap_or_else(|| "none".into()),
+                match (&self.journal_file, self.journal.file_lines_lost()) {
+                    (None, _) => "none".into(),
+                    (Some(f), 0) => f.clone(),
+                    (Some(f), n) => format!("{f} ({n} lines not written: see the log)"),
+                },
+            ),
+            (
+                "health checks",
+                format!(
+                    "{} answered (counted, not journaled)",
+                    self.healthz.load(std::sync::atomic::Ordering::Relaxed)
+                ),
             ),
         ];
         for k in &self.keys.decryption {
