@@ -812,3 +812,31 @@ fn the_journal_file_stays_bounded() {
     let lines = std::fs::read_to_string(&path).unwrap().lines().count();
     assert!(lines <= 16 + 5, "{lines} lines for a journal of 5");
 }
+
+/// The published test keys warn wherever they come from (a flag here);
+/// keys nobody else has do not.
+#[test]
+fn the_published_test_keys_warn_wherever_they_come_from() {
+    let published = Server::start(&[
+        "--decryption-key",
+        "keys/idcontact-test-rsa.key.pem",
+        "--signature-key",
+        "tests/data/rotation-rsa.pub.pem",
+    ]);
+    let log = published.log();
+    assert!(
+        log.contains("WARNING: using the PUBLIC ID Contact test keys (fingerprint f39b64a429a25336); anyone can mint"),
+        "{log}"
+    );
+    let own = Server::start(&[
+        "--decryption-key",
+        "tests/data/rotation-rsa.key.pem",
+        "--signature-key",
+        "tests/data/rotation-rsa.pub.pem",
+    ]);
+    assert!(
+        !own.log().contains("PUBLIC ID Contact test keys"),
+        "{}",
+        own.log()
+    );
+}

@@ -169,7 +169,8 @@ fn rocket_server(file: &str, envs: &[(&str, &str)], args: &[&str]) -> Server {
 
 /// Regression: the original's published sample starts our binary with
 /// the same effective settings: address and port (Rocket's defaults),
-/// both URLs, the file's keys, and no test-key warning.
+/// both URLs, the file's keys; and, since those are the published test
+/// keys, the warning that anyone can mint tokens for them (it was silent).
 #[test]
 fn the_original_sample_configuration_is_a_drop_in() {
     let port = common::free_port().to_string();
@@ -180,7 +181,12 @@ fn the_original_sample_configuration_is_a_drop_in() {
     );
     assert_eq!(s.addr.to_string(), format!("127.0.0.1:{port}"));
     let log = s.log();
-    assert!(!log.contains("WARNING"), "{log}");
+    assert!(
+        log.contains(
+            "WARNING: using the PUBLIC ID Contact test keys (fingerprint f39b64a429a25336); anyone can mint"
+        ),
+        "{log}"
+    );
     assert!(
         log.contains(&format!(
             "configuration from {IDC_SAMPLE} (Rocket profile release)"

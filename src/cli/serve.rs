@@ -134,6 +134,16 @@ fn settings_line(config: &Config) -> String {
     )
 }
 
+/// The fingerprints of the ID Contact test keys everyone has (RSA and
+/// P-256), as `keys/` holds them.
+const PUBLISHED_KEYS: [&str; 2] = ["f39b64a429a25336", "e9615783bb954f38"];
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// What the server runs with, once, at start.
 fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<String>) {
     log::message(&settings_line(config));
@@ -161,11 +171,30 @@ fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<St
             ));
         }
     }
-    if config.test_keys {
-        log::message(
-            "WARNING: using the built-in PUBLIC ID Contact test keys; \
+    // The published keys warn wherever they came from: the built-in
+    // defaults, a flag, or a configuration file (the original's sample
+    // carries them).
+    let published: Vec<String> = config
+        .keys
+        .decryption
+        .iter()
+        .map(|k| k.fingerprint().to_string())
+        .chain(
+            config
+                .keys
+                .verification
+                .iter()
+                .map(|k| k.fingerprint().to_string()),
+        )
+        .filter(|f| PUBLISHED_KEYS.contains(&f.as_str()))
+        .collect();
+    if !published.is_empty() {
+        let whence = if config.test_keys { "built-in " } else { "" };
+        log::message(&format!(
+            "WARNING: using the {whence}PUBLIC ID Contact test keys (fingerprint {}); \
              anyone can mint tokens this server accepts. Pass --decryption-key and --signature-key for real keys.",
-        );
+            dedup(published).join(", ")
+        ));
     }
     let decryption = config
         .keys
