@@ -372,3 +372,78 @@ fn logs_for_people_and_for_pipelines() {
         )
     );
 }
+
+/// Regression: `ROCKET_*` variables without a file were ignored (the
+/// plugin listened on 8000 and answered `localhost` URLs); Rocket applies
+/// them without a file, and so do we.
+#[test]
+fn rocket_variables_apply_without_a_file() {
+    let port = common::free_port().to_string();
+    let mut c = command(&["--inbox", "off"]);
+    c.env_remove("ROCKET_CONFIG")
+        .env("ROCKET_PORT", &port)
+        .env("ROCKET_SERVER_URL", "http://comm-test.example");
+    let s = Server::spawn(c);
+    assert_eq!(s.addr.to_string(), format!("127.0.0.1:{port}"));
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"p"}"#,
+    );
+    assert!(
+        r.text()
+            .contains(r#""client_url":"http://comm-test.example/ui""#),
+        "{}",
+        r.text()
+    );
+    assert!(
+        s.log().contains("configuration from ROCKET_* variables"),
+        "{}",
+        s.log()
+    );
+}
+
+/// Regression: `./Rocket.toml` was not read; Rocket reads it when
+/// `ROCKET_CONFIG` is unset.
+#[test]
+fn rocket_toml_in_the_working_directory_is_read() {
+    let dir = std::env::temp_dir().join(format!("comm-test-rocket-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(IDC_SAMPLE, dir.join("Rocket.toml")).unwrap();
+    let port = common::free_port().to_string();
+    let mut c = command(&["--inbox", "off"]);
+    c.current_dir(&dir)
+        .env_remove("ROCKET_CONFIG")
+        .env("ROCKET_PORT", &port);
+    let s = Server::spawn(c);
+    assert!(
+        s.log()
+            .contains("configuration from Rocket.toml (Rocket profile release)"),
+        "{}",
+        s.log()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Regression: another plugin's file (the test authentication plugin's)
+/// got its keys reported unknown, then the built-in test keys were used;
+/// a file without our keys is an error, as the original refuses to start.
+#[test]
+fn a_configuration_file_without_our_keys_is_refused() {
+    let (code, _, err) = common::run(
+        &[
+            "--config",
+            "tests/data/compat/id-contact-auth-test.config.sample.toml",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "comm-test: tests/data/compat/id-contact-auth-test.config.sample.toml: no decryption_privkey \
+         and no signature_pubkey; the original plugin does not start without them, nor do we (give \
+         them there, or --decryption-key and --signature-key)\n"
+    );
+}

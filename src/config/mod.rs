@@ -445,10 +445,20 @@ impl<'a> Settings<'a> {
 
     /// Reads the Rocket configuration named by `--config` or
     /// `ROCKET_CONFIG`, if one is, as the layer under ours.
+    /// The Rocket layer, as Rocket finds it: the file `--config` or
+    /// `ROCKET_CONFIG` names, else `./Rocket.toml` if there is one, else
+    /// the `ROCKET_*` variables alone if any is set.
     pub fn with_rocket(mut self) -> Result<Self, ConfigError> {
-        if let Some(file) = self.one("--config")? {
+        let file = match self.one("--config")? {
+            Some(f) => Some(f),
+            None if std::path::Path::new("Rocket.toml").is_file() => Some("Rocket.toml".into()),
+            None => None,
+        };
+        if let Some(file) = file {
             let text = read_small_file("--config", &file, MAX_CONFIG_FILE)?;
             self.rocket = Some(rocket::load(&file, &text, self.env)?);
+        } else if rocket::named_in_env(self.env) {
+            self.rocket = Some(rocket::load(rocket::ENV_ONLY, "", self.env)?);
         }
         Ok(self)
     }
@@ -621,6 +631,12 @@ impl<'a> Settings<'a> {
                         keys.verification.push(v);
                         return Ok((keys, false));
                     }
+                    (None, None) if r.from_file => return err(format!(
+                        "{}: no decryption_privkey and no signature_pubkey; the original plugin \
+                             does not start without them, nor do we (give them there, or \
+                             --decryption-key and --signature-key)",
+                        r.file
+                    )),
                     (None, None) => {}
                     _ => {
                         return err(format!(

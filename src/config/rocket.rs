@@ -51,10 +51,22 @@ const KEYS: &[(&str, &str)] = &[
     ("signature_pubkey", "ROCKET_SIGNATURE_PUBKEY"),
 ];
 
+/// The name `load` is given when there is no file, only `ROCKET_*`
+/// variables (Rocket applies them without a file; so do we).
+pub const ENV_ONLY: &str = "ROCKET_* variables";
+
+/// Whether any `ROCKET_*` variable we read is set.
+pub fn named_in_env(env: Env<'_>) -> bool {
+    KEYS.iter().any(|(_, name)| env(name).is_some())
+}
+
 /// The effective settings of a Rocket configuration, checked.
 pub struct RocketConfig {
-    /// The file, for messages.
+    /// The file, for messages (or `ROCKET_* variables`, without one).
     pub file: String,
+    /// Whether a file was read: one without keys is an error, as the
+    /// original refuses to start without them; variables alone are not.
+    pub from_file: bool,
     pub profile: String,
     pub address: Option<IpAddr>,
     pub port: Option<u16>,
@@ -241,6 +253,7 @@ pub fn load(file: &str, text: &str, env: Env<'_>) -> Result<RocketConfig, Config
     let ignored = ignored_keys(&merged);
     Ok(RocketConfig {
         file: file.to_owned(),
+        from_file: file != ENV_ONLY,
         profile,
         address,
         port,
