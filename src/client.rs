@@ -171,6 +171,25 @@ pub fn post(
     exchange(url, &req, timeout, guard).map(|a| a.status)
 }
 
+/// `POST`, and the answer's body too, up to `max_body` bytes (the probe
+/// shows what a target said).
+pub fn post_reading(
+    url: &Url,
+    content_type: Option<&str>,
+    body: &[u8],
+    max_body: usize,
+    timeout: Duration,
+    guard: Guard<'_>,
+) -> Result<Answer, Error> {
+    let req = Outgoing {
+        method: "POST",
+        content_type,
+        body,
+        max_body,
+    };
+    exchange(url, &req, timeout, guard)
+}
+
 /// `GET` `url` within `timeout`: the final answer's status and its body,
 /// which may be at most `max_body` bytes.
 pub fn get(

@@ -2,13 +2,16 @@
 //! plugin's `attr_url` as `application/jwt` and says which answers conform.
 //! A reject case passes on any non-2xx answer, an accept case on a 2xx.
 //! Bounded as session feedback is (`client.rs`): a time-out per request,
-//! no redirects, the answer read no further than its head.
+//! no redirects, the answer read no further than 4 KiB of its body, whose
+//! first line the report shows. A 404 or 405 stops the probe: the URL is
+//! not an `attr_url`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::client::{self, Url};
+use crate::jose::Reason;
 use crate::mint::suite::{Case, Expected};
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -18,18 +21,34 @@ pub struct Outcome {
     pub expected: Expected,
     /// The answer's status, or why there was none.
     pub answer: Result<u16, client::Error>,
+    /// The first line of the answer's body (at most 120 characters).
+    pub said: String,
     pub pass: bool,
 }
 
+/// What a target may say of a case: enough for its first line.
+const BODY: usize = 4096;
+
+/// The first line of a body, cut short.
+fn first_line(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().next().unwrap_or("").trim();
+    line.chars().take(120).collect()
+}
+
 /// Runs every case in order. The target unreachable on the first case
-/// (nothing listening, no such host) is an error, not 40 failures.
+/// (nothing listening, no such host) is an error, not 40 failures; so is
+/// a 404 or 405, which says the URL is not a communication plugin's
+/// `attr_url` (a reject case answered so would otherwise pass).
 pub fn run(url: &Url, cases: &[Case]) -> Result<Vec<Outcome>, String> {
     let mut out = Vec::with_capacity(cases.len());
+    let shown = crate::log::redact_url(&url.full());
     for (i, c) in cases.iter().enumerate() {
-        let answer = client::post(
+        let answer = client::post_reading(
             url,
             Some("application/jwt"),
             c.token.as_bytes(),
+            BODY,
             TIMEOUT,
             &|_| Ok(()),
         );
@@ -40,10 +59,23 @@ pub fn run(url: &Url, cases: &[Case]) -> Result<Vec<Outcome>, String> {
                 | client::Error::NoAddress),
             ) = &answer
             {
-                let shown = crate::log::redact_url(&url.full());
                 return Err(format!("target unreachable: {shown}: {e}"));
             }
         }
+        if let Ok(a) = &answer {
+            if matches!(a.status, 404 | 405) {
+                return Err(format!(
+                    "{shown} answered {} to case {}: not a communication plugin's attr_url \
+                     (is the path right? the plugin API's is /auth_result)",
+                    a.status, c.name
+                ));
+            }
+        }
+        let said = answer
+            .as_ref()
+            .map(|a| first_line(&a.body))
+            .unwrap_or_default();
+        let answer = answer.map(|a| a.status);
         let pass = match (&answer, c.expected) {
             (Ok(code), Expected::Accept) => (200..300).contains(code),
             (Ok(code), Expected::Reject(_)) => !(200..300).contains(code),
@@ -53,10 +85,21 @@ pub fn run(url: &Url, cases: &[Case]) -> Result<Vec<Outcome>, String> {
             name: c.name.clone(),
             expected: c.expected,
             answer,
+            said,
             pass,
         });
     }
     Ok(out)
+}
+
+/// For a refusal: the reason its first line names, when that is one of
+/// the vocabulary's and not the one this plugin would give.
+fn other_reason(o: &Outcome) -> Option<Reason> {
+    let Expected::Reject(want) = o.expected else {
+        return None;
+    };
+    let word = o.said.split(':').next()?.trim();
+    Reason::parse(word).filter(|r| *r != want)
 }
 
 fn expected_text(e: Expected) -> String {
@@ -75,16 +118,23 @@ pub fn table(url: &Url, outcomes: &[Outcome], took: Duration) -> String {
         .unwrap_or(4)
         .max(4);
     s.push_str(&format!(
-        "{:<w$}  {:<28}  {:<6}  result\n",
-        "case", "expected", "status"
+        "{:<w$}  {:<28}  {:<6}  {:<6}  answer\n",
+        "case", "expected", "status", "result"
     ));
     for o in outcomes {
         let got = match &o.answer {
             Ok(code) => code.to_string(),
-            Err(e) => format!("- ({e})"),
+            Err(_) => "-".into(),
         };
+        let mut said = match &o.answer {
+            Ok(_) => crate::log::shown(&o.said),
+            Err(e) => format!("({e})"),
+        };
+        if let Some(r) = other_reason(o) {
+            said = format!("{said}  [refused as {r}, not as this plugin would]");
+        }
         s.push_str(&format!(
-            "{:<w$}  {:<28}  {:<6}  {}\n",
+            "{:<w$}  {:<28}  {:<6}  {:<6}  {said}\n",
             o.name,
             expected_text(o.expected),
             got,
@@ -114,6 +164,8 @@ pub fn json(url: &Url, outcomes: &[Outcome], took: Duration) -> Value {
             "reason": match o.expected { Expected::Accept => None, Expected::Reject(r) => Some(r) },
             "status": o.answer.as_ref().ok(),
             "error": o.answer.as_ref().err().map(ToString::to_string),
+            "answer": o.said,
+            "refused_as": other_reason(o),
             "pass": o.pass,
         })).collect::<Vec<_>>(),
     })

@@ -6,7 +6,7 @@ use comm_test::jose::{self, DecryptionKey, KeySet, Policy, Profile, Verification
 use comm_test::mint::suite::{self, Expected};
 use comm_test::mint::{EncryptionKey, SigningKey};
 use common::{run, Server};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 
 #[test]
@@ -299,4 +299,95 @@ fn probe_says_when_the_target_is_unreachable() {
             "comm-test: \"https://x/auth_result\": https is not supported: this build has no TLS\n"
         )
     );
+}
+
+/// Regression: against a wrong path every reject case "passed" on its
+/// 404 and probe reported 37 pass; and the table never showed what the
+/// target answered.
+#[test]
+fn probe_stops_at_a_wrong_path_and_shows_every_answer() {
+    let s = Server::start(&[]);
+    let (code, out, err) = run(&["probe", &format!("http://{}/nope", s.addr)], None);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "comm-test: http://{}/nope answered 404 to case accept_josekit_shape: not a \
+             communication plugin's attr_url (is the path right? the plugin API's is /auth_result)\n",
+            s.addr
+        )
+    );
+    let url = format!("http://{}/auth_result", s.addr);
+    let (code, out, _) = run(&["probe", &url], None);
+    assert_eq!(code, 0, "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row {name}: {out}"))
+            .to_owned()
+    };
+    assert!(
+        row("accept_josekit_shape").ends_with("200     pass    \"accepted\""),
+        "{}",
+        row("accept_josekit_shape")
+    );
+    assert!(
+        row("bad_tag")
+            .contains("400     pass    \"decryption_failed: JWE could not be decrypted\""),
+        "{}",
+        row("bad_tag")
+    );
+    let (_, json, _) = run(&["probe", &url, "--json"], None);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let bad_tag = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "bad_tag")
+        .unwrap();
+    assert_eq!(
+        (
+            &bad_tag["status"],
+            &bad_tag["answer"],
+            &bad_tag["refused_as"]
+        ),
+        (
+            &json!(400),
+            &json!("decryption_failed: JWE could not be decrypted"),
+            &Value::Null
+        )
+    );
+}
+
+/// Regression: a suite saved with `mint --suite` and probed after its
+/// tokens expired reported every accept case failed, with no warning.
+#[test]
+fn a_stale_suite_is_warned_about_and_its_accept_cases_named() {
+    let s = Server::start(&[]);
+    let dir = std::env::temp_dir().join(format!("comm-test-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run(&["mint", "--suite", dir.to_str().unwrap()], None).0, 0);
+    let path = dir.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest["generated_at"] = json!("2021-03-16T07:30:00Z");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let url = format!("http://{}/auth_result", s.addr);
+    let (_, _, err) = run(&["probe", &url, "--suite", dir.to_str().unwrap()], None);
+    assert!(
+        err.starts_with("comm-test: WARNING: the suite was minted at 2021-03-16T07:30:00Z, "),
+        "{err}"
+    );
+    assert!(
+        err.contains("its tokens expired at 2021-03-16T07:35:00Z"),
+        "{err}"
+    );
+    assert!(
+        err.contains("accept_josekit_shape, accept_no_typ_cty,"),
+        "{err}"
+    );
+    // A fresh suite says nothing of the kind.
+    let (_, _, err) = run(&["probe", &url], None);
+    assert!(!err.contains("WARNING"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -46,7 +46,12 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
     let url = client::Url::parse(target)
         .map_err(|e| ConfigError(format!("{}: {e}", log::shown(target))))?;
     let cases = match last(&flags, "--suite") {
-        Some(dir) => manifest::read(std::path::Path::new(dir)).map_err(ConfigError)?,
+        Some(dir) => {
+            let dir = std::path::Path::new(dir);
+            let cases = manifest::read(dir).map_err(ConfigError)?;
+            warn_if_stale(manifest::generated_at(dir), &cases);
+            cases
+        }
         None => fresh_suite(&flags)?,
     };
     let (outcomes, took) = probe::timed(&url, &cases).map_err(ConfigError)?;
@@ -64,6 +69,33 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A saved suite's tokens expire (`exp` = minted + 300 s): past that,
+/// every case that needs a valid time is refused as `expired`, and the
+/// report would say the target fails them. Say so first, and which.
+fn warn_if_stale(generated_at: Option<u64>, cases: &[suite::Case]) {
+    let Some(at) = generated_at else {
+        return;
+    };
+    let now = date::unix_now();
+    let expired_at = at.saturating_add(suite::LIFETIME);
+    if now <= expired_at {
+        return;
+    }
+    let stale: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.expected == suite::Expected::Accept)
+        .map(|c| c.name.as_str())
+        .collect();
+    super::say(&format!(
+        "WARNING: the suite was minted at {}, {} min ago; its tokens expired at {}: \
+         these accept cases will be refused as expired: {} (mint a fresh one, or probe without --suite)",
+        date::rfc3339(at),
+        now.saturating_sub(at) / 60,
+        date::rfc3339(expired_at),
+        stale.join(", ")
+    ));
 }
 
 fn fresh_suite(flags: &config::Flags) -> Result<Vec<suite::Case>, ConfigError> {

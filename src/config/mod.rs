@@ -631,12 +631,14 @@ impl<'a> Settings<'a> {
                         keys.verification.push(v);
                         return Ok((keys, false));
                     }
-                    (None, None) if r.from_file => return err(format!(
+                    (None, None) if r.from_file => {
+                        return err(format!(
                         "{}: no decryption_privkey and no signature_pubkey; the original plugin \
                              does not start without them, nor do we (give them there, or \
                              --decryption-key and --signature-key)",
                         r.file
-                    )),
+                    ))
+                    }
                     (None, None) => {}
                     _ => {
                         return err(format!(

@@ -101,6 +101,13 @@ pub fn read(dir: &Path) -> Result<Vec<Case>, String> {
     Ok(out)
 }
 
+/// When a written suite was minted (`generated_at`), if its manifest says.
+pub fn generated_at(dir: &Path) -> Option<u64> {
+    let text = read_bounded(&dir.join("manifest.json"), 1 << 20).ok()?;
+    let m: Value = serde_json::from_str(&text).ok()?;
+    crate::date::parse_rfc3339(m.get("generated_at")?.as_str()?)
+}
+
 fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
     crate::files::read_regular(path, max)
 }

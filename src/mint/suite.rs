@@ -26,6 +26,9 @@ pub struct Case {
     pub token: String,
 }
 
+/// How long a minted case is valid: `exp` is `iat` plus this.
+pub const LIFETIME: u64 = 300;
+
 /// The keys a suite is minted with.
 pub struct Keys {
     pub signer: SigningKey,
@@ -607,7 +610,7 @@ pub fn cases(keys: &Keys, profile: Profile, now: u64) -> Result<Vec<Case>, MintE
                 .unwrap_or_default(),
             session_url: None,
             iat: now,
-            exp_in: 300,
+            exp_in: LIFETIME,
         },
         now,
     };
