@@ -226,6 +226,42 @@ fn rewrite(path: &Path, journal: &Shared) -> Result<File, String> {
     open_append(path)
 }
 
+/// A line is never longer than an event's bound and its envelope; a
+/// longer one (a corrupt file) is skipped, never held whole.
+const MAX_FILE_LINE: u64 = 2 * super::journal::MAX_EVENT_BYTES as u64 + 4096;
+
+enum Next {
+    Line,
+    TooLong,
+    End,
+}
+
+/// The next line into `line` (without its newline), within `MAX_FILE_LINE`.
+fn next_line(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> Next {
+    line.clear();
+    match reader.by_ref().take(MAX_FILE_LINE).read_until(b'\n', line) {
+        Ok(0) | Err(_) => return Next::End,
+        Ok(_) => {}
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Next::Line;
+    }
+    if (line.len() as u64) < MAX_FILE_LINE {
+        // The last line, without its newline (a torn one, or whole).
+        return Next::Line;
+    }
+    // Too long: skip to its end, a piece at a time.
+    loop {
+        line.clear();
+        match reader.by_ref().take(MAX_FILE_LINE).read_until(b'\n', line) {
+            Ok(0) | Err(_) => return Next::TooLong,
+            Ok(_) if line.last() == Some(&b'\n') => return Next::TooLong,
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Reads the file's events back (the last `capacity`, deletes applied):
 /// oldest first, and how many lines were torn or corrupt.
 pub fn load(file: File, capacity: usize) -> (Vec<Arc<Framed>>, usize) {
@@ -234,8 +270,16 @@ pub fn load(file: File, capacity: usize) -> (Vec<Arc<Framed>>, usize) {
     let mut bad = 0usize;
     let mut reader = BufReader::new(file);
     let _ = reader.seek(SeekFrom::Start(0));
-    for line in reader.split(b'\n') {
-        let Ok(line) = line else { break };
+    let mut line = Vec::new();
+    loop {
+        match next_line(&mut reader, &mut line) {
+            Next::End => break,
+            Next::TooLong => {
+                bad += 1;
+                continue;
+            }
+            Next::Line => {}
+        }
         if line.is_empty() {
             continue;
         }
