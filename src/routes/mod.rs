@@ -1,11 +1,13 @@
-//! Requests to responses, as plain functions: the public routes of the
-//! plugin API (`public.rs`, the citizen's page in `citizen.rs`), the
-//! tester's inbox on its own listener (`inbox.rs`, `page.rs`) behind its
-//! `Host` rule and cross-site defence (`guard.rs`), and the state they
-//! share: the replay cache (`replay.rs`), the citizens' Logout keys
-//! (`logout.rs`) and the journal (`journal.rs`). No crypto here: tokens go
-//! to `jose::decode`, which answers with verified claims or a named
-//! rejection.
+//! The application the transport serves: two `http::Service`s, the
+//! public routes of the plugin API (`public.rs`; a token's one path in
+//! `token.rs`; the citizen's page in `citizen.rs`) and the tester's inbox
+//! on its own listener (`inbox.rs`, `page.rs`, `event_page.rs`) behind its
+//! `Host` rule and cross-site defence (`guard.rs`); what they share: query
+//! parsing (`query.rs`), HTML pieces (`html.rs`), session feedback
+//! (`session.rs`), the replay cache (`replay.rs`), the citizens' Logout
+//! keys (`logout.rs`) and the journal (`journal.rs`, on disk in
+//! `journal_file.rs`). No crypto here: tokens go to `jose`, which answers
+//! with verified claims or a named rejection.
 
 mod citizen;
 mod event_page;
