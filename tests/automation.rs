@@ -880,3 +880,31 @@ fn an_enormous_corrupt_line_in_the_journal_file_is_skipped_not_held() {
         .unwrap();
     assert!(peak < 24 * 1024, "peak {peak} kB: the 48 MiB line was held");
 }
+
+/// A client that opens waiters until the cap holds only them takes no
+/// slot for good: the oldest waiter is evicted for a newcomer, and the
+/// inbox still answers.
+#[test]
+fn a_flood_of_waiters_is_held_to_the_connection_cap() {
+    let s = Server::start(&["--max-connections", "8"]);
+    let mut waiters: Vec<TcpStream> = (0..40)
+        .map(|_| start_wait(&s, "timeout=60&q=never"))
+        .collect();
+    // Past the cap, a new connection is served: waiters were evicted.
+    let r = s.inbox_request("GET", "/healthz");
+    assert_eq!(r.status, 200);
+    // The evicted ones were closed, not answered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut closed = 0;
+    while closed == 0 && std::time::Instant::now() < deadline {
+        for w in waiters.iter_mut() {
+            w.set_nonblocking(true).unwrap();
+            let mut b = [0u8; 16];
+            if let Ok(0) = w.read(&mut b) {
+                closed += 1;
+            }
+        }
+        std::thread::yield_now();
+    }
+    assert!(closed >= 1, "no waiter was evicted to make room");
+}

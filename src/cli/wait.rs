@@ -11,6 +11,7 @@ use super::{last, number, options_help, spec, Flag};
 use crate::client::{self, Url};
 use crate::config::{flags, ConfigError, Env};
 use crate::log;
+use crate::routes::query::percent_encode;
 
 const OPTIONS: &[Flag] = &[
     Flag::Own(
@@ -144,7 +145,7 @@ fn filters(flags: &crate::config::Flags) -> Result<String, ConfigError> {
     let mut q = String::new();
     for (name, param) in [("--route", "route"), ("--verdict", "verdict"), ("--q", "q")] {
         if let Some(v) = last(flags, name) {
-            q.push_str(&format!("&{param}={}", encode(v)));
+            q.push_str(&format!("&{param}={}", percent_encode(v)));
         }
     }
     for (_, v) in flags.iter().filter(|(n, _)| n == "--attr") {
@@ -154,20 +155,13 @@ fn filters(flags: &crate::config::Flags) -> Result<String, ConfigError> {
                 log::shown(v)
             )));
         };
-        q.push_str(&format!("&attr.{}={}", encode(name), encode(value)));
+        q.push_str(&format!(
+            "&attr.{}={}",
+            percent_encode(name),
+            percent_encode(value)
+        ));
     }
     Ok(q)
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn get(inbox: &Url, target: &str, wait: u64) -> Result<client::Answer, ConfigError> {

@@ -19,7 +19,7 @@ pub mod journal_file;
 pub mod logout;
 mod page;
 pub mod public;
-mod query;
+pub mod query;
 pub mod replay;
 mod session;
 mod token;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::html::{attributes, esc, open_document};
 use super::journal::{Event, Filter, Framed, Kind, Outcome};
+use super::query::percent_encode;
 use super::{App, Response};
 use crate::date;
 
@@ -118,24 +119,13 @@ fn filter_query(filter: &Filter<'_>) -> String {
         ("verdict", filter.verdict),
     ] {
         if let Some(v) = value {
-            let _ = write!(q, "&{name}={}", url_encode(v));
+            let _ = write!(q, "&{name}={}", percent_encode(v));
         }
     }
     for (k, v) in filter.attrs {
-        let _ = write!(q, "&attr.{}={}", url_encode(k), url_encode(v));
+        let _ = write!(q, "&attr.{}={}", percent_encode(k), percent_encode(v));
     }
     q
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// What the server runs with, as the start-up line says it.

@@ -17,6 +17,19 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     raw_param(query, name).and_then(|v| percent_decode(&v.replace('+', " ")))
 }
 
+/// `%XX` encoding of everything but RFC 3986's unreserved characters: a
+/// value that `query_param` reads back exactly.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `%XX` decoding of a query value; `None` on a broken escape or non-UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
@@ -70,6 +83,14 @@ mod tests {
         assert_eq!(query_param(q, "flag").as_deref(), Some(""));
         assert_eq!(raw_param(q, "resul"), None);
         assert_eq!(query_param(Some("v=a+b"), "v").as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn an_encoded_value_reads_back_exactly() {
+        for v in ["a b+c&d=e", "zoë@example.nl", "%41", ""] {
+            let q = format!("v={}", percent_encode(v));
+            assert_eq!(query_param(Some(&q), "v").as_deref(), Some(v));
+        }
     }
 
     #[test]
