@@ -19,6 +19,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod date;
+pub mod faults;
 pub mod feedback;
 pub mod files;
 pub mod http;

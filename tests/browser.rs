@@ -264,3 +264,108 @@ fn the_inbox_in_a_browser_a_test_drives() {
         serde_json::from_slice(&s.inbox_request("GET", "/api/events").body).unwrap();
     assert!(api["events"].as_array().unwrap().is_empty());
 }
+
+/// Faults from the inbox page, as a tester sets them: the form's own
+/// controls, the panel following a fault used up by a request or set by a
+/// script while the page is open, and its Clear button.
+#[test]
+fn faults_are_set_followed_and_cleared_from_the_inbox_page() {
+    let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium and chromium-driver: .ci/run installs them"
+        );
+        eprintln!("SKIPPED: no Chromium or chromedriver");
+        return;
+    };
+    let s = Server::start(&[]);
+    let b = webdriver::Browser::start(driver);
+    b.open(&format!("http://{}/", s.inbox()));
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    assert!(b.text("#faults").contains("Faults on demand"));
+    b.click("#faults > summary");
+    assert_eq!(
+        b.text("#no-faults"),
+        "No faults: every route answers as usual."
+    );
+    // Only the fields the chosen answer uses are offered.
+    b.click("#fault-answer option[value='close']");
+    assert_eq!(
+        b.eval("return document.getElementById('fault-status').hidden;"),
+        true
+    );
+    b.click("#fault-answer option[value='status']");
+    assert_eq!(
+        b.eval("return document.getElementById('fault-status').hidden;"),
+        false
+    );
+    b.click("#fault-route option:nth-child(2)");
+    b.clear("#fault-status");
+    b.type_into("#fault-status", "503");
+    b.type_into("#fault-body", "down for maintenance");
+    b.type_into("#fault-times", "1");
+    b.click("#set-fault");
+    let shown = b.wait_for(
+        |b| {
+            b.eval(
+                "var l = document.querySelector('#faults-now li'); return l ? l.textContent : '';",
+            )
+        },
+        |t| !t.as_str().unwrap_or("").is_empty(),
+    );
+    assert!(
+        shown
+            .as_str()
+            .unwrap()
+            .starts_with("ui: status 503, for the next request"),
+        "{shown}"
+    );
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    let r = s.request("GET", "/ui", None, b"");
+    assert_eq!((r.status, r.text()), (503, "down for maintenance".into()));
+    // Used up: the panel says so without a reload, and the entry names it.
+    let gone = b.wait_for(
+        |b| b.eval("return !!document.getElementById('no-faults');"),
+        |v| v == &serde_json::Value::Bool(true),
+    );
+    assert_eq!(gone, true);
+    let ids = b.wait_for(|b| b.entry_ids(), |ids| !ids.is_empty());
+    assert!(b
+        .text(&format!("#e{} h2", ids[0]))
+        .contains("fault: status 503"));
+    // Set by a script while the page is open: shown live; then cleared
+    // with the panel's own button.
+    let body = r#"{"route":"auth_result","close":true}"#;
+    let r = s.inbox_raw(
+        format!(
+            "POST /api/faults HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            s.inbox(),
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let li = b.wait_for(
+        |b| {
+            b.eval(
+                "var l = document.querySelector('#faults-now li'); return l ? l.textContent : '';",
+            )
+        },
+        |t| t.as_str().unwrap_or("").starts_with("auth_result"),
+    );
+    assert!(
+        li.as_str()
+            .unwrap()
+            .starts_with("auth_result: close, until cleared"),
+        "{li}"
+    );
+    b.click("#faults-now li[data-route='auth_result'] button");
+    b.wait_for(
+        |b| b.eval("return !!document.getElementById('no-faults');"),
+        |v| v == &serde_json::Value::Bool(true),
+    );
+    let api: serde_json::Value =
+        serde_json::from_slice(&s.inbox_request("GET", "/api/faults").body).unwrap();
+    assert_eq!(api, serde_json::json!({"faults": []}));
+}

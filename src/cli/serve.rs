@@ -131,7 +131,20 @@ fn settings_line(config: &Config) -> String {
             "logged"
         },
         config.journal_size,
-    )
+    ) + &faults_said(&config.faults)
+}
+
+/// `, faults: ui status 503 (2 more), …`: a plugin set to misbehave says
+/// so where an operator looks first.
+fn faults_said(faults: &[crate::faults::Fault]) -> String {
+    if faults.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = faults
+        .iter()
+        .map(|f| format!("{} {}", f.route.name(), f.describe()))
+        .collect();
+    format!(", faults: {}", each.join("; "))
 }
 
 /// The fingerprints of the ID Contact test keys everyone has (RSA and

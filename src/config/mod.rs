@@ -57,6 +57,8 @@ pub struct Config {
     pub journal_file: Option<std::path::PathBuf>,
     /// Where session feedback may go; `None`: off.
     pub session_feedback: Option<crate::feedback::Destinations>,
+    /// `--fault`: how the public routes misbehave from the start.
+    pub faults: Vec<crate::faults::Fault>,
     pub ui: UiMode,
     pub log_format: LogFormat,
     pub profile: Profile,
@@ -325,6 +327,19 @@ pub const OPTIONS: &[Opt] = &[
          journal's size. Needs the inbox",
     },
     Opt {
+        flag: "--fault",
+        env: "COMM_TEST_FAULT",
+        value: "ROUTE[:KEY=VALUE,…]",
+        default: "none",
+        range: None,
+        help: "misbehave on demand; repeatable (env: separated by ;), one per route.\n      \
+         ROUTE: start_communication, ui, auth_result. KEYs: status=100-599, body=TEXT\n      \
+         (last: takes the rest, commas too), delay_ms=0-60000, close, times=N (default:\n      \
+         until cleared), answer=malformed_json|no_client_url (start_communication).\n      \
+         E.g. ui:status=503,body=down  start_communication:delay_ms=6000,times=1.\n      \
+         Set and cleared at run time too: the inbox's /api/faults (README, \"Faults\")",
+    },
+    Opt {
         flag: "--session-feedback",
         env: "COMM_TEST_SESSION_FEEDBACK",
         value: "HOST[:PORT],…|*",
@@ -501,6 +516,12 @@ impl<'a> Settings<'a> {
     }
 
     fn all(&self, flag: &str) -> Result<Vec<String>, ConfigError> {
+        self.all_split(flag, ',')
+    }
+
+    /// Every occurrence of a repeatable flag, else its variable's items,
+    /// separated by `sep`.
+    fn all_split(&self, flag: &str, sep: char) -> Result<Vec<String>, ConfigError> {
         let from_flags: Vec<String> = self
             .flags
             .iter()
@@ -516,7 +537,7 @@ impl<'a> Settings<'a> {
         let Some(v) = self.env_value(flag)? else {
             return Ok(Vec::new());
         };
-        let items: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).collect();
+        let items: Vec<String> = v.split(sep).map(|s| s.trim().to_owned()).collect();
         if items.iter().any(String::is_empty) {
             return err(format!(
                 "{} has an empty entry: {}",
@@ -851,6 +872,24 @@ impl Settings<'_> {
         }
     }
 
+    /// `--fault`, each checked as the inbox's API checks one; a second
+    /// fault on a route would silently replace the first: an error.
+    fn faults(&self) -> Result<Vec<crate::faults::Fault>, ConfigError> {
+        let mut faults: Vec<crate::faults::Fault> = Vec::new();
+        for spec in self.all_split("--fault", ';')? {
+            let f = crate::faults::parse(spec.trim())
+                .map_err(|e| ConfigError(format!("--fault {}: {e}", shown(&spec))))?;
+            if faults.iter().any(|g| g.route == f.route) {
+                return err(format!(
+                    "--fault: two faults on {} (one per route)",
+                    f.route.name()
+                ));
+            }
+            faults.push(f);
+        }
+        Ok(faults)
+    }
+
     fn inbox_hosts(&self) -> Result<Vec<HostName>, ConfigError> {
         self.all("--inbox-host")?
             .iter()
@@ -949,6 +988,7 @@ impl Config {
             journal_size: s.size("--journal-size")?,
             journal_file: s.one("--journal-file")?.map(|p| p.trim().into()),
             session_feedback: s.session_feedback()?,
+            faults: s.faults()?,
             ui: s.choice("--ui", &[("text", UiMode::Text), ("html", UiMode::Html)])?,
             log_format: s.choice(
                 "--log-format",

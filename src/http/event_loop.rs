@@ -510,6 +510,11 @@ mod tests {
                     Answer::At(ok("late"), at)
                 }
                 "/close" => Answer::Close(Note::default()),
+                "/close-later" => {
+                    let at = now + Duration::from_millis(1500);
+                    *self.delay.lock().unwrap() = Some(at);
+                    Answer::CloseAt(Note::default(), at)
+                }
                 "/stream" => Answer::Stream(ok("open\n"), 0),
                 _ => Answer::Now(ok("now")),
             }
@@ -681,6 +686,28 @@ mod tests {
         let mut got = Vec::new();
         s.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"");
+    }
+
+    /// A plugin that hangs, then drops the connection: nothing is sent,
+    /// not before its time, and others are served meanwhile.
+    #[test]
+    fn a_request_can_be_closed_later_without_an_answer() {
+        let (toy, addr) = serve();
+        let mut s = get(addr, "/close-later");
+        let at = loop {
+            if let Some(at) = *toy.delay.lock().unwrap() {
+                break at;
+            }
+            std::thread::yield_now();
+        };
+        let mut other = get(addr, "/now");
+        assert!(answer(&mut other).ends_with("now"));
+        let early = Instant::now() < at;
+        assert!(!early || nothing_yet(&s), "closed before its time");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"");
+        assert!(Instant::now() >= at, "closed before its time");
     }
 
     #[test]

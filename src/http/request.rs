@@ -359,6 +359,14 @@ fn then<S, P>(
             log_closed(method, path, &note, started);
             Then::Close
         }
+        Answer::CloseAt(note, at) => {
+            log_closed(method, path, &note, started);
+            Then::SendAt {
+                bytes: Vec::new(),
+                at,
+                connection: Connection::Close,
+            }
+        }
     }
 }
 

@@ -93,7 +93,10 @@ pub fn serialize(r: &Response, framing: Framing) -> Vec<u8> {
         date::http_date(date::unix_now()),
         r.content_type,
     );
-    if framing.body != Body::UntilClose {
+    // 1xx, 204 and 304 have no body by definition (RFC 9110 §6.4.1): no
+    // length, no bytes, or the client would read them as the next answer.
+    let bodiless = matches!(r.status, 100..=199 | 204 | 304);
+    if framing.body != Body::UntilClose && !bodiless {
         let _ = write!(out, "Content-Length: {}\r\n", r.body.len());
     }
     for (name, value) in &r.headers {
@@ -107,7 +110,7 @@ pub fn serialize(r: &Response, framing: Framing) -> Vec<u8> {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if framing.body != Body::HeadOnly {
+    if framing.body != Body::HeadOnly && !bodiless {
         out.extend_from_slice(&r.body);
     }
     out
@@ -143,5 +146,17 @@ mod tests {
         }
         let s = serialize(&Response::error(299, "x"), Framing::REFUSAL);
         assert!(s.starts_with(b"HTTP/1.1 299 \r\n"));
+    }
+
+    /// A fault can ask for 204 or 304: a body or length there would be
+    /// read as the start of the next answer.
+    #[test]
+    fn statuses_without_a_body_send_neither_length_nor_bytes() {
+        for code in [101, 204, 304] {
+            let s = serialize(&Response::new(code, "text/plain", "x"), Framing::REFUSAL);
+            let s = String::from_utf8(s).unwrap();
+            assert!(!s.contains("Content-Length"), "{s}");
+            assert!(s.ends_with("\r\n\r\n"), "{s}");
+        }
     }
 }

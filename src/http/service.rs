@@ -2,11 +2,11 @@
 //! when it reaches a service, what a service may answer, and the `Service`
 //! trait a loop drives. Nothing here names a route.
 //!
-//! A service answers a request in one of five ways (`Answer`): at once; as
+//! A service answers a request in one of six ways (`Answer`): at once; as
 //! an event stream the loop then feeds from the service; not yet (the
 //! request is parked until the service's waker fires or its deadline
 //! passes); not before a given time; or not at all (the connection is
-//! closed). Parked and delayed requests are ordinary connections of the
+//! closed, at once or at a given time). Parked and delayed requests are ordinary connections of the
 //! loop: no thread each, counted against the connection cap, and the
 //! loop serves everyone else meanwhile.
 
@@ -168,6 +168,9 @@ pub enum Answer<S, P> {
     At(Response, Instant),
     /// Close the connection without answering; the note is logged.
     Close(Note),
+    /// Close it without answering, not before `Instant` (a plugin that
+    /// hangs, then drops the connection).
+    CloseAt(Note, Instant),
 }
 
 impl<S, P> From<Response> for Answer<S, P> {
@@ -181,7 +184,7 @@ impl<S, P> Answer<S, P> {
     pub fn response_mut(&mut self) -> Option<&mut Response> {
         match self {
             Answer::Now(r) | Answer::Stream(r, _) | Answer::At(r, _) => Some(r),
-            Answer::Park(..) | Answer::Close(_) => None,
+            Answer::Park(..) | Answer::Close(_) | Answer::CloseAt(..) => None,
         }
     }
 }

@@ -154,7 +154,39 @@
     setCount(0);
   }
 
+  // The faults panel follows the faults in force: set, cleared, or used
+  // up by a request, from this page, another one or a script.
+  function faultsChanged() {
+    var now = document.getElementById("faults-now");
+    if (!now) return;
+    fetch("/faults", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var t = document.createElement("template");
+        t.innerHTML = html;
+        var fresh = t.content.getElementById("faults-now");
+        if (fresh) now.replaceWith(fresh);
+        var panel = document.getElementById("faults");
+        if (panel && fresh && fresh.querySelector("li")) panel.open = true;
+      })
+      .catch(function () {});
+  }
+
+  // Only the fields the chosen answer uses are offered.
+  function faultForm() {
+    var answer = document.getElementById("fault-answer");
+    if (!answer) return;
+    function shown() {
+      var status = answer.value === "status";
+      document.getElementById("fault-status").hidden = !status;
+      document.getElementById("fault-body").hidden = !status;
+    }
+    answer.addEventListener("change", shown);
+    shown();
+  }
+
   wire(document);
+  faultForm();
   tick();
   setInterval(tick, 15000);
   if (single) return;
@@ -165,5 +197,6 @@
     es.addEventListener("error", function () { live.textContent = "reconnecting…"; });
     es.addEventListener("entry", refresh);
     es.addEventListener("clear", cleared);
+    es.addEventListener("faults", faultsChanged);
   }
 })();

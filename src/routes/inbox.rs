@@ -9,7 +9,10 @@
 //!   `DELETE /api/events` (or `POST /api/events/clear`, for the page's
 //!   form): empties it.
 //! - `GET /api/events/stream[?since=ID]`: one `entry` event per new entry,
-//!   a `clear` event when the journal is emptied.
+//!   a `clear` event when the journal is emptied, a `faults` event when
+//!   the faults in force change.
+//! - `GET`/`POST`/`DELETE /api/faults`, and the page's forms `POST /faults`
+//!   and `POST /faults/clear`: faults on demand (`faulted.rs`).
 //!
 //! Every route but `/healthz` first checks `Host` (421 for a name that is
 //! not the inbox's), and every changing one the cross-site defence (403),
@@ -105,6 +108,12 @@ fn route(app: &App, req: &Request) -> Response {
         ("/api/events", Get | Head) => list(app, req.query),
         ("/api/events", Delete) => delete(app, req.query, false),
         ("/api/events/clear", Post) => delete(app, req.query, true),
+        ("/api/faults", _) => super::faulted::api(app, req),
+        ("/faults", Get | Head) => page::faults_fragment(app),
+        ("/faults", Post) => super::faulted::form(app, req, false),
+        ("/faults/clear", Post) => super::faulted::form(app, req, true),
+        ("/faults", _) => Response::method_not_allowed("GET, HEAD, POST"),
+        ("/faults/clear", _) => Response::method_not_allowed("POST"),
         (
             "/" | "/entries" | "/app.js" | "/app.css" | "/api/events/stream" | "/api/events.ndjson",
             _,
@@ -389,6 +398,7 @@ fn stream(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     let start = StreamStart {
         after,
         clears: app.shared_journal().clears(),
+        faults: app.faults.version(),
     };
     Answer::Stream(opening, start)
 }

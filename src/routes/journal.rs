@@ -166,6 +166,8 @@ pub struct RequestInfo {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// The fault it got in place of its answer (`faults::Fault::describe`).
+    pub fault: Option<String>,
     pub ms: u64,
     pub client: Option<String>,
     pub headers: Vec<(&'static str, String)>,
@@ -178,14 +180,18 @@ impl RequestInfo {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), json!(v)))
             .collect();
-        json!({
+        let mut v = json!({
             "method": self.method,
             "path": self.path,
             "status": self.status,
             "ms": self.ms,
             "client": self.client,
             "headers": headers,
-        })
+        });
+        if let (Some(f), Some(o)) = (&self.fault, v.as_object_mut()) {
+            o.insert("fault".into(), json!(f));
+        }
+        v
     }
 }
 
@@ -488,6 +494,12 @@ impl Shared {
         if let Some(w) = self.wake.get() {
             w();
         }
+    }
+
+    /// Wakes the inbox's streams for something beside the journal that
+    /// they report (the faults in force).
+    pub fn poke(&self) {
+        self.changed();
     }
 
     /// A poisoned lock means a thread panicked mid-update; the deque itself

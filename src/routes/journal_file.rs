@@ -416,6 +416,7 @@ fn request_of(r: &Value) -> Option<RequestInfo> {
         method: str_of("method")?.to_owned(),
         path: str_of("path")?.to_owned(),
         status: u16::try_from(r.get("status")?.as_u64()?).ok()?,
+        fault: str_of("fault").map(|f| super::journal::cut(f, super::journal::MAX_REQUEST_TEXT)),
         ms: r.get("ms").and_then(Value::as_u64).unwrap_or(0),
         client: str_of("client").map(str::to_owned),
         headers,

@@ -3,7 +3,8 @@
 //! `token.rs`; the citizen's page in `citizen.rs`) and the tester's inbox
 //! on its own listener (`inbox.rs`, `page.rs`, `event_page.rs`) behind its
 //! `Host` rule and cross-site defence (`guard.rs`); what they share: query
-//! parsing (`query.rs`), HTML pieces (`html.rs`), session feedback
+//! parsing (`query.rs`), HTML pieces (`html.rs`), faults on demand
+//! (`faulted.rs`), session feedback
 //! (`session.rs`), the replay cache (`replay.rs`), the citizens' Logout
 //! keys (`logout.rs`) and the journal (`journal.rs`, on disk in
 //! `journal_file.rs`). No crypto here: tokens go to `jose`, which answers
@@ -11,6 +12,7 @@
 
 mod citizen;
 mod event_page;
+mod faulted;
 pub mod guard;
 mod html;
 pub mod inbox;
@@ -48,12 +50,13 @@ pub struct Listening {
     pub inbox: Option<SocketAddr>,
 }
 
-/// Where an event stream stands: the last journal id it was sent, and the
-/// journal's clear count it last told its client of.
+/// Where an event stream stands: the last journal id it was sent, the
+/// journal's clear count and the faults' version it last told its client of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamStart {
     pub after: u64,
     pub clears: u64,
+    pub faults: u64,
 }
 
 impl StreamStart {
@@ -63,6 +66,12 @@ impl StreamStart {
     /// entries after `after`, as serialised once when recorded.
     /// They are appended to `out`, which grows by exactly their size.
     pub fn next_frames(&mut self, app: &App, budget: usize, out: &mut Vec<u8>) {
+        let faults = app.faults.version();
+        if faults != self.faults {
+            // Set, cleared or used: the page reloads its faults panel.
+            self.faults = faults;
+            out.extend_from_slice(format!("event: faults\ndata: {faults}\n\n").as_bytes());
+        }
         let clears = app.journal.clears();
         if clears != self.clears {
             self.clears = clears;
@@ -95,7 +104,9 @@ impl StreamStart {
 
     /// Whether the journal holds something this stream has not been sent.
     pub fn behind(&self, app: &App) -> bool {
-        app.last_event() > self.after || app.journal.clears() != self.clears
+        app.last_event() > self.after
+            || app.journal.clears() != self.clears
+            || app.faults.version() != self.faults
     }
 }
 
@@ -121,6 +132,8 @@ pub struct App {
     /// `GET /healthz` answered: counted, never journaled (a health check
     /// every few seconds would push results out).
     healthz: std::sync::atomic::AtomicU64,
+    /// Faults on demand, one per public route at most.
+    faults: crate::faults::Board,
 }
 
 impl App {
@@ -158,6 +171,7 @@ impl App {
             },
             journal,
             healthz: std::sync::atomic::AtomicU64::new(0),
+            faults: crate::faults::Board::new(config.faults),
             journal_file: config
                 .journal_file
                 .as_ref()
@@ -232,6 +246,19 @@ impl App {
                 .into(),
             ),
             ("session feedback", self.feedback.describe()),
+            ("faults", {
+                let set: Vec<String> = self
+                    .faults
+                    .list()
+                    .iter()
+                    .map(|f| format!("{} {}", f.route.name(), f.describe()))
+                    .collect();
+                if set.is_empty() {
+                    "none".into()
+                } else {
+                    set.join("; ")
+                }
+            }),
             (
                 "journal",
                 format!("the last {} events, in memory", self.journal().capacity()),
@@ -316,6 +343,11 @@ impl App {
         }
     }
 
+    /// The faults changed: the inbox's streams say so to their pages.
+    fn faults_changed(&self) {
+        self.journal.poke();
+    }
+
     /// Forgets every token seen: the next arrival of each is no replay.
     pub fn clear_replays(&self) {
         let mut r = self
@@ -351,8 +383,18 @@ impl Service for PublicService<'_> {
     type Stream = Infallible;
     type Parked = Infallible;
 
+    /// A fault set on the request's route is taken (used once) before
+    /// the route runs, so the journal records the request with it; the
+    /// route's answer is then replaced, delayed or dropped.
     fn call(&self, req: &Request<'_>) -> Answer<Infallible, Infallible> {
-        Answer::Now(handle(self.0, req))
+        let app = self.0;
+        let fault = crate::faults::Route::of_path(req.path).and_then(|r| app.faults.take(r));
+        let Some(fault) = fault else {
+            return Answer::Now(handle(app, req));
+        };
+        app.faults_changed();
+        let usual = handle_faulted(app, req, Some(&fault));
+        faulted::apply(app, &fault, usual)
     }
 
     /// A request the transport refused (413, 431, a malformed head) is
@@ -363,6 +405,7 @@ impl Service for PublicService<'_> {
             method: journal::cut(r.method.unwrap_or("-"), journal::MAX_REQUEST_TEXT),
             path: journal::cut(path, journal::MAX_REQUEST_TEXT),
             status: r.status,
+            fault: None,
             ms: 0,
             client: r.peer.map(|p| p.to_string()),
             headers: Vec::new(),
@@ -439,12 +482,17 @@ fn healthz(req: &Request) -> Response {
 /// journaled: by its route, with what it made of it, or else here, with
 /// its answer.
 pub fn handle(app: &App, req: &Request) -> Response {
+    handle_faulted(app, req, None)
+}
+
+/// `handle`, for a request that gets `fault` in place of its answer.
+fn handle_faulted(app: &App, req: &Request, fault: Option<&crate::faults::Fault>) -> Response {
     if req.path == "/healthz" {
         app.healthz
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return healthz(req);
     }
-    let ex = Exchange::new(req);
+    let ex = Exchange::new(req, fault);
     let r = public_routes(app, req, &ex);
     if !ex.recorded.get() {
         let kind = journal::Kind::Request {
@@ -471,18 +519,22 @@ pub struct Exchange<'r> {
     req: &'r Request<'r>,
     started: std::time::Instant,
     recorded: std::cell::Cell<bool>,
+    /// The fault that replaces the route's answer, if one does.
+    fault: Option<&'r crate::faults::Fault>,
 }
 
 impl<'r> Exchange<'r> {
-    fn new(req: &'r Request<'r>) -> Self {
+    fn new(req: &'r Request<'r>, fault: Option<&'r crate::faults::Fault>) -> Self {
         Exchange {
             req,
             started: std::time::Instant::now(),
             recorded: std::cell::Cell::new(false),
+            fault,
         }
     }
 
-    /// The request as the journal keeps it, answered with `status`.
+    /// The request as the journal keeps it, answered with `status` (or
+    /// with what its fault sends instead).
     fn info(&self, status: u16) -> journal::RequestInfo {
         let method = match self.req.method {
             Method::Get => "GET",
@@ -501,7 +553,8 @@ impl<'r> Exchange<'r> {
         journal::RequestInfo {
             method: method.to_owned(),
             path: journal::cut(self.req.path, journal::MAX_REQUEST_TEXT),
-            status,
+            status: self.fault.map_or(status, |f| f.status_sent(status)),
+            fault: self.fault.map(crate::faults::Fault::describe),
             ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             client: self.req.peer.map(|p| p.to_string()),
             headers,

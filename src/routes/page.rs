@@ -59,6 +59,7 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
     );
     search_form(&mut body, filter);
     settings(&mut body, app);
+    faults(&mut body, app);
     body.push_str("</header>\n<main id=\"events\">\n");
     if len == 0 {
         body.push_str(EMPTY);
@@ -135,6 +136,27 @@ fn settings(out: &mut String, app: &App) {
     out.push_str("</details>\n");
 }
 
+/// The faults in force and the form that sets one; open while any is set,
+/// so nobody tests against a plugin that misbehaves without seeing it.
+fn faults(out: &mut String, app: &App) {
+    let open = if app.faults.list().is_empty() {
+        ""
+    } else {
+        " open"
+    };
+    let _ = writeln!(
+        out,
+        "<details id=\"faults\"{open}><summary>Faults on demand</summary>{}{}</details>",
+        super::faulted::panel(app),
+        super::faulted::FORM
+    );
+}
+
+/// `GET /faults`: the panel's list alone, for the page's live updates.
+pub fn faults_fragment(app: &App) -> Response {
+    html(super::faulted::panel(app))
+}
+
 /// The entries `filter` matches, newest first, for the page's live
 /// updates (at most one page: the page reloads past that).
 pub fn entries(app: &App, filter: &Filter<'_>) -> Response {
@@ -168,6 +190,9 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
     }
     if let Some(r) = &e.request {
         facts.push(("request", format!("{} {} → {}", r.method, r.path, r.status)));
+        if let Some(f) = &r.fault {
+            facts.push(("fault", format!("{f} (in place of the usual answer)")));
+        }
         facts.push(("took", format!("{} ms", r.ms)));
         if let Some(c) = &r.client {
             facts.push(("client", c.clone()));
@@ -233,11 +258,15 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
     let _ = write!(
         out,
         "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\" tabindex=\"-1\">\n\
-         <h2><span class=\"verdict\">{verdict}</span> {title} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
+         <h2><span class=\"verdict\">{verdict}</span> {title}{faulted} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
          <p class=\"when\"><time datetime=\"{time}\" data-ms=\"{ms}\">{shown} UTC</time> \
          <span class=\"ago\">{ago}</span> <span class=\"gist\">{gist}</span></p>\n\
          <details class=\"more\"><summary>Details</summary>\n",
         gist = esc(&gist(e)),
+        faulted = match e.request.as_ref().and_then(|r| r.fault.as_ref()) {
+            Some(f) => format!(" <span class=\"faulted\">fault: {}</span>", esc(f)),
+            None => String::new(),
+        },
         id = e.id,
         verdict = esc(verdict),
         title = esc(&title),

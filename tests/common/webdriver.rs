@@ -128,6 +128,13 @@ impl Browser {
         );
     }
 
+    /// Empties the input matching `css`, as selecting its text and
+    /// deleting it would.
+    pub fn clear(&self, css: &str) {
+        let id = self.find(css);
+        self.cmd("POST", &format!("/element/{id}/clear"), Some(json!({})));
+    }
+
     /// The page's address now.
     pub fn url(&self) -> String {
         self.cmd("GET", "/url", None)
