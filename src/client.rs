@@ -165,6 +165,7 @@ pub fn post(
     let req = Outgoing {
         method: "POST",
         content_type,
+        accept: None,
         body,
         max_body: 0,
     };
@@ -184,6 +185,27 @@ pub fn post_reading(
     let req = Outgoing {
         method: "POST",
         content_type,
+        accept: None,
+        body,
+        max_body,
+    };
+    exchange(url, &req, timeout, guard)
+}
+
+/// `POST` asking for JSON (`Accept: application/json`: the core answers a
+/// redirect without it), and the answer's body up to `max_body` bytes.
+pub fn post_for_json(
+    url: &Url,
+    content_type: &str,
+    body: &[u8],
+    max_body: usize,
+    timeout: Duration,
+    guard: Guard<'_>,
+) -> Result<Answer, Error> {
+    let req = Outgoing {
+        method: "POST",
+        content_type: Some(content_type),
+        accept: Some("application/json"),
         body,
         max_body,
     };
@@ -201,6 +223,7 @@ pub fn get(
     let req = Outgoing {
         method: "GET",
         content_type: None,
+        accept: None,
         body: &[],
         max_body,
     };
@@ -217,6 +240,8 @@ pub struct Answer {
 struct Outgoing<'a> {
     method: &'static str,
     content_type: Option<&'a str>,
+    /// `Accept`, when the answer's form depends on it.
+    accept: Option<&'static str>,
     body: &'a [u8],
     /// 0: the body is not read at all.
     max_body: usize,
@@ -253,6 +278,9 @@ fn exchange(
     }
     if let Some(ct) = out.content_type {
         req.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    if let Some(a) = out.accept {
+        req.push_str(&format!("Accept: {a}\r\n"));
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();

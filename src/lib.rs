@@ -15,6 +15,7 @@
     )
 )]
 
+pub mod auth_only;
 pub mod cli;
 pub mod client;
 pub mod config;

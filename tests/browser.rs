@@ -5,6 +5,8 @@
 //! where a missing browser is a failure.
 
 mod common;
+#[path = "common/core.rs"]
+mod core;
 use common::{Server, SAMPLE, SAMPLE_TIME};
 use std::process::Command;
 
@@ -368,4 +370,72 @@ fn faults_are_set_followed_and_cleared_from_the_inbox_page() {
     let api: serde_json::Value =
         serde_json::from_slice(&s.inbox_request("GET", "/api/faults").body).unwrap();
     assert_eq!(api, serde_json::json!({"faults": []}));
+}
+
+/// Authentication during communication as a tester and a citizen use it:
+/// the inbox's "Ask the core" form lands on the entry with the core's
+/// `client_url` as a link, and the citizen's "Authenticate again" sends
+/// the browser on to the page the core names.
+#[test]
+fn the_core_is_asked_from_the_inbox_page_and_from_the_citizens_page() {
+    let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium and chromium-driver: .ci/run installs them"
+        );
+        eprintln!("SKIPPED: no Chromium or chromedriver");
+        return;
+    };
+    let core = core::Core::start(vec![(
+        "k".into(),
+        core::Key::rsa(include_str!("../keys/idcontact-test-rsa.pub.pem")),
+    )]);
+    let url = core.url();
+    let s = Server::start(&[
+        "--core-url",
+        &url,
+        "--auth-only-key",
+        "k=keys/idcontact-test-rsa.key.pem",
+        "--ui",
+        "html",
+        "--auth-only-method",
+        "digid",
+    ]);
+    let b = webdriver::Browser::start(driver);
+    b.open(&format!("http://{}/", s.inbox()));
+    b.click("#auth-only > summary");
+    b.type_into("#auth-only-purpose", "report_move");
+    b.type_into("#auth-only-method", "irma");
+    b.click("#ask-core");
+    b.wait_for(|b| b.url(), |u| u.contains("/events/"));
+    let link = b.text("p.client-url a");
+    assert_eq!(link, format!("{url}/auth/1"));
+    assert_eq!(
+        core.seen()[0].verdict.as_ref().unwrap()["auth_method"],
+        "irma"
+    );
+
+    // The citizen's side: the session's page, its button, the core's page.
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"report_move"}"#,
+    );
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let client_url = body["client_url"]
+        .as_str()
+        .unwrap()
+        .replace("localhost", "127.0.0.1");
+    let client_url = client_url.replace(":8000", &format!(":{}", s.addr.port()));
+    b.open(&client_url);
+    b.click("#again button");
+    let at = b.wait_for(|b| b.url(), |u| u.ends_with("/auth/2"));
+    assert_eq!(at, format!("{url}/auth/2"));
+    assert_eq!(b.text("#auth"), "auth plugin 2");
+    let asked = core.seen()[1].verdict.clone().unwrap();
+    assert_eq!(
+        (asked["purpose"].clone(), asked["auth_method"].clone()),
+        (serde_json::json!("report_move"), serde_json::json!("digid"))
+    );
 }

@@ -111,7 +111,7 @@ fn the_journal_over_the_api_end_to_end() {
         ("?since=x", "since must be a whole number (an event id)\n"),
         (
             "?route=nope",
-            "route must be one of start_communication, auth_result, ui, session, other, not \"nope\"\n",
+            "route must be one of start_communication, auth_result, ui, session, auth_only, other, not \"nope\"\n",
         ),
         (
             "?verdict=ok",

@@ -59,11 +59,25 @@ pub struct Config {
     pub session_feedback: Option<crate::feedback::Destinations>,
     /// `--fault`: how the public routes misbehave from the start.
     pub faults: Vec<crate::faults::Fault>,
+    /// `--core-url` with `--auth-only-key`: authentication during
+    /// communication; `None`: off.
+    pub auth_only: Option<AuthOnly>,
     pub ui: UiMode,
     pub log_format: LogFormat,
     pub profile: Profile,
     /// Where the Rocket layer came from, for the start-up log.
     pub rocket: Option<RocketNote>,
+}
+
+/// Authentication during communication, as configured.
+#[derive(Debug)]
+pub struct AuthOnly {
+    /// `<core-url>/start`.
+    pub start_url: String,
+    pub kid: String,
+    pub key: crate::mint::SigningKey,
+    /// `--auth-only-method`: the citizen page's button, if offered.
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +352,35 @@ pub const OPTIONS: &[Opt] = &[
          until cleared), answer=malformed_json|no_client_url (start_communication).\n      \
          E.g. ui:status=503,body=down  start_communication:delay_ms=6000,times=1.\n      \
          Set and cleared at run time too: the inbox's /api/faults (README, \"Faults\")",
+    },
+    Opt {
+        flag: "--core-url",
+        env: "COMM_TEST_CORE_URL",
+        value: "URL",
+        default: "none",
+        range: None,
+        help: "the core, for authentication during communication: POST /api/auth-only\n      \
+         (and the page's button) ask <URL>/start for one. Needs --auth-only-key; the only\n      \
+         destination of those requests, and never one of session feedback",
+    },
+    Opt {
+        flag: "--auth-only-key",
+        env: "COMM_TEST_AUTH_ONLY_KEY",
+        value: "KID=FILE",
+        default: "none",
+        range: None,
+        help: "private key PEM (RSA: RS256, P-256: ES256) that signs those requests; the KID\n      \
+         is required: the core picks its verifier by kid ([global.authonly_request_keys.KID])",
+    },
+    Opt {
+        flag: "--auth-only-method",
+        env: "COMM_TEST_AUTH_ONLY_METHOD",
+        value: "TAG",
+        default: "none",
+        range: None,
+        help: "with --ui html: the citizen's page offers \"Authenticate again\" with this\n      \
+         auth_method, for the purpose its session was started with (at most once per\n      \
+         session every 10 s)",
     },
     Opt {
         flag: "--session-feedback",
@@ -872,6 +915,52 @@ impl Settings<'_> {
         }
     }
 
+    /// `--core-url`, `--auth-only-key KID=FILE` and `--auth-only-method`:
+    /// all or nothing (one without the other would do nothing, silently).
+    fn auth_only(&self) -> Result<Option<AuthOnly>, ConfigError> {
+        let core = self.one("--core-url")?;
+        let key = self.one("--auth-only-key")?;
+        let method = self.one("--auth-only-method")?.map(|m| m.trim().to_owned());
+        let (core, key) = match (core, key) {
+            (None, None) if method.is_none() => return Ok(None),
+            (Some(c), Some(k)) => (c, k),
+            (None, _) => return err("--auth-only-key and --auth-only-method need --core-url"),
+            (Some(_), None) => {
+                return err("--core-url needs --auth-only-key KID=FILE to sign with")
+            }
+        };
+        let start_url = format!("{}/start", check_url("--core-url", core)?);
+        if start_url.starts_with("https://") {
+            return err("--core-url: https is not supported (this build has no TLS); use http://");
+        }
+        let (kid, path) = match key_spec("--auth-only-key", key.trim())? {
+            (Some(kid), path) => (kid, path),
+            (None, _) => {
+                return err("--auth-only-key takes KID=FILE: the core picks its verifier by kid")
+            }
+        };
+        let pem = read_key_file("--auth-only-key", path)?;
+        let key = crate::mint::SigningKey::from_pem(&pem).map_err(|e| {
+            key_error(
+                "--auth-only-key",
+                path,
+                &pem,
+                "PUBLIC KEY",
+                "a public key; it takes the private key",
+                e,
+            )
+        })?;
+        if method.is_some() && self.one("--ui")?.as_deref().map(str::trim) != Some("html") {
+            return err("--auth-only-method puts a button on the --ui html page; --ui is text");
+        }
+        Ok(Some(AuthOnly {
+            start_url,
+            kid,
+            key,
+            method,
+        }))
+    }
+
     /// `--fault`, each checked as the inbox's API checks one; a second
     /// fault on a route would silently replace the first: an error.
     fn faults(&self) -> Result<Vec<crate::faults::Fault>, ConfigError> {
@@ -989,6 +1078,7 @@ impl Config {
             journal_file: s.one("--journal-file")?.map(|p| p.trim().into()),
             session_feedback: s.session_feedback()?,
             faults: s.faults()?,
+            auth_only: s.auth_only()?,
             ui: s.choice("--ui", &[("text", UiMode::Text), ("html", UiMode::Html)])?,
             log_format: s.choice(
                 "--log-format",

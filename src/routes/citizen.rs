@@ -48,12 +48,23 @@ pub struct Shown {
     pub logout_key: Option<String>,
 }
 
-pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
+pub fn page(result: Option<&Shown>, notice: Option<&str>, again: Option<&str>) -> Response {
     let mut b = String::new();
     open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
     let _ = writeln!(b, ">\n<h1>{}</h1>", esc(super::UI_BODY));
     if let Some(n) = notice {
         let _ = writeln!(b, "<p role=\"status\">{}</p>", esc(n));
+    }
+    if let Some(session) = again {
+        // `--auth-only-method`: a plain form POST, under the cross-site
+        // defence; the answer sends the browser on to the core's page.
+        let _ = writeln!(
+            b,
+            "<form method=\"post\" action=\"/ui/authenticate\" id=\"again\">\
+             <input type=\"hidden\" name=\"session\" value=\"{}\">\
+             <button type=\"submit\">Authenticate again</button></form>",
+            esc(session)
+        );
     }
     match result {
         None => b.push_str("<p>No result came with this page.</p>\n"),
@@ -80,6 +91,43 @@ pub fn page(result: Option<&Shown>, notice: Option<&str>) -> Response {
     r.headers.push(("Content-Security-Policy", CSP.into()));
     r.headers.push(("Cache-Control", "no-store".into()));
     r.headers.push(("Referrer-Policy", "no-referrer".into()));
+    r
+}
+
+/// On to the core's `client_url`. Not a 303: the page's own
+/// Content-Security-Policy (`form-action 'self'`) rightly stops a form's
+/// redirect to another origin in Chromium, so the browser is sent on by
+/// this page instead (a refresh, and a link for when refreshes are off).
+pub fn continue_to(client_url: &str) -> Response {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={url}\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"{STYLE_PATH}\"></head>\n\
+         <body><h1>{title}</h1><p><a id=\"continue\" href=\"{url}\">Continue to the authentication</a></p></body></html>\n",
+        url = esc(client_url),
+        title = esc(super::UI_BODY),
+    );
+    let mut r = Response::new(200, "text/html; charset=utf-8", b);
+    r.headers.push(("Content-Security-Policy", CSP.into()));
+    r.headers.push(("Cache-Control", "no-store".into()));
+    r.headers.push(("Referrer-Policy", "no-referrer".into()));
+    r
+}
+
+/// The core did not start an authentication (it refused, or did not
+/// answer in time): said plainly, the details are in the inbox.
+pub fn refused_again() -> Response {
+    let mut b = String::new();
+    open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
+    b.push_str(
+        ">\n<h1>Authentication could not start</h1>\n<p>The core did not start a new \
+         authentication. Go back and try again in a moment.</p></body></html>\n",
+    );
+    let mut r = Response::new(502, "text/html; charset=utf-8", b);
+    r.headers.push(("Content-Security-Policy", CSP.into()));
+    r.headers.push(("Cache-Control", "no-store".into()));
     r
 }
 

@@ -84,6 +84,6 @@ fn curl(app: &App, e: &Framed) -> Option<String> {
                 quote(&format!("{base}/start_communication"))
             ))
         }
-        Kind::Request { .. } | Kind::Feedback(_) => None,
+        Kind::Request { .. } | Kind::Feedback(_) | Kind::AuthOnly(_) => None,
     }
 }

@@ -27,11 +27,12 @@ use super::journal::{Filter, Page};
 use super::query::{id_param, one_of, percent_decode, query_param};
 use super::{page, Answer, App, Method, Request, Response, StreamStart};
 
-pub const ROUTES: [&str; 5] = [
+pub const ROUTES: [&str; 6] = [
     "start_communication",
     "auth_result",
     "ui",
     "session",
+    "auth_only",
     "other",
 ];
 pub const VERDICTS: [&str; 5] = ["accepted", "replay", "rejected", "sent", "failed"];
@@ -87,6 +88,8 @@ fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     match (req.path, req.method) {
         ("/api/events/stream", Get) => stream(app, req),
         ("/api/events/wait", Get) => wait(app, req.query),
+        ("/api/auth-only", Post) => core(app, req, false),
+        ("/auth-only", Post) => core(app, req, true),
         _ => route(app, req).into(),
     }
 }
@@ -121,6 +124,7 @@ fn route(app: &App, req: &Request) -> Response {
         ("/api/events/wait", _) => Response::method_not_allowed("GET"),
         ("/api/events", _) => Response::method_not_allowed("GET, HEAD, DELETE"),
         ("/api/events/clear", _) => Response::method_not_allowed("POST"),
+        ("/api/auth-only" | "/auth-only", _) => Response::method_not_allowed("POST"),
         (p, Post) if session_target(p).is_some() => super::session::feedback_route(app, req),
         (p, Get | Head) if event_target(p).is_some() => one_event(app, p, req.query),
         (p, Get | Head) if page_target(p).is_some() => match page_target(p) {
@@ -129,6 +133,14 @@ fn route(app: &App, req: &Request) -> Response {
         },
         (p, _) if event_target(p).is_some() => Response::method_not_allowed("GET, HEAD"),
         _ => Response::error(404, "not found"),
+    }
+}
+
+/// A request to the core: parked until it answers.
+fn core(app: &App, req: &Request, form: bool) -> Answer<StreamStart, Waiting> {
+    match super::auth_only::from_inbox(app, req, form) {
+        Ok((a, until)) => Answer::Park(Waiting::Core(a, form), until),
+        Err(r) => Answer::Now(*r),
     }
 }
 
@@ -209,29 +221,54 @@ fn ndjson(app: &App, query: Option<&str>) -> Response {
     )
 }
 
-/// A request waiting for the first event after `after` its filters match.
+/// A parked inbox request: a wait for an event, or a request to the core
+/// waiting for its answer (from the API, or the page's form).
 #[derive(Debug)]
-pub struct Waiting {
-    after: u64,
-    listing: Listing,
+pub enum Waiting {
+    Event(EventWait),
+    Core(super::auth_only::Asking, bool),
 }
 
 impl Waiting {
-    /// Its answer, if the journal now holds a match.
+    /// Its answer, if it has one now.
     pub fn answer(&self, app: &App) -> Option<Response> {
-        let e = app
-            .journal()
-            .first_after(self.after, &self.listing.filter())?;
-        let mut r = Response::new(200, "application/json", e.json_text().to_vec());
+        let mut r = match self {
+            Waiting::Event(w) => w.answer(app)?,
+            Waiting::Core(a, form) => super::auth_only::inbox_answer(app, a, *form)?,
+        };
         private(&mut r);
         Some(r)
     }
 
-    /// Nothing matched in time.
-    pub fn timed_out() -> Response {
-        let mut r = Response::new(204, "application/json", "");
+    /// Its deadline passed.
+    pub fn give_up(self) -> Response {
+        let mut r = match self {
+            Waiting::Event(_) => Response::new(204, "application/json", ""),
+            Waiting::Core(..) => super::auth_only::timed_out(),
+        };
         private(&mut r);
         r
+    }
+}
+
+/// A request waiting for the first event after `after` its filters match.
+#[derive(Debug)]
+pub struct EventWait {
+    after: u64,
+    listing: Listing,
+}
+
+impl EventWait {
+    /// Its answer, if the journal now holds a match.
+    fn answer(&self, app: &App) -> Option<Response> {
+        let e = app
+            .journal()
+            .first_after(self.after, &self.listing.filter())?;
+        Some(Response::new(
+            200,
+            "application/json",
+            e.json_text().to_vec(),
+        ))
     }
 }
 
@@ -261,7 +298,7 @@ fn wait(app: &App, query: Option<&str>) -> Answer<StreamStart, Waiting> {
             }
         },
     };
-    let waiting = Waiting { after, listing: l };
+    let waiting = Waiting::Event(EventWait { after, listing: l });
     if let Some(r) = waiting.answer(app) {
         return Answer::Now(r);
     }

@@ -134,6 +134,23 @@ pub struct Feedback {
     pub for_event: Option<u64>,
 }
 
+/// A request to the core for authentication during communication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOnly {
+    pub auth_method: String,
+    /// `<core-url>/start`.
+    pub url: String,
+    /// The core's status, or what went wrong.
+    pub result: Result<u16, String>,
+    /// What the core sent the citizen to, when it did.
+    pub client_url: Option<String>,
+    /// The first line of an answer without one.
+    pub said: Option<String>,
+    pub latency_ms: u64,
+    /// `inbox` (the tester) or `citizen` (the page's button).
+    pub asked_by: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// A request whose route journaled nothing of its own (a refusal, a
@@ -150,6 +167,7 @@ pub enum Kind {
         checked_at: u64,
     },
     Feedback(Feedback),
+    AuthOnly(AuthOnly),
 }
 
 /// The request headers the journal keeps; never `authorization` or
@@ -215,6 +233,7 @@ impl Event {
             Kind::Start => "start",
             Kind::Token { .. } => "token",
             Kind::Feedback(_) => "session",
+            Kind::AuthOnly(_) => "auth_only",
         }
     }
 
@@ -228,6 +247,11 @@ impl Event {
                 ..
             } => Some(if a.replay { "replay" } else { "accepted" }),
             Kind::Token { .. } => Some("rejected"),
+            Kind::AuthOnly(a) => Some(if a.client_url.is_some() {
+                "sent"
+            } else {
+                "failed"
+            }),
             Kind::Feedback(f) => Some(match f.result {
                 Ok(code) if (200..300).contains(&code) => "sent",
                 _ => "failed",
@@ -288,6 +312,15 @@ impl Event {
                     texts.push(e);
                 }
             }
+            Kind::AuthOnly(a) => {
+                texts.push(&a.auth_method);
+                texts.push(&a.url);
+                texts.extend(a.client_url.as_deref());
+                texts.extend(a.said.as_deref());
+                if let Err(e) = &a.result {
+                    texts.push(e);
+                }
+            }
         }
         texts.into_iter().any(has)
     }
@@ -333,6 +366,18 @@ impl Event {
                 obj.insert("checked_at".into(), json!(checked_at));
                 outcome_json(obj, outcome);
                 obj.insert("token".into(), json!(token));
+            }
+            Kind::AuthOnly(a) => {
+                obj.insert("auth_method".into(), json!(a.auth_method));
+                obj.insert("url".into(), json!(a.url));
+                obj.insert("client_url".into(), json!(a.client_url));
+                obj.insert("said".into(), json!(a.said));
+                obj.insert("latency_ms".into(), json!(a.latency_ms));
+                obj.insert("asked_by".into(), json!(a.asked_by));
+                match &a.result {
+                    Ok(code) => obj.insert("answer_status".into(), json!(code)),
+                    Err(e) => obj.insert("error".into(), json!(e)),
+                };
             }
             Kind::Feedback(f) => {
                 obj.insert("type".into(), json!(f.kind));

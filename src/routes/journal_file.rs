@@ -350,6 +350,18 @@ fn kind_of(v: &Value) -> Option<Kind> {
         "request" => Kind::Request {
             reason: str_of("reason").map(str::to_owned),
         },
+        "auth_only" => Kind::AuthOnly(super::journal::AuthOnly {
+            auth_method: str_of("auth_method")?.to_owned(),
+            url: str_of("url")?.to_owned(),
+            result: match u64_of("answer_status") {
+                Some(code) => Ok(u16::try_from(code).ok()?),
+                None => Err(str_of("error").unwrap_or("").to_owned()),
+            },
+            client_url: str_of("client_url").map(str::to_owned),
+            said: str_of("said").map(str::to_owned),
+            latency_ms: u64_of("latency_ms").unwrap_or(0),
+            asked_by: static_of(str_of("asked_by")?, &["inbox", "citizen"])?,
+        }),
         "session" => Kind::Feedback(Feedback {
             kind: static_of(str_of("type")?, &["user_active", "logout"])?,
             url: str_of("url")?.to_owned(),

@@ -10,6 +10,7 @@
 //! `journal_file.rs`). No crypto here: tokens go to `jose`, which answers
 //! with verified claims or a named rejection.
 
+mod auth_only;
 mod citizen;
 mod event_page;
 mod faulted;
@@ -134,6 +135,12 @@ pub struct App {
     healthz: std::sync::atomic::AtomicU64,
     /// Faults on demand, one per public route at most.
     faults: crate::faults::Board,
+    /// `--core-url` and `--auth-only-key`: requests to the core.
+    auth_only: Option<crate::auth_only::AuthOnly>,
+    /// `--auth-only-method`: the citizen page's button.
+    auth_only_method: Option<String>,
+    auth_answers: Arc<auth_only::Answers>,
+    auth_sessions: Mutex<auth_only::Sessions>,
 }
 
 impl App {
@@ -151,7 +158,32 @@ impl App {
             .copied()
             .chain(listening.inbox)
             .collect();
+        let auth_answers = Arc::new(auth_only::Answers::default());
+        let (auth_only, auth_only_method) = match config.auth_only {
+            None => (None, None),
+            Some(a) => {
+                let report = auth_answers.report(journal.clone());
+                let sender = crate::auth_only::AuthOnly::start(
+                    &a.start_url,
+                    a.kid,
+                    a.key,
+                    own.clone(),
+                    report,
+                );
+                match sender {
+                    Ok(s) => (Some(s), a.method),
+                    Err(e) => {
+                        crate::log::message(&format!("WARNING: --core-url: {e}; auth-only off"));
+                        (None, None)
+                    }
+                }
+            }
+        };
         App {
+            auth_only,
+            auth_only_method,
+            auth_answers,
+            auth_sessions: Mutex::new(auth_only::Sessions::default()),
             inbox_hosts: listening
                 .inbox
                 .map(|a| guard::InboxHosts::new(a, &config.inbox_hosts)),
@@ -167,7 +199,9 @@ impl App {
             ui: config.ui,
             feedback: match config.session_feedback {
                 None => Feedback::off(),
-                Some(d) => Feedback::start(d, own, session::journal_and_log(journal.clone())),
+                Some(d) => {
+                    Feedback::start(d, own.clone(), session::journal_and_log(journal.clone()))
+                }
             },
             journal,
             healthz: std::sync::atomic::AtomicU64::new(0),
@@ -246,6 +280,20 @@ impl App {
                 .into(),
             ),
             ("session feedback", self.feedback.describe()),
+            (
+                "authentication during communication",
+                self.auth_only.as_ref().map_or("off".into(), |a| {
+                    format!(
+                        "to {} signed {} kid={}{}",
+                        a.url(),
+                        a.alg(),
+                        a.kid(),
+                        self.auth_only_method
+                            .as_ref()
+                            .map_or(String::new(), |m| format!(", citizen's button: {m}"))
+                    )
+                }),
+            ),
             ("faults", {
                 let set: Vec<String> = self
                     .faults
@@ -381,13 +429,20 @@ pub struct InboxService<'a>(pub &'a App);
 
 impl Service for PublicService<'_> {
     type Stream = Infallible;
-    type Parked = Infallible;
+    /// Only the citizen's "Authenticate again" waits: for the core.
+    type Parked = auth_only::Asking;
 
     /// A fault set on the request's route is taken (used once) before
     /// the route runs, so the journal records the request with it; the
     /// route's answer is then replaced, delayed or dropped.
-    fn call(&self, req: &Request<'_>) -> Answer<Infallible, Infallible> {
+    fn call(&self, req: &Request<'_>) -> Answer<Infallible, auth_only::Asking> {
         let app = self.0;
+        if app.offers_again(req) {
+            return match auth_only::from_citizen(app, req) {
+                Ok((a, until)) => Answer::Park(a, until),
+                Err(r) => Answer::Now(*r),
+            };
+        }
         let fault = crate::faults::Route::of_path(req.path).and_then(|r| app.faults.take(r));
         let Some(fault) = fault else {
             return Answer::Now(handle(app, req));
@@ -426,12 +481,17 @@ impl Service for PublicService<'_> {
         match *never {}
     }
 
-    fn resume(&self, never: &mut Infallible) -> Option<Response> {
-        match *never {}
+    fn resume(&self, asking: &mut auth_only::Asking) -> Option<Response> {
+        auth_only::citizen_answer(self.0, asking)
     }
 
-    fn give_up(&self, never: Infallible) -> Response {
-        match never {}
+    fn give_up(&self, _: auth_only::Asking) -> Response {
+        citizen::refused_again()
+    }
+
+    /// The core's answers wake the loop of a citizen waiting for one.
+    fn attach(&self, wake: Wake) {
+        self.0.auth_answers.attach(wake);
     }
 }
 
@@ -458,8 +518,8 @@ impl Service for InboxService<'_> {
         waiting.answer(self.0)
     }
 
-    fn give_up(&self, _: inbox::Waiting) -> Response {
-        inbox::Waiting::timed_out()
+    fn give_up(&self, waiting: inbox::Waiting) -> Response {
+        waiting.give_up()
     }
 
     /// Every change to the journal wakes the inbox's loop.
@@ -508,7 +568,7 @@ fn route_of(path: &str) -> &'static str {
     match path {
         "/start_communication" => "start_communication",
         "/auth_result" => "auth_result",
-        "/ui" | "/ui/logout" => "ui",
+        "/ui" | "/ui/logout" | "/ui/authenticate" => "ui",
         _ => "other",
     }
 }

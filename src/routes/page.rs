@@ -60,6 +60,7 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
     search_form(&mut body, filter);
     settings(&mut body, app);
     faults(&mut body, app);
+    auth_only(&mut body, app);
     body.push_str("</header>\n<main id=\"events\">\n");
     if len == 0 {
         body.push_str(EMPTY);
@@ -152,6 +153,22 @@ fn faults(out: &mut String, app: &App) {
     );
 }
 
+/// With `--core-url`: ask the core to authenticate a citizen now, as a
+/// production plugin does during a conversation; the answer is the
+/// journal entry, with the core's `client_url` as a link.
+fn auth_only(out: &mut String, app: &App) {
+    if app.auth_only.is_none() {
+        return;
+    }
+    out.push_str(
+        "<details id=\"auth-only\"><summary>Authentication during communication</summary>\
+         <form method=\"post\" action=\"/auth-only\" id=\"auth-only-form\">\
+         <input name=\"purpose\" id=\"auth-only-purpose\" placeholder=\"purpose\" aria-label=\"purpose\" required> \
+         <input name=\"auth_method\" id=\"auth-only-method\" placeholder=\"auth_method\" aria-label=\"auth_method\" required> \
+         <button type=\"submit\" id=\"ask-core\">Ask the core</button></form></details>\n",
+    );
+}
+
 /// `GET /faults`: the panel's list alone, for the page's live updates.
 pub fn faults_fragment(app: &App) -> Response {
     html(super::faulted::panel(app))
@@ -214,6 +231,27 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
             checked_at,
             ..
         } => token_entry(out, framed, outcome, *checked_at, facts),
+        Kind::AuthOnly(a) => {
+            facts.push(("auth_method", a.auth_method.clone()));
+            facts.push(("asked by", a.asked_by.to_string()));
+            facts.push(("core", a.url.clone()));
+            match &a.result {
+                Ok(code) => facts.push(("answer", format!("HTTP {code}"))),
+                Err(err) => facts.push(("error", err.clone())),
+            }
+            if let Some(said) = &a.said {
+                facts.push(("said", said.clone()));
+            }
+            facts.push(("latency", format!("{} ms", a.latency_ms)));
+            dl(out, &facts);
+            if let Some(u) = &a.client_url {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"client-url\"><a href=\"{0}\" rel=\"noreferrer\" target=\"_blank\">{0}</a></p>",
+                    esc(u)
+                );
+            }
+        }
         Kind::Feedback(f) => {
             facts.push(("type", f.kind.to_string()));
             facts.push(("url", f.url.clone()));
@@ -254,6 +292,7 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
         } => format!("result {}", a.status),
         Kind::Token { .. } => "result refused".to_string(),
         Kind::Feedback(f) => format!("session feedback {}", f.kind),
+        Kind::AuthOnly(a) => format!("authentication asked of the core ({})", a.auth_method),
     };
     let _ = write!(
         out,
@@ -296,6 +335,11 @@ fn gist(e: &Event) -> String {
             reason: Some(why), ..
         } => why.clone(),
         Kind::Feedback(f) => f.url.split('?').next().unwrap_or("").to_owned(),
+        Kind::AuthOnly(a) => a
+            .client_url
+            .clone()
+            .or_else(|| a.result.as_ref().err().cloned())
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }

@@ -67,8 +67,19 @@ pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Re
         let names: Vec<&String> = start.unknown.keys().collect();
         note.fields.push(("ignored_members", json!(names)));
     }
+    // With the citizen's "Authenticate again" on, the page must know the
+    // session's purpose: its client_url names the session.
+    let session = match &app.auth_only_method {
+        Some(_) => app
+            .auth_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .open(&purpose)
+            .map_or(String::new(), |key| format!("?session={key}")),
+        None => String::new(),
+    };
     let body = StartResponse {
-        client_url: format!("{}/ui", app.server_url),
+        client_url: format!("{}/ui{session}", app.server_url),
         attr_url: (app.use_attr_url && start.auth_result.is_none())
             .then(|| format!("{}/auth_result", app.internal_url)),
     };
@@ -97,13 +108,25 @@ fn parse_start(body: &[u8]) -> Result<(StartRequest, String), &'static str> {
     Ok((start, purpose))
 }
 
+/// The session key the page's "Authenticate again" posts, when the
+/// button is on and the query names a session we opened.
+fn again_key(app: &App, query: Option<&str>) -> Option<String> {
+    app.auth_only_method.as_ref()?;
+    let key = query_param(query, "session")?;
+    app.auth_sessions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .known(&key)
+        .then_some(key)
+}
+
 pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
     let result = raw_param(req.query, "result");
     let html = app.ui == UiMode::Html;
     let Some(encoded) = result else {
         if html {
             let notice = query_param(req.query, "logout").and_then(|v| citizen::notice(&v));
-            return citizen::page(None, notice);
+            return citizen::page(None, notice, again_key(app, req.query).as_deref());
         }
         return ui_text();
     };
@@ -136,6 +159,7 @@ pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
                         logout_key,
                     }),
                     None,
+                    again_key(app, req.query).as_deref(),
                 )
             } else {
                 ui_text()

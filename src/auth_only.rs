@@ -1,0 +1,252 @@
+//! Authentication during communication: asking the core (`--core-url`) to
+//! authenticate the citizen of a running conversation, as production
+//! plugins do with comm-common's `auth_during_comm`. The request is a JWS
+//! signed with `--auth-only-key` (the core picks its verifier by `kid`,
+//! `config.rs` `decode_authonly_request` in id-contact/core), posted as
+//! `application/jwt` to `<core-url>/start` by a thread of its own through
+//! the bounded client: the loops only queue it and hear back.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::client::{self, Url};
+use crate::mint::{Header, MintError, SigningKey};
+
+/// The core answers within its own 5 s budget for the auth plugin; past
+/// this it is not answering.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests waiting for the sender; past this one is refused at once.
+pub const QUEUE: usize = 64;
+/// The core's answer is `{"client_url": …}`: a URL, never more than this.
+pub const MAX_ANSWER: usize = 8 * 1024;
+/// How long the signed request is good for (comm-common signs for 5 min).
+pub const LIFETIME: u64 = 300;
+
+/// What the core is asked (`StartRequestAuthOnly` in id-contact/core).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub purpose: String,
+    pub auth_method: String,
+    /// Where the citizen's browser goes afterwards: our `/ui`.
+    pub comm_url: String,
+    /// Where the result is posted: our `/auth_result`, unless not offered.
+    pub attr_url: Option<String>,
+    /// Who asked: `inbox` or `citizen` (journaled, never sent).
+    pub by: &'static str,
+}
+
+/// The JWS the core verifies: header `{"alg", "typ": "JWT", "kid"}` and
+/// claims `{"request": {…}, "iat", "exp"}` (RFC 7519 §4.1.4, 4.1.6).
+pub fn sign(ask: &Ask, kid: &str, key: &SigningKey, now: u64) -> Result<String, MintError> {
+    let mut request = json!({
+        "purpose": ask.purpose,
+        "auth_method": ask.auth_method,
+        "comm_url": ask.comm_url,
+    });
+    if let (Some(a), Some(o)) = (&ask.attr_url, request.as_object_mut()) {
+        o.insert("attr_url".into(), json!(a));
+    }
+    let claims = json!({"request": request, "iat": now, "exp": now + LIFETIME});
+    let header = Header {
+        typ: Some("JWT"),
+        cty: None,
+        kid: Some(kid.to_owned()),
+    };
+    crate::mint::sign(&header, claims.to_string().as_bytes(), key)
+}
+
+/// What came of one request: the core's status and `client_url`, or why
+/// there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub ticket: u64,
+    pub ask: Ask,
+    pub url: String,
+    pub result: Result<Reply, String>,
+    pub latency: Duration,
+}
+
+/// The core's answer: its status, and its `client_url` when it gave one
+/// (else the first line of what it said).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub client_url: Option<String>,
+    pub said: String,
+}
+
+impl Answered {
+    /// The `client_url` to send a browser to: a 2xx with one.
+    pub fn client_url(&self) -> Option<&str> {
+        match &self.result {
+            Ok(r) if (200..300).contains(&r.status) => r.client_url.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+pub type Report = Arc<dyn Fn(Answered) + Send + Sync>;
+
+struct Job {
+    ticket: u64,
+    ask: Ask,
+    jws: String,
+}
+
+/// Why a request was not even queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Sign(String),
+    QueueFull,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Sign(e) => write!(f, "could not sign the request: {e}"),
+            Refusal::QueueFull => write!(f, "{QUEUE} requests to the core already waiting"),
+        }
+    }
+}
+
+pub struct AuthOnly {
+    url: Url,
+    kid: String,
+    key: SigningKey,
+    tx: Option<SyncSender<Job>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for AuthOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthOnly({}, kid {})", self.url.full(), self.kid)
+    }
+}
+
+impl AuthOnly {
+    /// Starts the sender thread; every answer goes to `report`. Nothing
+    /// is ever sent to an address in `own`.
+    pub fn start(
+        start_url: &str,
+        kid: String,
+        key: SigningKey,
+        own: Vec<SocketAddr>,
+        report: Report,
+    ) -> Result<AuthOnly, String> {
+        let url = Url::parse(start_url)?;
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let target = url.clone();
+        let spawned = std::thread::Builder::new()
+            .name("auth-only".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                for job in rx {
+                    report(post(&target, job, &own));
+                }
+            });
+        Ok(AuthOnly {
+            url,
+            kid,
+            key,
+            tx: spawned.ok().map(|_| tx),
+            next: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// `<core-url>/start`, as the settings show it.
+    pub fn url(&self) -> String {
+        self.url.full()
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> &'static str {
+        self.key.alg().name()
+    }
+
+    /// Signs `ask` and queues it; its ticket, which its `Answered` carries.
+    pub fn ask(&self, ask: Ask, now: u64) -> Result<u64, Refusal> {
+        let jws =
+            sign(&ask, &self.kid, &self.key, now).map_err(|e| Refusal::Sign(e.to_string()))?;
+        let ticket = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(tx) = &self.tx else {
+            return Err(Refusal::QueueFull);
+        };
+        match tx.try_send(Job { ticket, ask, jws }) {
+            Ok(()) => Ok(ticket),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Refusal::QueueFull),
+        }
+    }
+}
+
+/// One request to the core, on the sender thread.
+fn post(url: &Url, job: Job, own: &[SocketAddr]) -> Answered {
+    let t = Instant::now();
+    let guard = |a: SocketAddr| {
+        if crate::feedback::is_own(a, own) {
+            Err(format!("{a} is one of this plugin's own listeners"))
+        } else {
+            Ok(())
+        }
+    };
+    let result = client::post_for_json(
+        url,
+        "application/jwt",
+        job.jws.as_bytes(),
+        MAX_ANSWER,
+        TIMEOUT,
+        &guard,
+    )
+    .map(|a| reply_of(a.status, &a.body))
+    .map_err(|e| e.to_string());
+    Answered {
+        ticket: job.ticket,
+        ask: job.ask,
+        url: url.full(),
+        result,
+        latency: t.elapsed(),
+    }
+}
+
+/// The core's JSON `{"client_url": URL}`; anything else is said as its
+/// first line (cut), for the journal.
+fn reply_of(status: u16, body: &[u8]) -> Reply {
+    let client_url = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("client_url")?.as_str().map(str::to_owned))
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"));
+    let text = String::from_utf8_lossy(body);
+    let said: String = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    Reply {
+        status,
+        client_url,
+        said,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_answer_gives_a_client_url_only_as_an_http_url() {
+        let r = reply_of(200, br#"{"client_url":"http://auth/x"}"#);
+        assert_eq!(r.client_url.as_deref(), Some("http://auth/x"));
+        let r = reply_of(200, br#"{"client_url":"javascript:alert(1)"}"#);
+        assert_eq!(r.client_url, None);
+        let r = reply_of(400, b"Bad Request\nmore");
+        assert_eq!((r.client_url, r.said.as_str()), (None, "Bad Request"));
+    }
+}

@@ -1,0 +1,349 @@
+//! Authentication during communication, end to end against a stand-in
+//! core (`common/core.rs`) that verifies our request as id-contact/core
+//! does: the inbox's API, the citizen's button, what is journaled, and
+//! the configuration that is refused.
+
+mod common;
+#[path = "common/core.rs"]
+mod core;
+
+use common::{Reply, Server};
+use core::{Core, Key};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const RSA_PUBLIC: &str = include_str!("../keys/idcontact-test-rsa.pub.pem");
+const EC_PUBLIC: &str = include_str!("../keys/idcontact-test-ec.pub.pem");
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn json_of(r: &Reply) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{} {}", r.status, r.text()))
+}
+
+fn ask(s: &Server, body: &Value) -> Reply {
+    let body = body.to_string();
+    s.inbox_raw(
+        format!(
+            "POST /api/auth-only HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            s.inbox(),
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+fn server(core: &Core, key: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--server-url",
+        "http://comm.test",
+        "--internal-url",
+        "http://comm:8000",
+        "--core-url",
+    ];
+    let url = core.url();
+    args.push(&url);
+    args.push("--auth-only-key");
+    args.push(key);
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+#[test]
+fn the_core_verifies_our_rs256_request_and_its_client_url_comes_back() {
+    let core = Core::start(vec![("comm-test".into(), Key::rsa(RSA_PUBLIC))]);
+    let s = server(&core, "comm-test=keys/idcontact-test-rsa.key.pem", &[]);
+    let before = now();
+    let r = ask(
+        &s,
+        &json!({"purpose": "report_move", "auth_method": "irma"}),
+    );
+    let after = now();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = json_of(&r);
+    assert_eq!(got["client_url"], format!("{}/auth/1", core.url()));
+    assert_eq!(got["status"], 200);
+    let seen = core.seen();
+    assert_eq!(seen.len(), 1);
+    let seen = &seen[0];
+    assert_eq!(
+        (seen.content_type.as_str(), seen.accept.as_str()),
+        ("application/jwt", "application/json")
+    );
+    assert_eq!(
+        seen.header,
+        json!({"alg": "RS256", "typ": "JWT", "kid": "comm-test"})
+    );
+    assert_eq!(
+        seen.verdict,
+        Ok(json!({
+            "purpose": "report_move",
+            "auth_method": "irma",
+            "comm_url": "http://comm.test/ui",
+            "attr_url": "http://comm:8000/auth_result"
+        }))
+    );
+    let claims = seen.claims.as_object().unwrap();
+    let mut names: Vec<&String> = claims.keys().collect();
+    names.sort();
+    assert_eq!(names, ["exp", "iat", "request"]);
+    let iat = seen.claims["iat"].as_u64().unwrap();
+    assert!(
+        (before..=after).contains(&iat),
+        "iat {iat} not in {before}..={after}"
+    );
+    assert_eq!(seen.claims["exp"].as_u64().unwrap(), iat + 300);
+    // Journaled, with what the core answered.
+    let e = &json_of(&s.inbox_request("GET", "/api/events?route=auth_only"))["events"][0];
+    assert_eq!(e["id"], got["event"]);
+    assert_eq!(e["verdict"], "sent");
+    assert_eq!(e["purpose"], "report_move");
+    assert_eq!(e["client_url"], got["client_url"]);
+    assert_eq!(
+        (e["answer_status"].clone(), e["asked_by"].clone()),
+        (json!(200), json!("inbox"))
+    );
+    assert!(
+        s.log().contains("auth-only irma for report_move"),
+        "{}",
+        s.log()
+    );
+}
+
+#[test]
+fn an_es256_key_signs_es256_and_attr_url_is_left_out_when_not_offered() {
+    let core = Core::start(vec![("ec".into(), Key::ec(EC_PUBLIC))]);
+    let s = server(
+        &core,
+        "ec=keys/idcontact-test-ec.key.pem",
+        &["--use-attr-url", "false"],
+    );
+    let r = ask(&s, &json!({"purpose": "p", "auth_method": "digid"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = &core.seen()[0];
+    assert_eq!(seen.header["alg"], "ES256");
+    assert_eq!(
+        seen.verdict,
+        Ok(json!({"purpose": "p", "auth_method": "digid", "comm_url": "http://comm.test/ui"}))
+    );
+}
+
+/// A core that knows another key (or none by our kid) refuses: the API
+/// says so with the core's status, and the journal records the failure.
+#[test]
+fn a_core_that_refuses_or_cannot_be_reached_is_a_502_naming_why() {
+    let core = Core::start(vec![("comm-test".into(), Key::ec(EC_PUBLIC))]);
+    let s = server(&core, "comm-test=keys/idcontact-test-rsa.key.pem", &[]);
+    let r = ask(&s, &json!({"purpose": "p", "auth_method": "irma"}));
+    assert_eq!(r.status, 502);
+    assert_eq!(json_of(&r)["status"], 400);
+    assert!(json_of(&r)["error"]
+        .as_str()
+        .unwrap()
+        .contains("answered 400 without a client_url: Bad Request"));
+    assert_eq!(core.seen()[0].verdict, Err("bad signature".into()));
+    let e = &json_of(&s.inbox_request("GET", "/api/events?route=auth_only"))["events"][0];
+    assert_eq!(
+        (e["verdict"].clone(), e["said"].clone()),
+        (json!("failed"), json!("Bad Request"))
+    );
+
+    let gone = common::free_port();
+    let s = Server::start(&[
+        "--core-url",
+        &format!("http://127.0.0.1:{gone}"),
+        "--auth-only-key",
+        "k=keys/idcontact-test-rsa.key.pem",
+    ]);
+    let r = ask(&s, &json!({"purpose": "p", "auth_method": "irma"}));
+    assert_eq!(r.status, 502);
+    assert!(
+        json_of(&r)["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no answer from the core: cannot connect"),
+        "{}",
+        r.text()
+    );
+}
+
+/// Our own listeners are never a destination, whatever `--core-url` says.
+#[test]
+fn the_core_url_never_reaches_our_own_listeners() {
+    let port = common::free_port();
+    let s = Server::start(&[
+        "--inbox",
+        &format!("127.0.0.1:{port}"),
+        "--core-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--auth-only-key",
+        "k=keys/idcontact-test-rsa.key.pem",
+    ]);
+    let r = ask(&s, &json!({"purpose": "p", "auth_method": "irma"}));
+    assert_eq!(r.status, 502);
+    assert!(
+        json_of(&r)["error"]
+            .as_str()
+            .unwrap()
+            .contains("one of this plugin's own listeners"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn a_request_the_core_cannot_take_is_refused_naming_the_field() {
+    let core = Core::start(vec![]);
+    let s = server(&core, "k=keys/idcontact-test-rsa.key.pem", &[]);
+    for (body, field) in [
+        (json!({"auth_method": "irma"}), "purpose"),
+        (json!({"purpose": "p", "auth_method": 5}), "auth_method"),
+        (json!({"purpose": "", "auth_method": "irma"}), "purpose"),
+    ] {
+        let r = ask(&s, &body);
+        assert_eq!(
+            (r.status, json_of(&r)["field"].clone()),
+            (400, json!(field)),
+            "{body}"
+        );
+    }
+    assert!(core.seen().is_empty(), "nothing reached the core");
+    let off = Server::start(&[]);
+    let r = ask(&off, &json!({"purpose": "p", "auth_method": "irma"}));
+    assert_eq!(r.status, 409);
+    assert!(json_of(&r)["error"]
+        .as_str()
+        .unwrap()
+        .contains("--core-url"));
+}
+
+#[test]
+fn auth_only_configuration_that_would_do_nothing_is_refused() {
+    for (args, said) in [
+        (
+            &["--core-url", "http://core:8000"][..],
+            "--core-url needs --auth-only-key",
+        ),
+        (
+            &["--auth-only-key", "k=keys/idcontact-test-rsa.key.pem"][..],
+            "need --core-url",
+        ),
+        (
+            &[
+                "--core-url",
+                "http://core:8000",
+                "--auth-only-key",
+                "keys/idcontact-test-rsa.key.pem",
+            ][..],
+            "takes KID=FILE",
+        ),
+        (
+            &[
+                "--core-url",
+                "http://core:8000",
+                "--auth-only-key",
+                "k=keys/idcontact-test-rsa.pub.pem",
+            ][..],
+            "this is a public key",
+        ),
+        (
+            &[
+                "--core-url",
+                "http://core:8000",
+                "--auth-only-key",
+                "k=keys/idcontact-test-rsa.key.pem",
+                "--auth-only-method",
+                "irma",
+            ][..],
+            "--ui is text",
+        ),
+    ] {
+        let (code, err) = common::run_to_refusal(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(said), "{args:?}: {err}");
+        common::assert_no_key_material(&err);
+    }
+}
+
+/// The citizen's "Authenticate again": the session's purpose, our page
+/// (with its session) as `comm_url`, the browser sent on to the core's
+/// `client_url`; at most once per session every 10 s; cross-site refused.
+#[test]
+fn the_citizen_button_asks_for_the_sessions_purpose_at_most_once_per_10_s() {
+    let core = Core::start(vec![("k".into(), Key::rsa(RSA_PUBLIC))]);
+    let s = server(
+        &core,
+        "k=keys/idcontact-test-rsa.key.pem",
+        &["--ui", "html", "--auth-only-method", "digid"],
+    );
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"report_move"}"#,
+    );
+    let client_url = json_of(&r)["client_url"].as_str().unwrap().to_owned();
+    let session = client_url
+        .strip_prefix("http://comm.test/ui?session=")
+        .expect(&client_url)
+        .to_owned();
+    let page = s
+        .request("GET", &format!("/ui?session={session}"), None, b"")
+        .text();
+    assert!(page.contains("action=\"/ui/authenticate\""), "{page}");
+    assert!(!s
+        .request("GET", "/ui?session=unknown", None, b"")
+        .text()
+        .contains("/ui/authenticate"));
+    let body = format!("session={session}");
+    let press = |origin: Option<&str>| {
+        let o = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+        s.raw(format!(
+            "POST /ui/authenticate HTTP/1.1\r\nHost: comm.test\r\n{o}Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ).as_bytes())
+    };
+    assert_eq!(press(Some("http://evil.test")).status, 403);
+    let r = press(Some("http://comm.test"));
+    // On to the core's page, by a page (a form's cross-origin redirect
+    // is stopped by our own `form-action 'self'`).
+    let on = format!("{}/auth/1", core.url());
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(
+        page.contains(&format!(
+            "<meta http-equiv=\"refresh\" content=\"0;url={on}\">"
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<a id=\"continue\" href=\"{on}\">")),
+        "{page}"
+    );
+    assert_eq!(
+        core.seen()[0].verdict,
+        Ok(json!({
+            "purpose": "report_move",
+            "auth_method": "digid",
+            "comm_url": format!("http://comm.test/ui?session={session}"),
+            "attr_url": "http://comm:8000/auth_result"
+        }))
+    );
+    let r = press(None);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        core.seen().len(),
+        1,
+        "the second press did not reach the core"
+    );
+    let e = &json_of(&s.inbox_request("GET", "/api/events?route=auth_only"))["events"][0];
+    assert_eq!(e["asked_by"], "citizen");
+}
