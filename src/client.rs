@@ -86,6 +86,16 @@ impl Url {
         })
     }
 
+    /// This base URL with `path` after its own (`http://a/base` and
+    /// `/start_communication`: `http://a/base/start_communication`).
+    pub fn joined(&self, path: &str) -> Url {
+        let base = self.target.split(['?', '#']).next().unwrap_or("");
+        Url {
+            target: format!("{}{path}", base.trim_end_matches('/')),
+            ..self.clone()
+        }
+    }
+
     /// The whole URL, as the tester's inbox shows it.
     pub fn full(&self) -> String {
         format!("http://{}:{}{}", self.host, self.port, self.target)
@@ -126,6 +136,8 @@ pub enum Error {
     TimedOut,
     Io(ErrorKind),
     ClosedBeforeAnswer,
+    /// The body ended before its `Content-Length`.
+    BodyCutShort,
     HeadTooLarge,
     /// The answer's body is larger than the caller takes.
     BodyTooLarge,
@@ -143,6 +155,7 @@ impl std::fmt::Display for Error {
             Error::TimedOut => f.write_str("timed out"),
             Error::Io(k) => write!(f, "{k}"),
             Error::ClosedBeforeAnswer => f.write_str("connection closed before an answer"),
+            Error::BodyCutShort => f.write_str("the answer's body ended before its Content-Length"),
             Error::HeadTooLarge => write!(f, "answer head larger than {MAX_HEAD} bytes"),
             Error::BodyTooLarge => f.write_str("answer body larger than expected"),
             Error::NotHttp => f.write_str("not an HTTP answer"),
@@ -234,6 +247,8 @@ pub fn get(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
+    /// Its `Content-Type`, as sent (the probe checks a JSON answer is one).
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -294,6 +309,7 @@ fn exchange(
     };
     Ok(Answer {
         status: head.status,
+        content_type: head.content_type,
         body,
     })
 }
@@ -323,7 +339,17 @@ fn connect(addrs: &[SocketAddr], deadline: Instant, guard: Guard<'_>) -> Result<
 struct Head {
     status: u16,
     length: Option<usize>,
+    content_type: Option<String>,
     rest: Vec<u8>,
+}
+
+/// What `parse_head` found in a whole head.
+struct Parsed {
+    /// The head's length in bytes.
+    len: usize,
+    code: u16,
+    length: Option<usize>,
+    content_type: Option<String>,
 }
 
 /// Reads heads until a final one (1xx are interim, RFC 9110 §15.2; 101
@@ -334,15 +360,16 @@ fn read_head(s: &mut TcpStream, deadline: Instant) -> Result<Head, Error> {
     let mut chunk = [0u8; 1024];
     loop {
         match parse_head(&head)? {
-            Some((n, code, _)) if (100..200).contains(&code) && code != 101 => {
-                head.drain(..n.min(head.len()));
+            Some(p) if (100..200).contains(&p.code) && p.code != 101 => {
+                head.drain(..p.len.min(head.len()));
                 continue;
             }
-            Some((n, status, length)) => {
+            Some(p) => {
                 return Ok(Head {
-                    status,
-                    length,
-                    rest: head.get(n..).unwrap_or_default().to_vec(),
+                    status: p.code,
+                    length: p.length,
+                    content_type: p.content_type,
+                    rest: head.get(p.len..).unwrap_or_default().to_vec(),
                 })
             }
             None => {}
@@ -371,7 +398,7 @@ fn read_head(s: &mut TcpStream, deadline: Instant) -> Result<Head, Error> {
 
 /// A whole head's length, status code and `Content-Length`, or `None`
 /// for more bytes.
-fn parse_head(head: &[u8]) -> Result<Option<(usize, u16, Option<usize>)>, Error> {
+fn parse_head(head: &[u8]) -> Result<Option<Parsed>, Error> {
     // "a:\r\n" is the shortest header line: no head of MAX_HEAD bytes
     // holds more, so the bound is the bytes, never a count.
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEAD / 4];
@@ -390,7 +417,17 @@ fn parse_head(head: &[u8]) -> Result<Option<(usize, u16, Option<usize>)>, Error>
                         .ok_or(Error::NotHttp)
                 })
                 .transpose()?;
-            Ok(Some((n, code, length)))
+            let content_type = resp
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                .map(|h| String::from_utf8_lossy(h.value).chars().take(200).collect());
+            Ok(Some(Parsed {
+                len: n,
+                code,
+                length,
+                content_type,
+            }))
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(_) => Err(Error::NotHttp),
@@ -421,7 +458,7 @@ fn read_body(
         let room = (want - body.len()).min(chunk.len());
         match s.read(chunk.get_mut(..room).unwrap_or_default()) {
             Ok(0) if length.is_none() => break,
-            Ok(0) => return Err(Error::ClosedBeforeAnswer),
+            Ok(0) => return Err(Error::BodyCutShort),
             Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Err(Error::TimedOut)
@@ -653,11 +690,21 @@ mod tests {
         get(&url, max, Duration::from_secs(5), &|_| Ok(()))
     }
 
+    /// Regression: a body shorter than its `Content-Length` was reported
+    /// as "connection closed before an answer", though the answer came.
+    #[test]
+    fn a_body_cut_short_is_said_as_such() {
+        let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort");
+        assert_eq!(get_from(a, 64), Err(Error::BodyCutShort));
+        h.join().unwrap();
+    }
+
     #[test]
     fn a_get_reads_the_body_by_its_length_or_to_the_end_and_no_further_than_asked() {
         let ok = |status: u16, body: &[u8]| {
             Ok(Answer {
                 status,
+                content_type: None,
                 body: body.to_vec(),
             })
         };

@@ -227,6 +227,11 @@ fn probe_against_our_own_plugin_passes_every_case() {
 
 /// A stub "plugin" that answers 200 to everything.
 fn accept_everything() -> std::net::SocketAddr {
+    answer_everything(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+}
+
+/// A stub "plugin" that gives every request the same answer.
+fn answer_everything(answer: &'static [u8]) -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -253,8 +258,7 @@ fn accept_everything() -> std::net::SocketAddr {
                     }
                 }
             }
-            let _ =
-                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = c.write_all(answer);
         }
     });
     addr
@@ -390,4 +394,139 @@ fn a_stale_suite_is_warned_about_and_its_accept_cases_named() {
     let (_, _, err) = run(&["probe", &url], None);
     assert!(!err.contains("WARNING"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Ours, listening where its own URLs say.
+fn plugin(extra: &[&str]) -> (Server, String) {
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["--listen", &listen, "--server-url", &base];
+    args.extend_from_slice(extra);
+    (Server::start(&args), base)
+}
+
+/// `probe --plugin`: the API's four starts and its client_url, each with
+/// the rule it checks, then the suite at the attr_url the start gave.
+#[test]
+fn probe_plugin_checks_the_api_then_sends_the_suite_where_the_start_said() {
+    let (_s, base) = plugin(&[]);
+    let (code, out, err) = run(&["probe", "--plugin", &base], None);
+    assert_eq!(code, 0, "{out}{err}");
+    for (name, status) in [
+        ("start: valid", 200),
+        ("start: unknown members", 200),
+        ("start: no purpose", 400),
+        ("start: wrong content type", 415),
+        ("client_url: GET", 200),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            line.contains(&format!(" {status} ")) && line.ends_with("pass"),
+            "{line}"
+        );
+    }
+    assert!(
+        out.contains("    rule: purpose is required: refused with a 4xx"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\nprobe {base}/auth_result\n")),
+        "{out}"
+    );
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("48 checks in "), "{last}");
+    assert!(
+        last.ends_with("s: 48 pass, 0 fail (plugin API 5/5, tokens 43/43)"),
+        "{last}"
+    );
+    let (code, out, _) = run(&["probe", "--plugin", &base, "--json"], None);
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["api"][3]["name"], "start: wrong content type");
+    assert_eq!(report["api"][3]["status"], 415);
+    assert!(report["api"][3]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("application/json"));
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(48), Some(0))
+    );
+    assert_eq!(report["tokens"]["target"], format!("{base}/auth_result"));
+}
+
+/// Without `attr_url`, results go inline: `client_url?result=`.
+#[test]
+fn probe_plugin_sends_the_suite_inline_when_no_attr_url_is_given() {
+    let (_s, base) = plugin(&["--use-attr-url", "false"]);
+    let (code, out, err) = run(&["probe", "--plugin", &base], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("\nprobe {base}/ui?result=\n")),
+        "{out}"
+    );
+    assert!(out
+        .lines()
+        .last()
+        .unwrap()
+        .ends_with("(plugin API 5/5, tokens 43/43)"));
+}
+
+/// A plugin whose answers break the API: each rule that fails says how,
+/// and with no client_url the suite has nowhere to go.
+#[test]
+fn probe_plugin_names_each_broken_rule() {
+    let addr = answer_everything(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 25\r\nConnection: close\r\n\r\n{\"attr_url\":\"http://a/x\"}",
+    );
+    let (code, out, err) = run(&["probe", "--plugin", &format!("http://{addr}")], None);
+    assert_eq!(code, 1, "{out}{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("start: valid").ends_with("FAIL: client_url is missing"),
+        "{out}"
+    );
+    assert!(
+        line("start: no purpose").ends_with("FAIL: answered 200, not a 4xx"),
+        "{out}"
+    );
+    assert!(line("start: wrong content type").ends_with("FAIL: answered 200, not a 4xx"));
+    assert!(out.contains("no client_url from the valid start: the token suite has nowhere to go"));
+    assert!(
+        out.lines().last().unwrap().starts_with("4 checks in "),
+        "{out}"
+    );
+}
+
+#[test]
+fn probe_plugin_stops_where_there_is_no_communication_plugin() {
+    let addr = answer_everything(
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let (code, out, err) = run(&["probe", "--plugin", &format!("http://{addr}")], None);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.contains("answered 404 to POST /start_communication: not a communication plugin"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &[
+            "probe",
+            "--plugin",
+            &format!("http://{addr}"),
+            "http://x/auth_result",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("not both"), "{err}");
 }

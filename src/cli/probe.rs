@@ -21,15 +21,25 @@ const OPTIONS: &[Flag] = &[
         "id-contact|verder-helpen",
         "the claims' spelling of a fresh suite (default id-contact)",
     ),
+    Flag::Own(
+        "--plugin",
+        "BASE_URL",
+        "check the whole plugin API at BASE_URL first (POST /start_communication four\n      \
+         ways, GET of its client_url), then send the suite to the attr_url it gave, or\n      \
+         inline to its client_url?result= when it gave none; instead of ATTR_URL",
+    ),
     Flag::Own("--json", "", "the report as JSON"),
 ];
 
 pub fn help() -> String {
     format!(
-        "usage: comm-test probe ATTR_URL [OPTIONS]\n\n\
-         Posts every case of the conformance suite to ATTR_URL as application/jwt.\n\
-         Exit 0 if every case passes, 1 if any fails, 2 if the target is unreachable.\n\n\
-         example:\n  comm-test probe http://127.0.0.1:8000/auth_result\n\n{}",
+        "usage: comm-test probe ATTR_URL [OPTIONS]\n       comm-test probe --plugin BASE_URL [OPTIONS]\n\n\
+         Posts every case of the conformance suite to ATTR_URL as application/jwt; with\n\
+         --plugin, checks the plugin API at BASE_URL first and takes the suite where it says.\n\
+         Exit 0 if every case passes, 1 if any fails, 2 if the target is unreachable or is\n\
+         not a communication plugin (404 or 405).\n\n\
+         examples:\n  comm-test probe http://127.0.0.1:8000/auth_result\n  \
+         comm-test probe --plugin http://127.0.0.1:8000\n\n{}",
         options_help(OPTIONS)
     )
 }
@@ -37,37 +47,128 @@ pub fn help() -> String {
 pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
     let (flags, positional) = flags::collect(args, &spec(OPTIONS))?;
     let json = last(&flags, "--json").is_some_and(|v| matches!(v, "true" | "yes" | "1"));
-    let [target] = positional.as_slice() else {
-        return Err(ConfigError(
-            "probe takes one ATTR_URL (e.g. http://127.0.0.1:8000/auth_result; see probe --help)"
-                .into(),
-        ));
+    let parse =
+        |u: &str| client::Url::parse(u).map_err(|e| ConfigError(format!("{}: {e}", log::shown(u))));
+    let plugin = match (last(&flags, "--plugin"), positional.as_slice()) {
+        (Some(base), []) => Some(parse(base)?),
+        (None, [_]) => None,
+        (Some(_), [_, ..]) => {
+            return Err(ConfigError(
+                "probe takes ATTR_URL or --plugin BASE_URL, not both".into(),
+            ))
+        }
+        _ => {
+            return Err(ConfigError(
+                "probe takes one ATTR_URL (e.g. http://127.0.0.1:8000/auth_result), or \
+                 --plugin BASE_URL; see probe --help"
+                    .into(),
+            ))
+        }
     };
-    let url = client::Url::parse(target)
-        .map_err(|e| ConfigError(format!("{}: {e}", log::shown(target))))?;
-    let cases = match last(&flags, "--suite") {
+    let cases = suite_of(&flags)?;
+    match plugin {
+        Some(base) => whole_plugin(&base, &cases, json),
+        None => {
+            let target = probe::Target::AttrUrl(parse(positional.first().map_or("", |s| s))?);
+            let (outcomes, took) = probe::timed(&target, &cases).map_err(ConfigError)?;
+            let report = if json {
+                pretty(&probe::json(&target, &outcomes, took))
+            } else {
+                probe::table(&target, &outcomes, took)
+            };
+            let _ = std::io::stdout().write_all(report.as_bytes());
+            Ok(exit(outcomes.iter().all(|o| o.pass)))
+        }
+    }
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn exit(all_pass: bool) -> ExitCode {
+    if all_pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `--plugin`: the API checks, then the suite where the valid start said
+/// results go; one report, one summary line over both.
+fn whole_plugin(
+    base: &client::Url,
+    cases: &[suite::Case],
+    json: bool,
+) -> Result<ExitCode, ConfigError> {
+    let t = std::time::Instant::now();
+    let found = probe::api::run(base).map_err(ConfigError)?;
+    let tokens = match &found.tokens {
+        Some(target) => match probe::run(target, cases) {
+            Ok(o) => Some((target, o)),
+            Err(e) => {
+                // What the API checks found stands; the suite could not run.
+                if !json {
+                    let _ = std::io::stdout()
+                        .write_all(probe::api::table(base, &found.checks).as_bytes());
+                }
+                return Err(ConfigError(format!(
+                    "the token suite, where the valid start said results go: {e}"
+                )));
+            }
+        },
+        None => None,
+    };
+    let took = t.elapsed();
+    let api_pass = found.checks.iter().filter(|c| c.pass()).count();
+    let (token_n, token_pass) = tokens.as_ref().map_or((0, 0), |(_, o)| {
+        (o.len(), o.iter().filter(|o| o.pass).count())
+    });
+    let total = found.checks.len() + token_n;
+    let passed = api_pass + token_pass;
+    let summary = format!(
+        "{total} checks in {:.2} s: {passed} pass, {} fail (plugin API {api_pass}/{}, tokens {token_pass}/{token_n})",
+        took.as_secs_f64(),
+        total - passed,
+        found.checks.len()
+    );
+    let report = if json {
+        pretty(&serde_json::json!({
+            "plugin": base.full(),
+            "api": probe::api::json(&found.checks),
+            "tokens": tokens.as_ref().map(|(t, o)| probe::json(t, o, took)),
+            "passed": passed,
+            "failed": total - passed,
+            "summary": summary,
+        }))
+    } else {
+        let mut s = probe::api::table(base, &found.checks);
+        match &tokens {
+            Some((t, o)) => s.push_str(&probe::table(t, o, took)),
+            None => s.push_str(
+                "no client_url from the valid start: the token suite has nowhere to go\n",
+            ),
+        }
+        s.push_str(&format!("\n{summary}\n"));
+        s
+    };
+    let _ = std::io::stdout().write_all(report.as_bytes());
+    Ok(exit(tokens.is_some() && passed == total))
+}
+
+/// The suite: the one saved by `mint --suite` (warned about if stale), or
+/// minted fresh.
+fn suite_of(flags: &config::Flags) -> Result<Vec<suite::Case>, ConfigError> {
+    Ok(match last(flags, "--suite") {
         Some(dir) => {
             let dir = std::path::Path::new(dir);
             let cases = manifest::read(dir).map_err(ConfigError)?;
             warn_if_stale(manifest::generated_at(dir), &cases);
             cases
         }
-        None => fresh_suite(&flags)?,
-    };
-    let (outcomes, took) = probe::timed(&url, &cases).map_err(ConfigError)?;
-    let report = if json {
-        let mut s =
-            serde_json::to_string_pretty(&probe::json(&url, &outcomes, took)).unwrap_or_default();
-        s.push('\n');
-        s
-    } else {
-        probe::table(&url, &outcomes, took)
-    };
-    let _ = std::io::stdout().write_all(report.as_bytes());
-    Ok(if outcomes.iter().all(|o| o.pass) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+        None => fresh_suite(flags)?,
     })
 }
 

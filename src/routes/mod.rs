@@ -282,31 +282,9 @@ impl App {
             ("session feedback", self.feedback.describe()),
             (
                 "authentication during communication",
-                self.auth_only.as_ref().map_or("off".into(), |a| {
-                    format!(
-                        "to {} signed {} kid={}{}",
-                        a.url(),
-                        a.alg(),
-                        a.kid(),
-                        self.auth_only_method
-                            .as_ref()
-                            .map_or(String::new(), |m| format!(", citizen's button: {m}"))
-                    )
-                }),
+                self.auth_only_described(),
             ),
-            ("faults", {
-                let set: Vec<String> = self
-                    .faults
-                    .list()
-                    .iter()
-                    .map(|f| format!("{} {}", f.route.name(), f.describe()))
-                    .collect();
-                if set.is_empty() {
-                    "none".into()
-                } else {
-                    set.join("; ")
-                }
-            }),
+            ("faults", self.faults_described()),
             (
                 "journal",
                 format!("the last {} events, in memory", self.journal().capacity()),
@@ -327,6 +305,38 @@ impl App {
                 ),
             ),
         ];
+        self.keys_described(&mut s);
+        s
+    }
+
+    /// The faults in force, for the settings panel.
+    fn faults_described(&self) -> String {
+        let set: Vec<String> = self
+            .faults
+            .list()
+            .iter()
+            .map(|f| format!("{} {}", f.route.name(), f.describe()))
+            .collect();
+        if set.is_empty() {
+            "none".into()
+        } else {
+            set.join("; ")
+        }
+    }
+
+    /// Where auth-only requests go and what signs them.
+    fn auth_only_described(&self) -> String {
+        self.auth_only.as_ref().map_or("off".into(), |a| {
+            let button = self
+                .auth_only_method
+                .as_ref()
+                .map_or(String::new(), |m| format!(", citizen's button: {m}"));
+            format!("to {} signed {} kid={}{button}", a.url(), a.alg(), a.kid())
+        })
+    }
+
+    /// Each key's kind, KID and fingerprint: never the key.
+    fn keys_described(&self, s: &mut Vec<(&'static str, String)>) {
         for k in &self.keys.decryption {
             s.push((
                 "decryption key",
@@ -349,7 +359,6 @@ impl App {
                 ),
             ));
         }
-        s
     }
 
     /// The public base URL the core reaches (`--internal-url`).

@@ -1,10 +1,14 @@
 //! `comm-test probe`: posts every case of a conformance suite to another
-//! plugin's `attr_url` as `application/jwt` and says which answers conform.
-//! A reject case passes on any non-2xx answer, an accept case on a 2xx.
-//! Bounded as session feedback is (`client.rs`): a time-out per request,
-//! no redirects, the answer read no further than 4 KiB of its body, whose
+//! plugin's `attr_url` as `application/jwt` (or puts it in its
+//! `client_url?result=`) and says which answers conform. A reject case
+//! passes on any non-2xx answer, an accept case on a 2xx. Bounded as
+//! session feedback is (`client.rs`): a time-out per request, no
+//! redirects, the answer read no further than 4 KiB of its body, whose
 //! first line the report shows. A 404 or 405 stops the probe: the URL is
-//! not an `attr_url`.
+//! not where results go. `probe --plugin` first checks the rest of the
+//! plugin API (`api.rs`).
+
+pub mod api;
 
 use std::time::{Duration, Instant};
 
@@ -36,22 +40,55 @@ fn first_line(body: &[u8]) -> String {
     line.chars().take(120).collect()
 }
 
+/// Where the suite's tokens go: posted to an `attr_url`, or inline in a
+/// `client_url`'s `?result=` (the plugin API's way without `attr_url`).
+#[derive(Debug, Clone)]
+pub enum Target {
+    AttrUrl(Url),
+    Inline(Url),
+}
+
+impl Target {
+    pub fn url(&self) -> &Url {
+        match self {
+            Target::AttrUrl(u) | Target::Inline(u) => u,
+        }
+    }
+
+    /// As the report names it (query values redacted).
+    pub fn shown(&self) -> String {
+        match self {
+            Target::AttrUrl(u) => crate::log::redact_url(&u.full()),
+            Target::Inline(u) => format!("{}?result=", crate::log::redact_url(&u.full())),
+        }
+    }
+
+    fn deliver(&self, token: &str) -> Result<client::Answer, client::Error> {
+        match self {
+            Target::AttrUrl(u) => client::post_reading(
+                u,
+                Some("application/jwt"),
+                token.as_bytes(),
+                BODY,
+                TIMEOUT,
+                &|_| Ok(()),
+            ),
+            Target::Inline(u) => {
+                client::get(&u.with_param("result", token), BODY, TIMEOUT, &|_| Ok(()))
+            }
+        }
+    }
+}
+
 /// Runs every case in order. The target unreachable on the first case
 /// (nothing listening, no such host) is an error, not 40 failures; so is
 /// a 404 or 405, which says the URL is not a communication plugin's
 /// `attr_url` (a reject case answered so would otherwise pass).
-pub fn run(url: &Url, cases: &[Case]) -> Result<Vec<Outcome>, String> {
+pub fn run(target: &Target, cases: &[Case]) -> Result<Vec<Outcome>, String> {
     let mut out = Vec::with_capacity(cases.len());
-    let shown = crate::log::redact_url(&url.full());
+    let shown = target.shown();
     for (i, c) in cases.iter().enumerate() {
-        let answer = client::post_reading(
-            url,
-            Some("application/jwt"),
-            c.token.as_bytes(),
-            BODY,
-            TIMEOUT,
-            &|_| Ok(()),
-        );
+        let answer = target.deliver(&c.token);
         if i == 0 {
             if let Err(
                 e @ (client::Error::Connect(_)
@@ -109,8 +146,8 @@ fn expected_text(e: Expected) -> String {
     }
 }
 
-pub fn table(url: &Url, outcomes: &[Outcome], took: Duration) -> String {
-    let mut s = format!("probe {}\n\n", crate::log::redact_url(&url.full()));
+pub fn table(target: &Target, outcomes: &[Outcome], took: Duration) -> String {
+    let mut s = format!("probe {}\n\n", target.shown());
     let w = outcomes
         .iter()
         .map(|o| o.name.len())
@@ -151,10 +188,10 @@ pub fn table(url: &Url, outcomes: &[Outcome], took: Duration) -> String {
     s
 }
 
-pub fn json(url: &Url, outcomes: &[Outcome], took: Duration) -> Value {
+pub fn json(target: &Target, outcomes: &[Outcome], took: Duration) -> Value {
     let passed = outcomes.iter().filter(|o| o.pass).count();
     json!({
-        "target": crate::log::redact_url(&url.full()),
+        "target": target.shown(),
         "seconds": took.as_secs_f64(),
         "passed": passed,
         "failed": outcomes.len() - passed,
@@ -172,8 +209,8 @@ pub fn json(url: &Url, outcomes: &[Outcome], took: Duration) -> Value {
 }
 
 /// Runs and times a probe.
-pub fn timed(url: &Url, cases: &[Case]) -> Result<(Vec<Outcome>, Duration), String> {
+pub fn timed(target: &Target, cases: &[Case]) -> Result<(Vec<Outcome>, Duration), String> {
     let t = Instant::now();
-    let out = run(url, cases)?;
+    let out = run(target, cases)?;
     Ok((out, t.elapsed()))
 }
