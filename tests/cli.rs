@@ -34,7 +34,7 @@ fn help_lists_every_program_and_each_has_its_own_page() {
         assert_eq!(code, 0, "{cmd}");
         assert!(page.starts_with(usage), "{cmd}: {page}");
         assert!(
-            page.contains("example:") && page.contains(example),
+            (page.contains("example:") || page.contains("examples:")) && page.contains(example),
             "{cmd}: {page}"
         );
         assert!(
