@@ -242,7 +242,7 @@ impl Given {
                 _ => return invalid("close", "is true or false"),
             },
             other => {
-                return invalid(other, format!("is not a fault's field ({FIELDS})"));
+                return invalid(&cut(other), format!("is not a fault's field ({FIELDS})"));
             }
         }
         Ok(())
@@ -357,7 +357,12 @@ pub fn from_json(body: &[u8]) -> Result<Fault, Invalid> {
     given.check()
 }
 
+/// An unknown member's name as the error names its field: cut, and
+/// never empty (`""` says a member had no name).
 fn cut(name: &str) -> String {
+    if name.is_empty() {
+        return "\"\"".into();
+    }
     name.chars().take(40).collect()
 }
 
@@ -571,6 +576,12 @@ mod tests {
         );
         assert_eq!(field(parse("ui:colour=red")), Err("colour".into()));
         assert_eq!(field(parse("ui:status=204,body=x")), Err("body".into()));
+        // Found by the fuzzer: a member without a name named no field.
+        assert_eq!(field(parse("ui:=1")), Err("\"\"".into()));
+        assert_eq!(
+            field(from_json(br#"{"route":"ui","status":590,"":0}"#)),
+            Err("\"\"".into())
+        );
         let json = |s: &str| field(from_json(s.as_bytes()));
         assert_eq!(
             json(r#"{"route":"ui","status":"500"}"#),
