@@ -428,6 +428,9 @@ impl Fault {
 pub struct Board {
     set: Mutex<[Option<Fault>; 3]>,
     version: AtomicU64,
+    /// How many faults are in force: with none, a request takes no lock
+    /// (every public request asks, from every `--workers` loop).
+    armed: std::sync::atomic::AtomicUsize,
 }
 
 impl Board {
@@ -445,7 +448,10 @@ impl Board {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn changed(&self) {
+    /// Called with the lock held, so `armed` is exact.
+    fn changed(&self, set: &[Option<Fault>; 3]) {
+        let n = set.iter().flatten().count();
+        self.armed.store(n, Ordering::Release);
         self.version.fetch_add(1, Ordering::Release);
     }
 
@@ -456,8 +462,9 @@ impl Board {
     /// Sets `fault` on its route, replacing the one there; returns that.
     pub fn set(&self, fault: Fault) -> Option<Fault> {
         let i = fault.route.index();
-        let old = self.lock().get_mut(i).and_then(|s| s.replace(fault));
-        self.changed();
+        let mut set = self.lock();
+        let old = set.get_mut(i).and_then(|s| s.replace(fault));
+        self.changed(&set);
         old
     }
 
@@ -469,9 +476,8 @@ impl Board {
             .filter(|r| route.is_none_or(|only| only == *r))
             .filter(|r| set.get_mut(r.index()).and_then(Option::take).is_some())
             .collect();
-        drop(set);
         if !cleared.is_empty() {
-            self.changed();
+            self.changed(&set);
         }
         cleared
     }
@@ -479,6 +485,9 @@ impl Board {
     /// The fault a request on `route` gets, used once: its `times` counts
     /// down, and it is gone after the last.
     pub fn take(&self, route: Route) -> Option<Fault> {
+        if self.armed.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut set = self.lock();
         let slot = set.get_mut(route.index())?;
         let fault = slot.clone()?;
@@ -491,8 +500,7 @@ impl Board {
             }
             None => return Some(fault),
         }
-        drop(set);
-        self.changed();
+        self.changed(&set);
         Some(fault)
     }
 
