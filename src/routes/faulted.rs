@@ -27,8 +27,11 @@ pub fn apply<S, P>(app: &App, fault: &Fault, mut usual: Response) -> Answer<S, P
             }
         }
         Reply::Usual => usual,
+        // Served on the citizens' origin: text or JSON, never sniffed as
+        // a page, so a tester's body cannot become a script there.
         Reply::Status { status, body } => {
             Response::new(*status, media_type_of(body), body.clone().into_bytes())
+                .with_header("X-Content-Type-Options", "nosniff")
         }
         Reply::MalformedJson => Response::new(200, "application/json", malformed(app)),
         Reply::NoClientUrl => Response::new(200, "application/json", without_client_url(&usual)),
