@@ -80,7 +80,10 @@ fn a_status_fault_answers_the_next_n_requests_then_the_usual_answer_returns() {
             r.header("content-type").unwrap(),
             "text/plain; charset=utf-8"
         );
-        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
     }
     let r = s.request("GET", "/ui", None, b"");
     assert_eq!(
