@@ -6,6 +6,8 @@
 mod common;
 #[path = "common/core.rs"]
 mod core;
+#[path = "common/receiver.rs"]
+mod receiver;
 
 use common::{Reply, Server};
 use core::{Core, Key};
@@ -27,16 +29,7 @@ fn json_of(r: &Reply) -> Value {
 }
 
 fn ask(s: &Server, body: &Value) -> Reply {
-    let body = body.to_string();
-    s.inbox_raw(
-        format!(
-            "POST /api/auth-only HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            s.inbox(),
-            body.len()
-        )
-        .as_bytes(),
-    )
+    s.inbox_post_json("/api/auth-only", &body.to_string())
 }
 
 fn server(core: &Core, key: &str, extra: &[&str]) -> Server {
@@ -346,4 +339,128 @@ fn the_citizen_button_asks_for_the_sessions_purpose_at_most_once_per_10_s() {
     );
     let e = &json_of(&s.inbox_request("GET", "/api/events?route=auth_only"))["events"][0];
     assert_eq!(e["asked_by"], "citizen");
+}
+
+/// From the attacker's side of the inbox API: what the core is asked is
+/// bounded per field, what it answers is read no further than 8 KiB, and
+/// requests waiting for the sender are capped, the rest refused at once.
+#[test]
+fn requests_to_the_core_and_its_answers_are_bounded() {
+    let core = Core::start(vec![]);
+    let s = server(&core, "k=keys/idcontact-test-rsa.key.pem", &[]);
+    let r = ask(
+        &s,
+        &json!({"purpose": "p".repeat(257), "auth_method": "irma"}),
+    );
+    assert_eq!(
+        (r.status, json_of(&r)["field"].clone()),
+        (400, json!("purpose"))
+    );
+    assert!(core.seen().is_empty());
+
+    // A "core" whose answer is larger than a client_url could be.
+    let big = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = big.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in big.incoming() {
+            use std::io::{Read, Write};
+            let mut c = c.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = c.read(&mut head);
+            let body = "x".repeat(9000);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let s = Server::start(&[
+        "--core-url",
+        &format!("http://{at}"),
+        "--auth-only-key",
+        "k=keys/idcontact-test-rsa.key.pem",
+    ]);
+    let r = ask(&s, &json!({"purpose": "p", "auth_method": "irma"}));
+    assert_eq!(r.status, 502);
+    assert_eq!(
+        json_of(&r)["error"],
+        "no answer from the core: answer body larger than expected"
+    );
+}
+
+/// A core that never answers holds one request on the sender and 64 in
+/// its queue; every further one is a 503 at once, never a thread or a
+/// buffer more, and each caller still queued is answered 504 at its deadline.
+#[test]
+fn a_core_that_never_answers_fills_the_queue_and_no_more() {
+    let core = receiver::Receiver::start(receiver::Answer::Never);
+    let s = Server::start(&[
+        "--core-url",
+        &format!("http://{}", core.addr),
+        "--auth-only-key",
+        "k=keys/idcontact-test-rsa.key.pem",
+    ]);
+    let body = json!({"purpose": "p", "auth_method": "irma"}).to_string();
+    let send = || {
+        let mut c = std::net::TcpStream::connect(s.inbox()).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        use std::io::Write;
+        write!(
+            c,
+            "POST /api/auth-only HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            s.inbox(),
+            body.len()
+        )
+        .unwrap();
+        c
+    };
+    let mut first = send();
+    // The sender holds the first; the queue takes 64 more; 5 are refused.
+    core.wait_for(1);
+    let mut rest: Vec<_> = (0..69).map(|_| send()).collect();
+    let answers: Vec<Reply> = rest.iter_mut().map(common::read_reply).collect();
+    let refused: Vec<&Reply> = answers.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(
+        refused.len(),
+        5,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        json_of(refused[0])["error"],
+        "64 requests to the core already waiting"
+    );
+    assert!(answers.iter().all(|r| matches!(r.status, 503 | 504)));
+    // The one on the sender hears the client's deadline (10 s) first.
+    let r = common::read_reply(&mut first);
+    assert_eq!(
+        (r.status, json_of(&r)["error"].clone()),
+        (502, json!("no answer from the core: timed out"))
+    );
+    // One request at a time: the second only once the first timed out.
+    assert!(core.seen().len() <= 2, "{:?}", core.seen());
+}
+
+/// A purpose no tag could be is not remembered for the citizen's button:
+/// the start is answered, without a session.
+#[test]
+fn a_start_with_an_outsized_purpose_gets_no_session() {
+    let core = Core::start(vec![]);
+    let s = server(
+        &core,
+        "k=keys/idcontact-test-rsa.key.pem",
+        &["--ui", "html", "--auth-only-method", "digid"],
+    );
+    let body = json!({"purpose": "p".repeat(2000)}).to_string();
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(json_of(&r)["client_url"], "http://comm.test/ui");
 }

@@ -6,7 +6,7 @@ mod common;
 #[path = "common/mint.rs"]
 mod mint;
 
-use common::{Server, SAMPLE, SAMPLE_TIME};
+use common::{nothing_yet, Server, SAMPLE, SAMPLE_TIME};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -46,14 +46,6 @@ fn start_wait(s: &Server, query: &str) -> TcpStream {
     )
     .unwrap();
     c
-}
-
-fn nothing_yet(c: &TcpStream) -> bool {
-    c.set_nonblocking(true).unwrap();
-    let mut b = [0u8; 1];
-    let quiet = matches!((&*c).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
-    c.set_nonblocking(false).unwrap();
-    quiet
 }
 
 #[test]

@@ -10,6 +10,20 @@ mod core;
 use common::{Server, SAMPLE, SAMPLE_TIME};
 use std::process::Command;
 
+/// The WebDriver to drive Chromium with; without both, the test says it
+/// is skipped, except in CI, where a missing browser is a failure.
+fn driver_or_skip() -> Option<&'static str> {
+    if let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) {
+        return Some(driver);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have Chromium and chromium-driver: .ci/run installs them"
+    );
+    eprintln!("SKIPPED: no Chromium or chromedriver (apt-get install chromium chromium-driver)");
+    None
+}
+
 fn chromium() -> Option<String> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -122,14 +136,7 @@ fn fresh_token(session_url: &str) -> String {
 /// entry until reloaded).
 #[test]
 fn the_inbox_in_a_browser_a_test_drives() {
-    let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Chromium and chromium-driver: .ci/run installs them"
-        );
-        eprintln!(
-            "SKIPPED: no Chromium or chromedriver (apt-get install chromium chromium-driver)"
-        );
+    let Some(driver) = driver_or_skip() else {
         return;
     };
     let rx = receiver::Receiver::start(receiver::Answer::Status(200));
@@ -272,12 +279,7 @@ fn the_inbox_in_a_browser_a_test_drives() {
 /// script while the page is open, and its Clear button.
 #[test]
 fn faults_are_set_followed_and_cleared_from_the_inbox_page() {
-    let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Chromium and chromium-driver: .ci/run installs them"
-        );
-        eprintln!("SKIPPED: no Chromium or chromedriver");
+    let Some(driver) = driver_or_skip() else {
         return;
     };
     let s = Server::start(&[]);
@@ -337,16 +339,7 @@ fn faults_are_set_followed_and_cleared_from_the_inbox_page() {
         .contains("fault: status 503"));
     // Set by a script while the page is open: shown live; then cleared
     // with the panel's own button.
-    let body = r#"{"route":"auth_result","close":true}"#;
-    let r = s.inbox_raw(
-        format!(
-            "POST /api/faults HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            s.inbox(),
-            body.len()
-        )
-        .as_bytes(),
-    );
+    let r = s.inbox_post_json("/api/faults", r#"{"route":"auth_result","close":true}"#);
     assert_eq!(r.status, 201, "{}", r.text());
     let li = b.wait_for(
         |b| {
@@ -378,12 +371,7 @@ fn faults_are_set_followed_and_cleared_from_the_inbox_page() {
 /// the browser on to the page the core names.
 #[test]
 fn the_core_is_asked_from_the_inbox_page_and_from_the_citizens_page() {
-    let (Some(_), Some(driver)) = (chromium(), webdriver::driver()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Chromium and chromium-driver: .ci/run installs them"
-        );
-        eprintln!("SKIPPED: no Chromium or chromedriver");
+    let Some(driver) = driver_or_skip() else {
         return;
     };
     let core = core::Core::start(vec![(

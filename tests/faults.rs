@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{read_reply, Reply, Server, SAMPLE, SAMPLE_TIME};
+use common::{nothing_yet, read_reply, Reply, Server, SAMPLE, SAMPLE_TIME};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,18 +13,9 @@ fn json_of(r: &Reply) -> Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{}", r.text()))
 }
 
-/// `POST /api/faults` with a JSON body, as a script sends it.
+/// `POST /api/faults`, as a script sends it.
 fn set_fault(s: &Server, fault: &Value) -> Reply {
-    let body = fault.to_string();
-    s.inbox_raw(
-        format!(
-            "POST /api/faults HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            s.inbox(),
-            body.len()
-        )
-        .as_bytes(),
-    )
+    s.inbox_post_json("/api/faults", &fault.to_string())
 }
 
 fn start(s: &Server) -> Reply {
@@ -40,14 +31,6 @@ fn start(s: &Server) -> Reply {
 fn newest(s: &Server) -> Value {
     let r = s.inbox_request("GET", "/api/events?limit=1");
     json_of(&r)["events"][0].clone()
-}
-
-fn nothing_yet(c: &TcpStream) -> bool {
-    c.set_nonblocking(true).unwrap();
-    let mut b = [0u8; 1];
-    let quiet = matches!((&*c).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
-    c.set_nonblocking(false).unwrap();
-    quiet
 }
 
 /// Sends a request on its own connection and leaves it to be answered.

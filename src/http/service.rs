@@ -72,6 +72,19 @@ impl<'a> Headers<'a> {
         Headers(fields)
     }
 
+    /// `Content-Type`'s media type, without its parameters, lowercase
+    /// (RFC 9110 §8.3.1: the type and subtype are case-insensitive).
+    pub fn media_type(&self) -> Option<String> {
+        let ct = self.get("content-type")?;
+        Some(
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase(),
+        )
+    }
+
     /// The first field named `name` (case-insensitive), without optional
     /// whitespace; `None` if absent or not UTF-8.
     pub fn get(&self, name: &str) -> Option<&'a str> {

@@ -108,7 +108,12 @@ pub struct Sessions {
 
 impl Sessions {
     /// A new session for `purpose`: its key, for `client_url`'s query.
+    /// None for a purpose longer than the journal keeps (no purpose tag
+    /// is that long): 1 024 sessions hold at most 1 MiB of purposes.
     pub fn open(&mut self, purpose: &str) -> Option<String> {
+        if purpose.len() > journal::MAX_PURPOSE {
+            return None;
+        }
         let key = super::logout::new_key()?;
         while self.order.len() >= SESSIONS {
             if let Some(old) = self.order.pop_front() {
@@ -328,5 +333,36 @@ impl App {
         req.path == "/ui/authenticate"
             && req.method == Method::Post
             && self.ui == crate::config::UiMode::Html
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// From the attacker's side: anyone may start sessions, so what they
+    /// hold is bounded in count and in bytes.
+    #[test]
+    fn sessions_are_bounded_in_count_and_in_the_purpose_they_hold() {
+        let mut s = Sessions::default();
+        assert_eq!(s.open(&"p".repeat(journal::MAX_PURPOSE + 1)), None);
+        let first = s.open("report_move").unwrap();
+        let keys: Vec<String> = (0..SESSIONS).map(|_| s.open("p").unwrap()).collect();
+        assert_eq!(s.by_key.len(), SESSIONS);
+        assert_eq!(s.order.len(), SESSIONS);
+        assert!(!s.known(&first), "the oldest went first");
+        assert!(keys.iter().all(|k| s.known(k)));
+    }
+
+    #[test]
+    fn a_session_asks_at_most_once_every_10_s() {
+        let mut s = Sessions::default();
+        let key = s.open("report_move").unwrap();
+        let t = Instant::now();
+        assert_eq!(s.claim(&key, t), Ok("report_move".into()));
+        let soon = s.claim(&key, t + Duration::from_secs(3));
+        assert_eq!(soon, Err(Some(Duration::from_secs(7))));
+        assert_eq!(s.claim(&key, t + AGAIN_EVERY), Ok("report_move".into()));
+        assert_eq!(s.claim("nope", t), Err(None));
     }
 }

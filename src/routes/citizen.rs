@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::html::{attributes, esc, open_document};
+use super::html::{attributes, esc, open_document, open_document_with};
 use super::Response;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -99,15 +99,14 @@ pub fn page(result: Option<&Shown>, notice: Option<&str>, again: Option<&str>) -
 /// redirect to another origin in Chromium, so the browser is sent on by
 /// this page instead (a refresh, and a link for when refreshes are off).
 pub fn continue_to(client_url: &str) -> Response {
+    let url = esc(client_url);
+    let refresh = format!("<meta http-equiv=\"refresh\" content=\"0;url={url}\">");
     let mut b = String::new();
-    let _ = write!(
+    open_document_with(&mut b, super::UI_BODY, Some(STYLE_PATH), &refresh);
+    let _ = writeln!(
         b,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"0;url={url}\">\
-         <title>{title}</title><link rel=\"stylesheet\" href=\"{STYLE_PATH}\"></head>\n\
-         <body><h1>{title}</h1><p><a id=\"continue\" href=\"{url}\">Continue to the authentication</a></p></body></html>\n",
-        url = esc(client_url),
-        title = esc(super::UI_BODY),
+        ">\n<h1>{}</h1><p><a id=\"continue\" href=\"{url}\">Continue to the authentication</a></p></body></html>",
+        esc(super::UI_BODY)
     );
     let mut r = Response::new(200, "text/html; charset=utf-8", b);
     r.headers.push(("Content-Security-Policy", CSP.into()));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::html::esc;
-use super::query::{percent_decode, query_param};
+use super::query::query_param;
 use super::{Answer, App, Method, Request, Response};
 use crate::faults::{self, Fault, Reply, Route};
 
@@ -72,11 +72,7 @@ pub fn api(app: &App, req: &Request) -> Response {
     match req.method {
         Method::Get | Method::Head => listed(app),
         Method::Post => {
-            let ct = req.headers.get("content-type");
-            let json = ct
-                .and_then(|c| c.split(';').next())
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-            if !json {
+            if req.headers.media_type().as_deref() != Some("application/json") {
                 return Response::error(415, "/api/faults takes application/json");
             }
             match faults::from_json(req.body) {
@@ -109,8 +105,8 @@ pub fn form(app: &App, req: &Request, clear: bool) -> Response {
             Err(e) => Response::error(400, e.to_string()),
         };
     }
-    let pairs = form_pairs(req.body);
-    match faults::from_form(&pairs) {
+    let body = std::str::from_utf8(req.body).unwrap_or("");
+    match faults::from_form(&|k| query_param(Some(body.trim()), k)) {
         Ok(f) => {
             app.faults.set(f);
             app.faults_changed();
@@ -118,18 +114,6 @@ pub fn form(app: &App, req: &Request, clear: bool) -> Response {
         }
         Err(e) => Response::error(400, format!("fault not set: {e}")),
     }
-}
-
-fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let text = std::str::from_utf8(body).unwrap_or("");
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let plus = |s: &str| s.replace('+', " ");
-            Some((percent_decode(&plus(k))?, percent_decode(&plus(v))?))
-        })
-        .collect()
 }
 
 fn route_param(query: Option<&str>) -> Result<Option<Route>, faults::Invalid> {

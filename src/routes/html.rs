@@ -25,6 +25,16 @@ pub fn esc(s: &str) -> String {
 /// A document's opening up to `<body>`'s start tag (left open for its
 /// attributes): `title` is fixed text, and `stylesheet` our own path.
 pub fn open_document(out: &mut String, title: &'static str, stylesheet: Option<&'static str>) {
+    open_document_with(out, title, stylesheet, "");
+}
+
+/// `open_document`, with `head` (already escaped) before the head closes.
+pub fn open_document_with(
+    out: &mut String,
+    title: &'static str,
+    stylesheet: Option<&'static str>,
+    head: &str,
+) {
     out.push_str(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
@@ -33,6 +43,7 @@ pub fn open_document(out: &mut String, title: &'static str, stylesheet: Option<&
     if let Some(href) = stylesheet {
         let _ = write!(out, "<link rel=\"stylesheet\" href=\"{}\">", esc(href));
     }
+    out.push_str(head);
     out.push_str("</head>\n<body");
 }
 

@@ -32,16 +32,9 @@ struct StartResponse {
     attr_url: Option<String>,
 }
 
-/// True for `application/json`, with or without parameters.
-fn is_media_type(content_type: Option<&str>, want: &str) -> bool {
-    content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|mt| mt.trim().eq_ignore_ascii_case(want))
-}
-
 pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Response {
-    let content_type = req.headers.get("content-type");
-    if content_type.is_some() && !is_media_type(content_type, "application/json") {
+    let media_type = req.headers.media_type();
+    if media_type.is_some_and(|m| m != "application/json") {
         return Response::error(415, "start_communication takes application/json");
     }
     let (start, purpose) = match parse_start(req.body) {

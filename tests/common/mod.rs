@@ -204,6 +204,19 @@ impl Server {
         )
     }
 
+    /// `POST` of a JSON body to the inbox, as a script sends it.
+    pub fn inbox_post_json(&self, target: &str, body: &str) -> Reply {
+        self.inbox_raw(
+            format!(
+                "POST {target} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                self.inbox(),
+                body.len()
+            )
+            .as_bytes(),
+        )
+    }
+
     /// A request head for the inbox (kept alive), e.g. to open a stream.
     pub fn inbox_head(&self, target: &str) -> Vec<u8> {
         format!("GET {target} HTTP/1.1\r\nHost: {}\r\n\r\n", self.inbox()).into_bytes()
@@ -361,6 +374,15 @@ impl Replies {
             }
         }
     }
+}
+
+/// True while the server has sent nothing on `c` and kept it open.
+pub fn nothing_yet(c: &TcpStream) -> bool {
+    c.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    let quiet = matches!((&*c).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    c.set_nonblocking(false).unwrap();
+    quiet
 }
 
 /// Reads one response: head, then Content-Length bytes (or to EOF). For
