@@ -102,11 +102,10 @@ fn the_core_verifies_our_rs256_request_and_its_client_url_comes_back() {
         (e["answer_status"].clone(), e["asked_by"].clone()),
         (json!(200), json!("inbox"))
     );
-    assert!(
-        s.log().contains("auth-only irma for report_move"),
-        "{}",
-        s.log()
-    );
+    // The log is written off the loop: wait for the line.
+    let needle = "auth-only irma for report_move";
+    let log = s.wait_log(needle);
+    assert!(log.contains(needle), "{log}");
 }
 
 #[test]
