@@ -522,7 +522,10 @@ fn a_fixed_clock_is_said_at_start_and_in_every_refusal_it_causes() {
         "{settings}"
     );
     assert!(
-        settings.contains("client_url http://localhost:8000/ui"),
+        settings.contains(&format!(
+            "listener {a}, server URL http://{a} (client_url http://{a}/ui), internal URL http://{a} (attr_url http://{a}/auth_result)",
+            a = s.addr
+        )),
         "{settings}"
     );
     let fresh = result_for(json!({"email": "now@example.nl"}));

@@ -119,7 +119,8 @@ fn both_profiles_and_the_cross_profile_refusals() {
     for (t, want) in [
         (
             &idc,
-            "invalid_claims: sub must be \"verder-helpen-attributes\" (profile verder-helpen)\n",
+            "invalid_claims: sub must be \"verder-helpen-attributes\" (profile verder-helpen); \
+             \"id-contact-attributes\" arrived, which --profile id-contact or auto accepts\n",
         ),
         (
             &vh_with_idc_status,
@@ -140,7 +141,8 @@ fn both_profiles_and_the_cross_profile_refusals() {
         (r.status, r.text().as_str()),
         (
             400,
-            "invalid_claims: sub must be \"id-contact-attributes\" (profile id-contact)\n"
+            "invalid_claims: sub must be \"id-contact-attributes\" (profile id-contact); \
+             \"verder-helpen-attributes\" arrived, which --profile verder-helpen or auto accepts\n"
         )
     );
     // `decode` takes the profile too.
@@ -446,4 +448,97 @@ fn a_configuration_file_without_our_keys_is_refused() {
          and no signature_pubkey; the original plugin does not start without them, nor do we (give \
          them there, or --decryption-key and --signature-key)\n"
     );
+}
+
+/// Regression: the Verder Helpen DigiD plugin signs `sub`
+/// `id-contact-attributes` with `status` `success`, which Verder Helpen's
+/// consumers accept (they check `status` only). On defaults (`auto`) it is
+/// accepted and named as what it is in the log line, the journal, the
+/// event's page and `decode`; a strict profile refuses it naming `auto`.
+#[test]
+fn the_digid_plugins_shape_is_accepted_on_defaults_and_named_everywhere() {
+    let outer = json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256", "cty": "JWT"});
+    let digid = token(
+        outer,
+        json!({"alg": "RS256", "typ": "JWT"}),
+        claims(IDC, "success", json!({"bsn": "999991772"})),
+    );
+    let named =
+        "profile verder-helpen: sub id-contact-attributes, as the Verder Helpen DigiD plugin sends";
+    let s = Server::start(&[]);
+    assert_eq!(s.post_token(&digid).status, 200);
+    let log = s.wait_log("999991772");
+    assert!(log.contains(&format!("profile=\"{named}\"")), "{log}");
+    let r = s.inbox_request("GET", "/api/events");
+    let listing: Value = serde_json::from_slice(&r.body).unwrap();
+    let e = &listing["events"][0];
+    assert_eq!(
+        (&e["sub"], &e["status"], &e["profile"], &e["profile_note"]),
+        (
+            &json!(IDC),
+            &json!("success"),
+            &json!("verder-helpen"),
+            &json!("sub id-contact-attributes, as the Verder Helpen DigiD plugin sends")
+        ),
+        "{e}"
+    );
+    let page = s.inbox_request("GET", &format!("/events/{}", e["id"]));
+    assert!(page.text().contains(named), "{}", page.text());
+    let out = command(&["decode", &digid]).output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["profile"], json!(named));
+
+    for (profile, claim, which) in [
+        ("id-contact", "status must be \"succes\" or \"failed\" (profile id-contact); \"success\"", "--profile auto"),
+        ("verder-helpen", "sub must be \"verder-helpen-attributes\" (profile verder-helpen); \"id-contact-attributes\"", "--profile auto"),
+    ] {
+        let strict = Server::start(&["--profile", profile]);
+        let r = strict.post_token(&digid);
+        assert_eq!(r.status, 400);
+        assert!(
+            r.text().starts_with(&format!("invalid_claims: {claim} arrived, which {which}")),
+            "{}",
+            r.text()
+        );
+    }
+    // Spellings no consumer accepts stay refused on defaults.
+    for status in ["SUCCES", "ok"] {
+        let r = s.post_token(&token(
+            json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"}),
+            json!({"alg": "RS256"}),
+            claims(IDC, status, json!({})),
+        ));
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (
+                400,
+                "invalid_claims: status must be \"succes\", \"success\" or \"failed\" \
+                 (profile auto, sub id-contact-attributes)\n"
+            )
+        );
+    }
+}
+
+/// The Verder Helpen sample configuration, changing nothing, accepts
+/// Verder Helpen's tokens (it refused every one with `--profile`'s old
+/// default).
+#[test]
+fn the_verder_helpen_sample_configuration_takes_verder_helpen_tokens() {
+    // The sample carries the published ID Contact test keys.
+    let port = common::free_port().to_string();
+    let s = rocket_server(VH_SAMPLE, &[("ROCKET_PORT", &port)], &[]);
+    let t = mint::encrypt(
+        &json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"}),
+        &mint::sign(
+            &json!({"alg": "RS256"}),
+            &claims(VH, "success", json!({"email": "vh@example.nl"})),
+            PRIV,
+        ),
+        PUB,
+    );
+    let r = s.post_token(&t);
+    assert_eq!((r.status, r.text().as_str()), (200, "accepted\n"));
+    assert!(s
+        .wait_log("vh@example.nl")
+        .contains("profile=\"profile verder-helpen\""));
 }

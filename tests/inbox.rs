@@ -32,9 +32,12 @@ fn start(s: &Server, body: &str) -> common::Reply {
 #[test]
 fn the_journal_over_the_api_end_to_end() {
     let s = Server::start(&["--clock", SAMPLE_TIME]);
+    let empty = events(&s, "");
+    let run = empty["run"].as_str().unwrap().to_owned();
+    assert_eq!(run.len(), 16, "{run}");
     assert_eq!(
-        events(&s, ""),
-        json!({"last_id": 0, "events": [], "next_before": null})
+        empty,
+        json!({"run": run, "last_id": 0, "events": [], "next_before": null})
     );
     assert_eq!(start(&s, r#"{"purpose":"report_move"}"#).status, 200);
     assert_eq!(s.post_token(SAMPLE).status, 200);
@@ -130,7 +133,7 @@ fn the_journal_over_the_api_end_to_end() {
     );
     assert_eq!(
         events(&s, ""),
-        json!({"last_id": 5, "events": [], "next_before": null})
+        json!({"run": run, "last_id": 5, "events": [], "next_before": null})
     );
     s.post_token("x");
     assert_eq!(ids(""), [6]);
@@ -571,7 +574,8 @@ fn a_rebound_name_reaches_nothing_but_healthz() {
         );
     }
     for host in [
-        "localhost".to_string(),
+        "rebind.attacker.example".to_string(),
+        format!("rebind.attacker.example:{port}"),
         format!("127.0.0.2:{port}"),
         String::new(),
     ] {

@@ -134,7 +134,10 @@ fn error_paths() {
         Some("application/json"),
         br#"{"purpose":"p"}"#,
     );
-    assert_eq!(r.text(), r#"{"client_url":"http://localhost:8000/ui"}"#);
+    assert_eq!(
+        r.text(),
+        format!(r#"{{"client_url":"http://{}/ui"}}"#, s.addr)
+    );
     let r = s.request(
         "POST",
         "/start_communication",

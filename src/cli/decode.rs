@@ -56,6 +56,7 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
                 "outer_header": header(&d.outer_header),
                 "inner_header": header(&d.inner_header),
                 "claims": d.claims,
+                "profile": d.claims.spelling.describe(),
                 "decrypted_with": d.decrypted_with.to_string(),
                 "verified_with": d.verified_with.to_string(),
             });

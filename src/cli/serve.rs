@@ -19,15 +19,19 @@ variable. Example:
 ";
 
 pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
-    let config = Config::from_args(args, env)?;
+    let mut config = Config::from_args(args, env)?;
     // Before any thread starts: see `http/listen.rs`.
     http::listen::reserve_descriptors(
         (config.max_connections.saturating_mul(config.workers) + 64)
             .min(http::listen::RESERVE_AT_MOST),
     );
     let (listener, inbox, inbox_note) = bind(&config)?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ConfigError(format!("--listen {}: {e}", config.listen)))?;
+    config.follow_listener(bound);
     log::init(config.log_format);
-    log_start(&config, inbox.as_ref(), inbox_note);
+    log_start(&config, bound, inbox.as_ref(), inbox_note);
     let limits = http::Limits {
         read_timeout: config.read_timeout,
         idle_timeout: config.idle_timeout,
@@ -101,7 +105,7 @@ fn bind(
 
 /// The effective settings, one line: what a tester checks first when a
 /// fresh token is refused (a fixed clock) or a URL is not the one expected.
-fn settings_line(config: &Config) -> String {
+fn settings_line(config: &Config, bound: std::net::SocketAddr) -> String {
     let attr_url = if config.use_attr_url {
         format!("{}/auth_result", config.internal_url)
     } else {
@@ -115,9 +119,10 @@ fn settings_line(config: &Config) -> String {
         .as_ref()
         .map_or("off".into(), ToString::to_string);
     format!(
-        "settings: client_url {}/ui, attr_url {attr_url}, profile {}, clock {clock}, leeway {} s, \
+        "settings: listener {bound}, server URL {server} (client_url {server}/ui), \
+         internal URL {} (attr_url {attr_url}), profile {}, clock {clock}, leeway {} s, \
          workers {}, ui {}, replays {}, session feedback {feedback}, journal {} events",
-        config.server_url,
+        config.internal_url,
         config.profile.name(),
         config.leeway,
         config.workers,
@@ -131,6 +136,7 @@ fn settings_line(config: &Config) -> String {
             "logged"
         },
         config.journal_size,
+        server = config.server_url,
     ) + &faults_said(&config.faults)
 }
 
@@ -158,8 +164,13 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 }
 
 /// What the server runs with, once, at start.
-fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<String>) {
-    log::message(&settings_line(config));
+fn log_start(
+    config: &Config,
+    bound: std::net::SocketAddr,
+    inbox: Option<&TcpListener>,
+    inbox_note: Option<String>,
+) {
+    log::message(&settings_line(config, bound));
     if let Some(note) = inbox_note {
         log::message(&note);
     }
@@ -170,6 +181,15 @@ fn log_start(config: &Config, inbox: Option<&TcpListener>, inbox_note: Option<St
             ));
         }
         log::message(&format!("inbox on http://{addr}"));
+        if bound.ip().is_unspecified() && addr.ip().is_loopback() {
+            log::message(&format!(
+                "the inbox is on loopback ({addr}) while the public listener is on {bound}: \
+                 to reach it from outside this host or container, start with --inbox 0.0.0.0:{} \
+                 (COMM_TEST_INBOX) and publish that port to 127.0.0.1 (-p 127.0.0.1:8001:{})",
+                addr.port(),
+                addr.port()
+            ));
+        }
     }
     if let Some(r) = &config.rocket {
         log::message(&format!(

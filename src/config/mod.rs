@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
-use crate::jose::{DecryptionKey, KeySet, Profile, VerificationKey};
+use crate::jose::{DecryptionKey, Expect, KeySet, VerificationKey};
 use crate::log::shown;
 
 /// The published test keys' RSA pair and EC public key, for `mint`'s
@@ -36,6 +36,9 @@ pub struct Config {
     pub listen: String,
     pub server_url: String,
     pub internal_url: String,
+    /// Whether each URL was set (flag, variable, Rocket file) rather than
+    /// following the listener (`Config::follow_listener`).
+    pub urls_given: (bool, bool),
     pub use_attr_url: bool,
     pub keys: KeySet,
     /// True when the built-in public test keys are in use.
@@ -64,7 +67,7 @@ pub struct Config {
     pub auth_only: Option<AuthOnly>,
     pub ui: UiMode,
     pub log_format: LogFormat,
-    pub profile: Profile,
+    pub profile: Expect,
     /// Where the Rocket layer came from, for the start-up log.
     pub rocket: Option<RocketNote>,
 }
@@ -166,9 +169,10 @@ pub const OPTIONS: &[Opt] = &[
         flag: "--server-url",
         env: "COMM_TEST_SERVER_URL",
         value: "URL",
-        default: "http://localhost:8000",
+        default: "http://<listen host>:<port>",
         range: None,
-        help: "public base URL; client_url is <URL>/ui",
+        help: "public base URL; client_url is <URL>/ui. The default follows --listen\n      \
+         (its bound port; a wildcard address gives localhost)",
     },
     Opt {
         flag: "--internal-url",
@@ -402,11 +406,13 @@ pub const OPTIONS: &[Opt] = &[
     Opt {
         flag: "--profile",
         env: "COMM_TEST_PROFILE",
-        value: "id-contact|verder-helpen",
-        default: "id-contact",
+        value: "auto|id-contact|verder-helpen",
+        default: "auto",
         range: None,
-        help: "the claims' spelling: sub id-contact-attributes and status succes, or\n      \
-         sub verder-helpen-attributes and status success (Verder Helpen)",
+        help: "the claims' spelling: auto takes what a consumer of either ecosystem\n      \
+         takes and names which it matched; id-contact only sub id-contact-attributes\n      \
+         with status succes/failed; verder-helpen only verder-helpen-attributes\n      \
+         with success/failed",
     },
     Opt {
         flag: "--log-format",
@@ -665,12 +671,12 @@ impl<'a> Settings<'a> {
         }
     }
 
-    pub fn profile(&self) -> Result<Profile, ConfigError> {
+    pub fn profile(&self) -> Result<Expect, ConfigError> {
         match self.one("--profile")? {
-            None => Ok(Profile::IdContact),
-            Some(v) => Profile::parse(v.trim()).ok_or_else(|| {
+            None => Ok(Expect::Auto),
+            Some(v) => Expect::parse(v.trim()).ok_or_else(|| {
                 ConfigError(format!(
-                    "--profile: expected id-contact or verder-helpen, got {}",
+                    "--profile: expected auto, id-contact or verder-helpen, got {}",
                     shown(&v)
                 ))
             }),
@@ -858,6 +864,36 @@ fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigErr
     })
 }
 
+impl Config {
+    /// The URLs not set follow the public listener as bound: its port
+    /// (`--listen 127.0.0.1:0` gets the one the system chose).
+    pub fn follow_listener(&mut self, bound: std::net::SocketAddr) {
+        if !self.urls_given.0 {
+            self.server_url = listen_url(&self.listen, Some(bound.port()));
+            if !self.urls_given.1 {
+                self.internal_url = self.server_url.clone();
+            }
+        }
+    }
+}
+
+/// `http://<listen host>:<port>`: an address as it is (IPv6 in
+/// brackets), a wildcard as `localhost` (what a browser on this machine
+/// reaches), a name as given; `port` once bound, else as written.
+pub fn listen_url(listen: &str, port: Option<u16>) -> String {
+    let listen = listen.trim();
+    let (host, written) = match listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => ("localhost".to_owned(), a.port()),
+        Ok(std::net::SocketAddr::V6(a)) => (format!("[{}]", a.ip()), a.port()),
+        Ok(a) => (a.ip().to_string(), a.port()),
+        Err(_) => match listen.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(80)),
+            None => (listen.to_owned(), 80),
+        },
+    };
+    format!("http://{host}:{}", port.unwrap_or(written))
+}
+
 fn check_url(flag: &str, url: String) -> Result<String, ConfigError> {
     let rest = url
         .strip_prefix("http://")
@@ -1028,11 +1064,15 @@ impl Config {
             return Err(unexpected(args, p));
         }
         let mut s = Settings::new(&flags, env).with_rocket()?;
-        let server_url = check_url(
-            "--server-url",
-            s.one("--server-url")?
-                .unwrap_or_else(|| default_of("--server-url").into()),
-        )?;
+        let listen = s
+            .one("--listen")?
+            .unwrap_or_else(|| default_of("--listen").into());
+        let given = s.one("--server-url")?;
+        let urls_given = (given.is_some(), s.one("--internal-url")?.is_some());
+        let server_url = match given {
+            Some(u) => check_url("--server-url", u)?,
+            None => listen_url(&listen, None),
+        };
         let internal_url = match s.one("--internal-url")? {
             Some(u) => check_url("--internal-url", u)?,
             None => server_url.clone(),
@@ -1051,11 +1091,10 @@ impl Config {
         Ok(Config {
             rocket,
             profile: s.profile()?,
-            listen: s
-                .one("--listen")?
-                .unwrap_or_else(|| default_of("--listen").into()),
+            listen,
             server_url,
             internal_url,
+            urls_given,
             use_attr_url: s.boolean("--use-attr-url", default_of("--use-attr-url") == "true")?,
             keys,
             test_keys,
@@ -1122,13 +1161,57 @@ mod tests {
         assert_eq!(c.inbox, Inbox::Default("127.0.0.1:8001".into()));
     }
 
+    /// `--listen 127.0.0.1:38000` alone hands out URLs on that port: a
+    /// probe of it reaches it, not whatever listens on 8000.
+    #[test]
+    fn urls_follow_the_listener_unless_given() {
+        for (listen, bound, want) in [
+            (
+                "127.0.0.1:38000",
+                "127.0.0.1:38000",
+                "http://127.0.0.1:38000",
+            ),
+            ("0.0.0.0:8000", "0.0.0.0:8000", "http://localhost:8000"),
+            ("[::]:8000", "[::]:8000", "http://localhost:8000"),
+            ("[::1]:9000", "[::1]:9000", "http://[::1]:9000"),
+            ("127.0.0.1:0", "127.0.0.1:41234", "http://127.0.0.1:41234"),
+            ("localhost:0", "127.0.0.1:41235", "http://localhost:41235"),
+        ] {
+            let mut c = parse(&["--listen", listen]).unwrap();
+            c.follow_listener(bound.parse().unwrap());
+            assert_eq!(
+                (c.server_url.as_str(), c.internal_url.as_str()),
+                (want, want),
+                "{listen}"
+            );
+        }
+        let mut c = parse(&[
+            "--listen",
+            "0.0.0.0:0",
+            "--internal-url",
+            "http://comm-test:8000",
+        ])
+        .unwrap();
+        c.follow_listener("0.0.0.0:45000".parse().unwrap());
+        assert_eq!(
+            (c.server_url.as_str(), c.internal_url.as_str()),
+            ("http://localhost:45000", "http://comm-test:8000")
+        );
+        let mut c = parse(&["--listen", "0.0.0.0:0", "--server-url", "https://x.example"]).unwrap();
+        c.follow_listener("0.0.0.0:45000".parse().unwrap());
+        assert_eq!(
+            (c.server_url.as_str(), c.internal_url.as_str()),
+            ("https://x.example", "https://x.example")
+        );
+    }
+
     #[test]
     fn defaults_work_with_no_files() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8000");
         assert_eq!(
             (c.server_url.as_str(), c.internal_url.as_str()),
-            ("http://localhost:8000", "http://localhost:8000")
+            ("http://127.0.0.1:8000", "http://127.0.0.1:8000")
         );
         assert!(c.use_attr_url && c.test_keys && !c.reject_replays);
         assert_eq!((c.keys.decryption.len(), c.keys.verification.len()), (2, 2));

@@ -50,21 +50,214 @@ impl Profile {
             Profile::VerderHelpen => Status::Success,
         }
     }
+}
 
-    fn expected_sub(self) -> &'static str {
+/// Which spellings the decoder takes: `Auto` (the default) whatever a
+/// consumer of either ecosystem accepts, or one profile's own strictly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expect {
+    #[default]
+    Auto,
+    Only(Profile),
+}
+
+impl Expect {
+    pub fn name(self) -> &'static str {
         match self {
-            Profile::IdContact => "\"id-contact-attributes\" (profile id-contact)",
-            Profile::VerderHelpen => "\"verder-helpen-attributes\" (profile verder-helpen)",
+            Expect::Auto => "auto",
+            Expect::Only(p) => p.name(),
         }
     }
 
-    fn expected_status(self) -> &'static str {
+    pub fn parse(name: &str) -> Option<Expect> {
+        match name {
+            "auto" => Some(Expect::Auto),
+            n => Profile::parse(n).map(Expect::Only),
+        }
+    }
+
+    fn allows(self, s: Spelling) -> bool {
         match self {
-            Profile::IdContact => "\"succes\" or \"failed\" (profile id-contact)",
-            Profile::VerderHelpen => "\"success\" or \"failed\" (profile verder-helpen)",
+            Expect::Auto => true,
+            Expect::Only(p) => s == p.spelling(),
         }
     }
 }
+
+impl Profile {
+    /// The one spelling this profile's own consumers take.
+    fn spelling(self) -> Spelling {
+        match self {
+            Profile::IdContact => Spelling::IdContact,
+            Profile::VerderHelpen => Spelling::VerderHelpen,
+        }
+    }
+}
+
+/// How an accepted result spelled `sub` and `status`: the three shapes a
+/// consumer of either ecosystem accepts. ID Contact's consumers check both
+/// claims; Verder Helpen's (verder-helpen-jwt) check `status` only, so its
+/// DigiD plugin's `id-contact-attributes` with `success` passes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// `id-contact-attributes` with `succes` or `failed`.
+    IdContact,
+    /// `verder-helpen-attributes` with `success` or `failed`.
+    VerderHelpen,
+    /// `id-contact-attributes` with `success`: the Verder Helpen DigiD
+    /// plugin (lestrrat-go/jwx) signs this.
+    VerderHelpenDigid,
+}
+
+const ID_CONTACT_SUB: &str = "id-contact-attributes";
+const VERDER_HELPEN_SUB: &str = "verder-helpen-attributes";
+
+impl Spelling {
+    /// The spelling of a `sub` and `status` pair, if any consumer takes it.
+    pub fn of(sub: &str, status: &str) -> Option<Spelling> {
+        match (sub, status) {
+            (ID_CONTACT_SUB, "succes" | "failed") => Some(Spelling::IdContact),
+            (VERDER_HELPEN_SUB, "success" | "failed") => Some(Spelling::VerderHelpen),
+            (ID_CONTACT_SUB, "success") => Some(Spelling::VerderHelpenDigid),
+            _ => None,
+        }
+    }
+
+    /// Its `sub`.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Spelling::IdContact | Spelling::VerderHelpenDigid => ID_CONTACT_SUB,
+            Spelling::VerderHelpen => VERDER_HELPEN_SUB,
+        }
+    }
+
+    /// The profile whose consumers accept it.
+    pub fn profile(self) -> Profile {
+        match self {
+            Spelling::IdContact => Profile::IdContact,
+            Spelling::VerderHelpen | Spelling::VerderHelpenDigid => Profile::VerderHelpen,
+        }
+    }
+
+    /// What is unusual about it, if anything.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Spelling::VerderHelpenDigid => {
+                Some("sub id-contact-attributes, as the Verder Helpen DigiD plugin sends")
+            }
+            _ => None,
+        }
+    }
+
+    /// `profile verder-helpen: sub id-contact-attributes, as …`.
+    pub fn describe(self) -> String {
+        match self.note() {
+            Some(n) => format!("profile {}: {n}", self.profile().name()),
+            None => format!("profile {}", self.profile().name()),
+        }
+    }
+
+    /// Which settings accept it.
+    fn accepted_by(self) -> &'static str {
+        match self {
+            Spelling::IdContact => "--profile id-contact or auto",
+            Spelling::VerderHelpen => "--profile verder-helpen or auto",
+            Spelling::VerderHelpenDigid => {
+                "--profile auto (the Verder Helpen DigiD plugin's shape)"
+            }
+        }
+    }
+}
+
+impl Expect {
+    fn expected_sub(self) -> &'static str {
+        match self {
+            Expect::Auto => {
+                "\"id-contact-attributes\" or \"verder-helpen-attributes\" (profile auto)"
+            }
+            Expect::Only(Profile::IdContact) => "\"id-contact-attributes\" (profile id-contact)",
+            Expect::Only(Profile::VerderHelpen) => {
+                "\"verder-helpen-attributes\" (profile verder-helpen)"
+            }
+        }
+    }
+
+    fn expected_status(self, sub: &str) -> &'static str {
+        match (self, sub) {
+            (Expect::Auto, ID_CONTACT_SUB) => {
+                "\"succes\", \"success\" or \"failed\" (profile auto, sub id-contact-attributes)"
+            }
+            (Expect::Auto, _) => {
+                "\"success\" or \"failed\" (profile auto, sub verder-helpen-attributes)"
+            }
+            (Expect::Only(Profile::IdContact), _) => {
+                "\"succes\" or \"failed\" (profile id-contact)"
+            }
+            (Expect::Only(Profile::VerderHelpen), _) => {
+                "\"success\" or \"failed\" (profile verder-helpen)"
+            }
+        }
+    }
+}
+
+/// The `sub` and `status` check: the spelling they match, or which claim
+/// is wrong. A strict profile refusing the other ecosystem's spelling says
+/// what arrived and which setting accepts it.
+fn spelling(
+    expect: Expect,
+    sub: Option<&str>,
+    status: Option<&str>,
+) -> Result<Spelling, ClaimsError> {
+    let sub_known = |s: &str| s == ID_CONTACT_SUB || s == VERDER_HELPEN_SUB;
+    let sub = match sub {
+        Some(s) if sub_known(s) => s,
+        _ => return Err(ClaimsError::invalid("sub", expect.expected_sub())),
+    };
+    let Some(found) = status.and_then(|st| Spelling::of(sub, st)) else {
+        let known_elsewhere = matches!(expect, Expect::Only(p) if sub != p.subject());
+        return Err(if known_elsewhere {
+            ClaimsError::invalid("sub", expect.expected_sub())
+        } else {
+            ClaimsError::invalid("status", expect.expected_status(sub))
+        });
+    };
+    if expect.allows(found) {
+        return Ok(found);
+    }
+    let Expect::Only(p) = expect else {
+        return Ok(found);
+    };
+    let (claim, arrived, expected) = if sub != p.subject() {
+        ("sub", known_sub(sub), expect.expected_sub())
+    } else {
+        ("status", known_status(status), expect.expected_status(sub))
+    };
+    Err(ClaimsError::OtherProfile {
+        claim,
+        arrived,
+        expected,
+        accepted_by: found.accepted_by(),
+    })
+}
+
+/// The static spelling of a `sub` already matched.
+fn known_sub(sub: &str) -> &'static str {
+    if sub == ID_CONTACT_SUB {
+        ID_CONTACT_SUB
+    } else {
+        VERDER_HELPEN_SUB
+    }
+}
+
+/// The static spelling of a `status` already matched.
+fn known_status(status: Option<&str>) -> &'static str {
+    match status {
+        Some("succes") => "succes",
+        Some("success") => "success",
+        _ => "failed",
+    }
+}
+
 /// More attributes than any authentication method hands out, by far.
 pub const MAX_ATTRIBUTES: usize = 256;
 /// Claims are an object holding at most one object (`attributes`); room
@@ -103,6 +296,14 @@ pub enum ClaimsError {
         claim: &'static str,
         expected: &'static str,
     },
+    /// `sub` or `status` spelled as a strict profile's other ecosystem
+    /// spells it: what arrived, and which setting accepts it.
+    OtherProfile {
+        claim: &'static str,
+        arrived: &'static str,
+        expected: &'static str,
+        accepted_by: &'static str,
+    },
     /// More than `MAX_ATTRIBUTES` attributes.
     TooManyAttributes,
     /// JSON nested deeper than `MAX_DEPTH`.
@@ -133,6 +334,9 @@ impl ClaimsError {
 pub struct Claims {
     pub sub: String,
     pub status: Status,
+    /// Which spelling of `sub` and `status` it matched.
+    #[serde(skip)]
+    pub spelling: Spelling,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -309,12 +513,12 @@ fn read_raw(payload: &[u8]) -> Result<Raw, ClaimsError> {
     })
 }
 
-/// Reads and checks the claims of `verified` against `profile` at time
+/// Reads and checks the claims of `verified` against `expect` at time
 /// `now` (Unix seconds), allowing `leeway` seconds of clock skew in each
 /// time check alike.
 pub fn validate(
     verified: &Verified,
-    profile: Profile,
+    expect: Expect,
     now: u64,
     leeway: u64,
 ) -> Result<Claims, ClaimsError> {
@@ -330,16 +534,13 @@ pub fn validate(
     {
         return Err(ClaimsError::TooManyAttributes);
     }
-    // The profile's values only: a result of the other profile is refused
-    // by name, so a tester sees which spelling arrived where.
-    if raw.sub.as_deref() != Some(profile.subject()) {
-        return Err(ClaimsError::invalid("sub", profile.expected_sub()));
-    }
-    let success = profile.success();
+    // The spellings `expect` allows: a strict profile refuses the other
+    // ecosystem's by name, so a tester sees which spelling arrived where.
+    let spelling = spelling(expect, raw.sub.as_deref(), raw.status.as_deref())?;
     let status = match raw.status.as_deref() {
-        Some("failed") => Status::Failed,
-        Some(s) if s == success.as_str() => success,
-        _ => return Err(ClaimsError::invalid("status", profile.expected_status())),
+        Some("succes") => Status::Succes,
+        Some("success") => Status::Success,
+        _ => Status::Failed,
     };
     let exp = raw.exp.ok_or(ClaimsError::invalid(
         "exp",
@@ -362,8 +563,9 @@ pub fn validate(
         }
     }
     Ok(Claims {
-        sub: profile.subject().to_owned(),
+        sub: known_sub(raw.sub.as_deref().unwrap_or_default()).to_owned(),
         status,
+        spelling,
         attributes: raw.attributes,
         session_url: raw.session_url,
         iat: raw.iat,
@@ -382,7 +584,16 @@ mod tests {
     fn check(json: &str) -> Result<Claims, ClaimsError> {
         validate(
             &Verified::unsigned_for_test(json.as_bytes()),
-            Profile::IdContact,
+            Expect::Only(Profile::IdContact),
+            NOW,
+            60,
+        )
+    }
+
+    fn auto(json: &str) -> Result<Claims, ClaimsError> {
+        validate(
+            &Verified::unsigned_for_test(json.as_bytes()),
+            Expect::Auto,
             NOW,
             60,
         )
@@ -390,7 +601,9 @@ mod tests {
 
     fn claim_of(e: Result<Claims, ClaimsError>) -> &'static str {
         match e {
-            Err(ClaimsError::Invalid { claim, .. }) => claim,
+            Err(ClaimsError::Invalid { claim, .. } | ClaimsError::OtherProfile { claim, .. }) => {
+                claim
+            }
             other => panic!("not invalid_claims: {other:?}"),
         }
     }
@@ -432,7 +645,15 @@ mod tests {
                 "\"id-contact-attributes\" (profile id-contact)"
             ))
         );
-        assert_eq!(check(&with("").replace("succes", "success")), Err(idc));
+        assert_eq!(
+            check(&with("").replace("succes", "success")),
+            Err(ClaimsError::OtherProfile {
+                claim: "status",
+                arrived: "success",
+                expected: "\"succes\" or \"failed\" (profile id-contact)",
+                accepted_by: "--profile auto (the Verder Helpen DigiD plugin's shape)",
+            })
+        );
         assert_eq!(check(&with("").replace("succes", "Failed")), Err(idc));
         assert_eq!(
             check(r#"{"sub":"id-contact-attributes","status":"failed"}"#),
@@ -454,7 +675,7 @@ mod tests {
         let vh = |json: &str| {
             validate(
                 &Verified::unsigned_for_test(json.as_bytes()),
-                Profile::VerderHelpen,
+                Expect::Only(Profile::VerderHelpen),
                 NOW,
                 60,
             )
@@ -473,10 +694,12 @@ mod tests {
         );
         assert_eq!(
             vh(&with("")),
-            Err(ClaimsError::invalid(
-                "sub",
-                "\"verder-helpen-attributes\" (profile verder-helpen)"
-            ))
+            Err(ClaimsError::OtherProfile {
+                claim: "sub",
+                arrived: "id-contact-attributes",
+                expected: "\"verder-helpen-attributes\" (profile verder-helpen)",
+                accepted_by: "--profile id-contact or auto",
+            })
         );
         assert_eq!(
             vh(&ok.replace("success", "succes")),
@@ -491,6 +714,84 @@ mod tests {
                 &ok.replace("verder-helpen-attributes", "id-contact-attributes")
             )),
             "status"
+        );
+    }
+
+    /// `auto` takes what a consumer of either ecosystem takes, says which
+    /// it matched, and refuses every other spelling as a strict profile.
+    #[test]
+    fn auto_accepts_every_producers_spelling_and_names_it() {
+        let spelled = |sub: &str, status: &str| {
+            with("")
+                .replace("id-contact-attributes", sub)
+                .replace("\"succes\"", &format!("\"{status}\""))
+        };
+        for (sub, status, spelling, said) in [
+            ("id-contact-attributes", "succes", Spelling::IdContact, "profile id-contact"),
+            ("id-contact-attributes", "failed", Spelling::IdContact, "profile id-contact"),
+            ("verder-helpen-attributes", "success", Spelling::VerderHelpen, "profile verder-helpen"),
+            ("verder-helpen-attributes", "failed", Spelling::VerderHelpen, "profile verder-helpen"),
+            (
+                "id-contact-attributes",
+                "success",
+                Spelling::VerderHelpenDigid,
+                "profile verder-helpen: sub id-contact-attributes, as the Verder Helpen DigiD plugin sends",
+            ),
+        ] {
+            let c = auto(&spelled(sub, status)).unwrap();
+            assert_eq!((c.sub.as_str(), c.status.as_str()), (sub, status));
+            assert_eq!(c.spelling, spelling);
+            assert_eq!(c.spelling.describe(), said);
+        }
+        let auto_status = |sub| {
+            ClaimsError::invalid(
+                "status",
+                if sub == "id-contact-attributes" {
+                    "\"succes\", \"success\" or \"failed\" (profile auto, sub id-contact-attributes)"
+                } else {
+                    "\"success\" or \"failed\" (profile auto, sub verder-helpen-attributes)"
+                },
+            )
+        };
+        for (sub, status) in [
+            ("id-contact-attributes", "SUCCES"),
+            ("id-contact-attributes", "ok"),
+            ("verder-helpen-attributes", "succes"),
+            ("verder-helpen-attributes", "Success"),
+        ] {
+            assert_eq!(
+                auto(&spelled(sub, status)),
+                Err(auto_status(sub)),
+                "{sub} {status}"
+            );
+        }
+        assert_eq!(
+            auto(&spelled("someone-else", "success")),
+            Err(ClaimsError::invalid(
+                "sub",
+                "\"id-contact-attributes\" or \"verder-helpen-attributes\" (profile auto)"
+            ))
+        );
+    }
+
+    /// A strict profile refuses the DigiD plugin's shape and names `auto`.
+    #[test]
+    fn strict_verder_helpen_names_auto_for_the_digid_shape() {
+        let digid = with("").replace("\"succes\"", "\"success\"");
+        let refused = validate(
+            &Verified::unsigned_for_test(digid.as_bytes()),
+            Expect::Only(Profile::VerderHelpen),
+            NOW,
+            60,
+        );
+        assert_eq!(
+            refused,
+            Err(ClaimsError::OtherProfile {
+                claim: "sub",
+                arrived: "id-contact-attributes",
+                expected: "\"verder-helpen-attributes\" (profile verder-helpen)",
+                accepted_by: "--profile auto (the Verder Helpen DigiD plugin's shape)",
+            })
         );
     }
 
@@ -547,7 +848,7 @@ mod tests {
         let at = |now, leeway, json: &str| {
             validate(
                 &Verified::unsigned_for_test(json.as_bytes()),
-                Profile::IdContact,
+                Expect::Only(Profile::IdContact),
                 now,
                 leeway,
             )

@@ -122,7 +122,7 @@ use sha2::Digest as _;
 
 use crate::date;
 
-pub use claims::{Claims, ClaimsError, Profile, Status};
+pub use claims::{Claims, ClaimsError, Expect, Profile, Spelling, Status};
 pub use header::{ContentEncryption, HeaderError, KeyManagement, SignatureAlg};
 pub use jwe::JweError;
 pub use jws::JwsError;
@@ -143,8 +143,8 @@ pub struct Policy {
     key_management: Vec<KeyManagement>,
     signature: Vec<SignatureAlg>,
     leeway: u64,
-    /// Which spelling of the claims is expected.
-    profile: Profile,
+    /// Which spellings of the claims are taken.
+    expect: Expect,
 }
 
 /// Each distinct item once, in first-seen order (`Vec::dedup` removes only
@@ -170,17 +170,17 @@ impl Policy {
             key_management,
             signature,
             leeway,
-            profile: Profile::IdContact,
+            expect: Expect::Auto,
         }
     }
 
-    pub fn with_profile(self, profile: Profile) -> Self {
-        Policy { profile, ..self }
+    pub fn with_profile(self, expect: Expect) -> Self {
+        Policy { expect, ..self }
     }
 
-    /// Which spelling of the claims is expected.
-    pub fn profile(&self) -> Profile {
-        self.profile
+    /// Which spellings of the claims are taken.
+    pub fn profile(&self) -> Expect {
+        self.expect
     }
 
     /// The clock skew allowed for `exp`, `nbf` and `iat`, in seconds.
@@ -261,7 +261,9 @@ impl Rejection {
             },
             Rejection::Claims(e) => match e {
                 ClaimsError::NotJson => Reason::Malformed,
-                ClaimsError::Invalid { .. } => Reason::InvalidClaims,
+                ClaimsError::Invalid { .. } | ClaimsError::OtherProfile { .. } => {
+                    Reason::InvalidClaims
+                }
                 ClaimsError::TooManyAttributes | ClaimsError::TooDeep => Reason::TooLarge,
                 ClaimsError::Expired { .. } => Reason::Expired,
                 ClaimsError::NotYetValid { .. } => Reason::NotYetValid,
@@ -301,6 +303,15 @@ impl fmt::Display for Rejection {
                 ClaimsError::Invalid { claim, expected } => {
                     format!("{claim} must be {expected}").into()
                 }
+                ClaimsError::OtherProfile {
+                    claim,
+                    arrived,
+                    expected,
+                    accepted_by,
+                } => format!(
+                    "{claim} must be {expected}; \"{arrived}\" arrived, which {accepted_by} accepts"
+                )
+                .into(),
                 ClaimsError::TooManyAttributes => {
                     format!("more than {} attributes", claims::MAX_ATTRIBUTES).into()
                 }
@@ -406,7 +417,7 @@ pub fn decode_or_explain(
             let outer = Some(opened.header.json.clone());
             refused(Rejection::Jws(e), outer, header_text(&opened.njwt), None)
         })?;
-    let claims = claims::validate(&verified, policy.profile, now, policy.leeway).map_err(|e| {
+    let claims = claims::validate(&verified, policy.expect, now, policy.leeway).map_err(|e| {
         refused(
             Rejection::Claims(e),
             Some(opened.header.json.clone()),

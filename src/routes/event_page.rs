@@ -49,9 +49,11 @@ pub fn page(app: &App, id: u64) -> Response {
 }
 
 /// The request that made this event, as a shell command against our own
-/// public listener (`--internal-url`); `None` for what no request makes.
+/// public routes at the server URL (the one a tester reaches; the internal
+/// URL is often a compose service name only the core resolves); `None`
+/// for what no request makes.
 fn curl(app: &App, e: &Framed) -> Option<String> {
-    let base = app.internal_url();
+    let base = app.server_url();
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     match &e.kind {
         Kind::Token { .. } => {

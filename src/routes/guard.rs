@@ -21,10 +21,15 @@ use std::net::SocketAddr;
 
 pub use crate::config::HostName;
 
-/// The inbox's own names: the bound `IP:PORT`; `localhost`, `127.0.0.1`
-/// and `[::1]` on that port when bound to loopback or to an unspecified
-/// address; and each name the operator adds (`--inbox-host`). A name
-/// added without a port matches `Host` without one or with the inbox's.
+/// Names a rebinding page cannot take: its `Host` is the attacker's own
+/// name, never one of these. So they are the inbox's on any port, which
+/// is what a published port (`-p 18081:8001`, a compose file) needs.
+pub const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// The inbox's own names: `localhost`, `127.0.0.1` and `[::1]` on any
+/// port; the bound `IP:PORT`; and each name the operator adds
+/// (`--inbox-host`). A name added without a port matches `Host` without
+/// one or with the inbox's.
 #[derive(Debug, Clone)]
 pub struct InboxHosts {
     port: u16,
@@ -34,14 +39,6 @@ pub struct InboxHosts {
 impl InboxHosts {
     pub fn new(bound: SocketAddr, added: &[HostName]) -> InboxHosts {
         let mut names = vec![HostName::of(bound)];
-        if bound.ip().is_loopback() || bound.ip().is_unspecified() {
-            for n in ["localhost", "127.0.0.1", "[::1]"] {
-                names.push(HostName {
-                    name: n.into(),
-                    port: Some(bound.port()),
-                });
-            }
-        }
         names.extend(added.iter().cloned());
         InboxHosts {
             port: bound.port(),
@@ -54,6 +51,9 @@ impl InboxHosts {
         let Some(Ok(h)) = host.map(HostName::parse) else {
             return false;
         };
+        if LOOPBACK_NAMES.contains(&h.name.as_str()) {
+            return true;
+        }
         self.names.iter().any(|n| {
             n.name == h.name
                 && match (n.port, h.port) {
@@ -156,16 +156,36 @@ mod tests {
         }
         for bad in [
             "rebind.attacker.example:8001",
-            "localhost:8002",
-            "localhost",
-            "127.0.0.1",
+            "rebind.attacker.example",
             "localhost.:8001",
+            "localhost.attacker.example:8001",
+            "127.0.0.2:8001",
             "",
             "a b",
         ] {
             assert!(!h.allows(Some(bad)), "{bad}");
         }
         assert!(!h.allows(None));
+    }
+
+    /// A published port (`-p 18081:8001`) makes the browser send
+    /// `Host: localhost:18081`: the loopback names are the inbox's on any
+    /// port, wherever it is bound.
+    #[test]
+    fn loopback_names_on_any_port_are_the_inbox() {
+        for bound in ["127.0.0.1:8001", "0.0.0.0:8001", "192.0.2.7:8001"] {
+            let h = hosts(bound, &[]);
+            for ok in [
+                "localhost:18081",
+                "127.0.0.1:1",
+                "[::1]:65535",
+                "localhost",
+                "127.0.0.1",
+            ] {
+                assert!(h.allows(Some(ok)), "{bound} {ok}");
+            }
+            assert!(!h.allows(Some("comm-test:18081")), "{bound}");
+        }
     }
 
     #[test]
@@ -179,7 +199,7 @@ mod tests {
             "unspecified covers loopback"
         );
         let lan = hosts("192.0.2.7:8001", &[]);
-        assert!(lan.allows(Some("192.0.2.7:8001")) && !lan.allows(Some("localhost:8001")));
+        assert!(lan.allows(Some("192.0.2.7:8001")) && !lan.allows(Some("192.0.2.7:8002")));
         assert!(HostName::parse("http://x").is_err());
         assert!(HostName::parse("x/y").is_err());
     }

@@ -11,6 +11,9 @@
   var count = document.getElementById("count") || document.createElement("span");
   var body = document.body;
   var last = Number(body.getAttribute("data-last")) || 0;
+  // The server run this page's ids belong to: after a restart the ids
+  // start over and name other events, so the page reloads.
+  var run = body.getAttribute("data-run") || "";
   var cap = Number(body.getAttribute("data-cap")) || 0;
   // An older page (?before=) shows no new entries: they belong on the first.
   var paged = body.getAttribute("data-paged") === "true";
@@ -95,8 +98,11 @@
     if (paged) return;
     if (fetching) { again = true; return; }
     fetching = true;
-    fetch("/entries?since=" + last + filters(), { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : ""; })
+    fetch("/entries?since=" + last + "&run=" + run + filters(), { credentials: "same-origin" })
+      .then(function (r) {
+        if (r.status === 409) { location.reload(); return ""; }
+        return r.ok ? r.text() : "";
+      })
       .then(insert, function () {})
       .then(function () {
         fetching = false;
@@ -195,6 +201,11 @@
     var es = new EventSource("/api/events/stream?since=" + last);
     es.addEventListener("open", function () { live.textContent = "live"; });
     es.addEventListener("error", function () { live.textContent = "reconnecting…"; });
+    es.addEventListener("run", function (ev) {
+      var now = "";
+      try { now = JSON.parse(ev.data).run || ""; } catch (e) { now = ""; }
+      if (run && now && now !== run) { es.close(); live.textContent = "restarted: reloading…"; location.reload(); }
+    });
     es.addEventListener("entry", refresh);
     es.addEventListener("clear", cleared);
     es.addEventListener("faults", faultsChanged);

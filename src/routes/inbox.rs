@@ -68,17 +68,9 @@ pub fn private(r: &mut Response) {
 
 fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     use Method::{Delete, Get, Post};
-    if !app
-        .inbox_hosts
-        .as_ref()
-        .is_some_and(|h| h.allows(req.headers.get("host")))
-    {
-        return Response::error(
-            421,
-            "this inbox answers only to its own names (its IP:PORT, and localhost on loopback); \
-             start with --inbox-host NAME[:PORT] to add one",
-        )
-        .into();
+    let host = req.headers.get("host");
+    if !app.inbox_hosts.as_ref().is_some_and(|h| h.allows(host)) {
+        return Response::error(421, misdirected(host)).into();
     }
     if matches!(req.method, Post | Delete) {
         if let Err(why) = guard::same_origin(&guard::Provenance::of(req)) {
@@ -94,6 +86,27 @@ fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
     }
 }
 
+/// The 421's one line: the `Host` refused (escaped, cut) and the flag
+/// that admits it.
+fn misdirected(host: Option<&str>) -> String {
+    let Some(h) = host else {
+        return "this inbox answers only to its own names, and the request has no Host; \
+                localhost, 127.0.0.1 and [::1] are its names on any port"
+            .into();
+    };
+    let shown = crate::log::shown(h);
+    format!(
+        "this inbox does not answer to Host {shown}: its names are localhost, 127.0.0.1 and [::1] \
+         on any port, and its IP:PORT; start with --inbox-host {} to add this one",
+        if crate::log::looks_like_key(h) || h.len() > 80 || !h.bytes().all(|b| b.is_ascii_graphic())
+        {
+            "NAME[:PORT]".into()
+        } else {
+            h.to_owned()
+        }
+    )
+}
+
 fn route(app: &App, req: &Request) -> Response {
     use Method::{Delete, Get, Head, Post};
     match (req.path, req.method) {
@@ -101,9 +114,10 @@ fn route(app: &App, req: &Request) -> Response {
             Ok(l) => page::page(app, &l.filter(), l.limit),
             Err(e) => Response::error(400, e),
         },
-        ("/entries", Get) => match listing(req.query, MAX_PAGE) {
-            Ok(l) => page::entries(app, &l.filter()),
-            Err(e) => Response::error(400, e),
+        ("/entries", Get) => match (other_run(app, req.query), listing(req.query, MAX_PAGE)) {
+            (Some(r), _) => r,
+            (None, Ok(l)) => page::entries(app, &l.filter()),
+            (None, Err(e)) => Response::error(400, e),
         },
         ("/api/events.ndjson", Get | Head) => ndjson(app, req.query),
         ("/app.js", Get | Head) => page::script(),
@@ -382,7 +396,31 @@ fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, String>
     })
 }
 
+/// `run=ID` of another run of the server: its ids name other events
+/// here, so a follow-up (`since=`) must start over. 409, naming this run.
+fn other_run(app: &App, query: Option<&str>) -> Option<Response> {
+    let asked = query_param(query, "run").filter(|r| !r.is_empty())?;
+    if asked == app.run() {
+        return None;
+    }
+    let body = serde_json::json!({
+        "error": format!(
+            "run {} is over: the server restarted as run {}, whose ids name other events; list again without since",
+            crate::log::shown(&asked),
+            app.run()
+        ),
+        "field": "run",
+        "run": app.run(),
+    });
+    let mut r = json_response(&body);
+    r.status = 409;
+    Some(r)
+}
+
 fn list(app: &App, query: Option<&str>) -> Response {
+    if let Some(r) = other_run(app, query) {
+        return r;
+    }
     let l = match listing(query, PAGE) {
         Ok(l) => l,
         Err(e) => return Response::error(400, e),
@@ -394,7 +432,11 @@ fn list(app: &App, query: Option<&str>) -> Response {
     };
     // Each event's JSON as it was serialised when recorded, copied, not
     // parsed and serialised again.
-    let mut body = format!("{{\"last_id\":{last},\"events\":[").into_bytes();
+    let mut body = format!(
+        "{{\"run\":\"{}\",\"last_id\":{last},\"events\":[",
+        app.run()
+    )
+    .into_bytes();
     for (i, e) in page.events.iter().enumerate() {
         if i > 0 {
             body.push(b',');
@@ -431,7 +473,17 @@ fn stream(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
         (None, None) => app.last_event(),
         (a, b) => a.max(b).unwrap_or(0),
     };
-    let opening = Response::new(200, "text/event-stream", b"retry: 2000\n\n".to_vec());
+    // The run first: a client reconnecting after a restart learns that
+    // the ids it holds name another run's events (the page reloads).
+    let opening = Response::new(
+        200,
+        "text/event-stream",
+        format!(
+            "retry: 2000\n\nevent: run\ndata: {{\"run\":\"{}\"}}\n\n",
+            app.run()
+        )
+        .into_bytes(),
+    );
     let start = StreamStart {
         after,
         clears: app.shared_journal().clears(),

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde_json::{json, Value};
 
 use crate::date;
-use crate::jose::{self, Decoded, Reason};
+use crate::jose::{self, Decoded, Reason, Spelling};
 
 /// A purpose longer than this is cut (visibly) in the journal.
 pub const MAX_PURPOSE: usize = 1024;
@@ -87,6 +87,9 @@ pub struct Accepted {
     /// no user_active went out, and the page offers no Send buttons.
     pub feedback_off: bool,
     pub status: &'static str,
+    /// The `sub` and status spelling it matched (`--profile auto` says
+    /// which); none for a line read back without a known `sub`.
+    pub spelling: Option<Spelling>,
     pub attributes: Option<BTreeMap<String, String>>,
     pub session_url: Option<String>,
     pub iat: Option<u64>,
@@ -107,6 +110,7 @@ impl Accepted {
             identical_to: None,
             feedback_off: false,
             status: d.claims.status.as_str(),
+            spelling: Some(d.claims.spelling),
             attributes: d.claims.attributes.clone(),
             session_url: d.claims.session_url.clone(),
             iat: d.claims.iat,
@@ -406,7 +410,10 @@ fn outcome_json(obj: &mut serde_json::Map<String, Value>, outcome: &Outcome) {
                     (Some(_), true) => json!("off"),
                     (Some(_), false) => json!("on"),
                 },
+                "sub": a.spelling.map(Spelling::subject),
                 "status": a.status,
+                "profile": a.spelling.map(|s| s.profile().name()),
+                "profile_note": a.spelling.and_then(Spelling::note),
                 "attributes": a.attributes,
                 "session_url": a.session_url,
                 "iat": a.iat,

@@ -397,6 +397,7 @@ fn accepted_of(v: &Value) -> Option<Accepted> {
         identical_to: u64_of("identical_to"),
         feedback_off: str_of("session_feedback") == Some("off"),
         status: static_of(str_of("status")?, &["succes", "success", "failed"])?,
+        spelling: str_of("sub").and_then(|sub| crate::jose::Spelling::of(sub, str_of("status")?)),
         attributes: v
             .get("attributes")
             .and_then(|a| serde_json::from_value(a.clone()).ok()),

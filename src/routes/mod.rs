@@ -111,8 +111,29 @@ impl StreamStart {
     }
 }
 
+/// 64 random bits as hex: two runs never share one in practice. Without a
+/// random source (never on Linux), the start time in nanoseconds, which
+/// also differs from run to run.
+fn new_run_id() -> String {
+    use ring::rand::SecureRandom as _;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        b = (nanos as u64).to_be_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// Everything the handlers need; built once from `Config`.
 pub struct App {
+    /// This run of the server, drawn at start: every listing and stream
+    /// names it, so a page left open across a restart knows its ids are
+    /// another run's and reloads.
+    run: String,
+    /// The public listener as bound (the first, with `--workers`).
+    listener: Option<SocketAddr>,
     server_url: String,
     internal_url: String,
     use_attr_url: bool,
@@ -189,6 +210,8 @@ impl App {
                 .map(|a| guard::InboxHosts::new(a, &config.inbox_hosts)),
             logout_keys: Mutex::new(logout::LogoutKeys::new(logout::LogoutKeys::CAP)),
             policy: Policy::for_keys(&config.keys, config.leeway).with_profile(config.profile),
+            listener: listening.public.first().copied(),
+            run: new_run_id(),
             server_url: config.server_url,
             internal_url: config.internal_url,
             use_attr_url: config.use_attr_url,
@@ -253,6 +276,17 @@ impl App {
     /// results go, how they are checked, where feedback may go.
     pub fn settings(&self) -> Vec<(&'static str, String)> {
         let mut s = vec![
+            ("run", self.run.clone()),
+            (
+                "listener",
+                self.listener
+                    .map_or("not bound".into(), |a| format!("{a} (the public routes)")),
+            ),
+            ("server URL", format!("{} (--server-url)", self.server_url)),
+            (
+                "internal URL",
+                format!("{} (--internal-url)", self.internal_url),
+            ),
             ("client_url", format!("{}/ui", self.server_url)),
             (
                 "attr_url",
@@ -364,6 +398,17 @@ impl App {
     /// The public base URL the core reaches (`--internal-url`).
     pub fn internal_url(&self) -> &str {
         &self.internal_url
+    }
+
+    /// This run's id (16 hex digits).
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
+    /// `--server-url`: where a tester (and a browser) reaches the public
+    /// routes.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
     }
 
     /// `--journal-file`: ids continue after `last`, every change is

@@ -49,13 +49,14 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
     open_document(&mut body, "comm-test inbox", Some("/app.css"));
     let _ = writeln!(
         body,
-        " data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
+        " data-run=\"{run}\" data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
          <p><span id=\"count\">{len}</span> events, newest first (the last {cap} are kept) · times in UTC · \
          <a href=\"/api/events\">JSON</a> · <a href=\"/api/events.ndjson\">NDJSON</a> · \
          <span id=\"live\">reload for new events</span></p>\
          <form method=\"post\" action=\"/api/events/clear?back=1\" class=\"clear\">\
          <button type=\"submit\" id=\"clear\">Clear</button></form>",
         paged = filter.before.is_some(),
+        run = app.run(),
     );
     search_form(&mut body, filter);
     settings(&mut body, app);
@@ -347,6 +348,10 @@ fn gist(e: &Event) -> String {
 /// What an accepted result said, and what opened and verified it.
 fn accepted_facts(a: &super::journal::Accepted, facts: &mut Vec<(&str, String)>) {
     facts.push(("status", a.status.to_string()));
+    if let Some(s) = a.spelling {
+        facts.push(("sub", s.subject().to_string()));
+        facts.push(("profile", s.describe()));
+    }
     if a.replay {
         let first = a
             .identical_to

@@ -306,14 +306,14 @@ mod tests {
                 br#"{"purpose":"p"}"#,
             ),
         );
-        assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
+        assert_eq!(r.body, br#"{"client_url":"http://127.0.0.1:8000/ui"}"#);
         let a = app(&["--clock", "1615879800"]);
         let body = format!(r#"{{"purpose":"p","auth_result":"{SAMPLE}"}}"#);
         let r = handle(
             &a,
             &req(Method::Post, "/start_communication", None, body.as_bytes()),
         );
-        assert_eq!(r.body, br#"{"client_url":"http://localhost:8000/ui"}"#);
+        assert_eq!(r.body, br#"{"client_url":"http://127.0.0.1:8000/ui"}"#);
         assert_eq!(claim(&r.note, "attributes"), &json!({"email": "bla"}));
         assert_eq!(r.note.fields, vec![("purpose", json!("p"))]);
         let a = app(&["--clock", "1700000000"]);

@@ -187,6 +187,7 @@ fn describe(d: &Decoded, replay: bool) -> Note {
             ),
             ("decrypted_with", json!(d.decrypted_with.to_string())),
             ("verified_with", json!(d.verified_with.to_string())),
+            ("profile", json!(d.claims.spelling.describe())),
         ],
     }
 }
