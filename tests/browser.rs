@@ -427,3 +427,91 @@ fn the_core_is_asked_from_the_inbox_page_and_from_the_citizens_page() {
         (serde_json::json!("report_move"), serde_json::json!("digid"))
     );
 }
+
+/// A page left open while the plugin restarts (`docker compose restart`)
+/// follows the new run on its own: ids start over at 1 there, so the page
+/// reloads when the stream names another run, and then shows exactly the
+/// new run's events, arriving live, with no reload by hand. Before, it
+/// kept the old run's events beside some of the new ones, missed others,
+/// and `#3` opened another result than the one listed.
+#[test]
+fn a_page_left_open_across_a_restart_shows_exactly_the_new_runs_events() {
+    let Some(driver) = driver_or_skip() else {
+        return;
+    };
+    let (public, inbox) = (common::free_port(), common::free_port());
+    let listen = format!("127.0.0.1:{public}");
+    let inbox_at = format!("127.0.0.1:{inbox}");
+    let start = || {
+        let mut c = common::command(&["--listen", &listen, "--inbox", &inbox_at]);
+        c.args(["--profile", "id-contact"]);
+        Server::spawn(c)
+    };
+    let post = |s: &Server, email: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut claims = mint::claims(now);
+        claims["attributes"] = serde_json::json!({ "email": email });
+        let t = mint::encrypt(
+            &serde_json::json!({"alg": "RSA-OAEP", "enc": "A128CBC-HS256"}),
+            &mint::sign(
+                &serde_json::json!({"alg": "RS256"}),
+                &claims,
+                include_str!("../keys/idcontact-test-rsa.key.pem"),
+            ),
+            include_str!("../keys/idcontact-test-rsa.pub.pem"),
+        );
+        assert_eq!(s.post_token(&t).status, 200);
+    };
+    let old = start();
+    for i in 0..5 {
+        post(&old, &format!("old-{i}@example.nl"));
+    }
+    let b = webdriver::Browser::start(driver);
+    b.open(&format!("http://{inbox_at}/"));
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    assert_eq!(b.entry_ids(), [5, 4, 3, 2, 1]);
+    // Marks this page load: a reload (by the page itself) forgets it.
+    b.eval("window.loadedBeforeRestart = true; return true;");
+
+    drop(old);
+    let new = start();
+    for i in 0..3 {
+        post(&new, &format!("new-{i}@example.nl"));
+    }
+    let shown = |b: &webdriver::Browser| {
+        let texts = b.eval(
+            "return Array.from(document.querySelectorAll('article')).map(a => a.textContent);",
+        );
+        let texts: Vec<String> = texts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        (b.entry_ids(), texts)
+    };
+    let (ids, texts) = b.wait_for(shown, |(ids, texts)| {
+        ids.len() == 3 && texts.iter().all(|t| t.contains("new-"))
+    });
+    let heads: Vec<&str> = texts.iter().map(|t| t.get(..60).unwrap_or(t)).collect();
+    assert_eq!(ids, [3, 2, 1], "{heads:?}");
+    for (text, want) in texts.iter().zip(["new-2@", "new-1@", "new-0@"]) {
+        assert!(text.contains(want) && !text.contains("old-"), "{text}");
+    }
+    assert_eq!(
+        b.eval("return window.loadedBeforeRestart === undefined;"),
+        serde_json::json!(true),
+        "the page reloaded itself"
+    );
+    assert_eq!(b.wait_for(|b| b.text("#live"), |t| t == "live"), "live");
+    // And it keeps following the new run live.
+    post(&new, "new-3@example.nl");
+    let ids = b.wait_for(|b| b.entry_ids(), |ids| ids.len() == 4);
+    assert_eq!(ids, [4, 3, 2, 1]);
+    // `#3` opens the result listed as #3.
+    b.open(&format!("http://{inbox_at}/events/3"));
+    assert!(b.text("main").contains("new-2@example.nl"));
+}

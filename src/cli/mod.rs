@@ -1,5 +1,5 @@
 //! The command line: which program runs (the server, `decode`, `mint`,
-//! `probe`, `wait`, `help`), each in its own file over the one flag reader
+//! `probe`, `wait`, `health`, `help`), each in its own file over the one flag reader
 //! (`config/flags.rs`), with its own `--help` and an example; `--version`;
 //! a suggestion for a near-miss command. Exit codes: 0 success, 1 a token
 //! rejected (`decode`), a case failed (`probe`) or nothing matched in time
@@ -7,6 +7,7 @@
 //! stderr is ignored.
 
 mod decode;
+mod health;
 mod mint;
 mod probe;
 mod serve;
@@ -26,7 +27,7 @@ struct Command {
     help: fn() -> String,
 }
 
-const COMMANDS: [Command; 5] = [
+const COMMANDS: [Command; 6] = [
     Command {
         name: "decode",
         summary: "the server's decoding of one token, offline, as JSON",
@@ -46,6 +47,11 @@ const COMMANDS: [Command; 5] = [
         name: "wait",
         summary: "until the inbox journals a matching event; print it as JSON",
         help: wait::help,
+    },
+    Command {
+        name: "health",
+        summary: "exit 0 when a plugin's /healthz answers 200 (a container's health check)",
+        help: health::help,
     },
     Command {
         name: "help",
@@ -91,6 +97,7 @@ fn dispatch(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
                 "decode" => decode::run(rest, env),
                 "mint" => mint::run(rest),
                 "wait" => wait::run(rest, env),
+                "health" => health::run(rest, env),
                 _ => probe::run(rest),
             }
         }
