@@ -149,9 +149,9 @@ pub fn dropped() -> u64 {
 }
 
 /// A value as any message may quote it: in quotes, cut at 80 characters,
-/// and never if it looks like key material (PEM armour, or a run of 40
-/// base64 characters as a PEM body line has), which a user may paste in
-/// the wrong place (the original plugin's settings take the PEM itself).
+/// and never if it looks like key material (`looks_like_key`), which a
+/// user may paste in the wrong place (the original plugin's settings take
+/// the PEM itself).
 pub fn shown(v: &str) -> String {
     if looks_like_key(v) {
         return "(a value that looks like PEM key text, not shown: give the path of a file that holds it)".into();
@@ -164,10 +164,39 @@ pub fn shown(v: &str) -> String {
     }
 }
 
-/// PEM armour, `PRIVATE KEY`, or 40 base64 characters in a row.
+/// A path as a message quotes it: like `shown`, but a long one keeps its
+/// end (the file's name), which says more than its start.
+pub fn shown_path(v: &str) -> String {
+    if looks_like_key(v) {
+        return shown(v);
+    }
+    let n = v.chars().count();
+    if n <= 80 {
+        return format!("{v:?}");
+    }
+    let tail: String = v.chars().skip(n - 79).collect();
+    format!("…{tail:?}")
+}
+
+/// PEM text: armour (`-----`, `PRIVATE KEY`, `PUBLIC KEY`) or a line
+/// break, which no path given on a command line has. What a key option
+/// refuses as "key text where a path belongs": a long path is a path.
+pub fn is_pem_text(v: &str) -> bool {
+    v.contains("-----")
+        || v.contains("PRIVATE KEY")
+        || v.contains("PUBLIC KEY")
+        || v.contains(['\n', '\r'])
+}
+
+/// Whether a value may be key material, so never quoted: PEM text, or,
+/// unless it starts as a path does (`/`, `./`, `../`, `~/`), 40 base64
+/// characters in a row, as a PEM body line pasted alone has.
 pub fn looks_like_key(v: &str) -> bool {
-    if v.contains("-----") || v.contains("PRIVATE KEY") || v.contains("PUBLIC KEY") {
+    if is_pem_text(v) {
         return true;
+    }
+    if ["/", "./", "../", "~/"].iter().any(|p| v.starts_with(p)) {
+        return false;
     }
     let mut run = 0usize;
     for b in v.bytes() {
@@ -455,6 +484,32 @@ fn push_value_json(out: &mut String, v: &Value, limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A path is a path however deep; PEM armour, a line break, or a bare
+    /// base64 body line is key text.
+    #[test]
+    fn key_text_is_armour_line_breaks_or_a_bare_base64_run() {
+        let deep = format!("/srv/{}key.pem", "abcdefghij0123456789/".repeat(8));
+        assert!(!is_pem_text(&deep) && !looks_like_key(&deep));
+        assert!(!looks_like_key(
+            "./keys/abcdefghijabcdefghijabcdefghijabcdefghij/k.pem"
+        ));
+        for key in [
+            "-----BEGIN PRIVATE KEY-----",
+            "MIIEvQIBADANBg\nkqhkiG9w0BAQEFAASC",
+            "line\r",
+        ] {
+            assert!(is_pem_text(key) && looks_like_key(key), "{key:?}");
+        }
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDB";
+        assert!(!is_pem_text(body) && looks_like_key(body));
+        assert_eq!(shown(body), "(a value that looks like PEM key text, not shown: give the path of a file that holds it)");
+        assert!(
+            shown_path(&deep).ends_with("abcdefghij0123456789/key.pem\""),
+            "{}",
+            shown_path(&deep)
+        );
+    }
 
     #[test]
     fn values_that_look_like_keys_are_never_quoted() {

@@ -250,3 +250,52 @@ fn a_toml_syntax_error_on_a_key_line_quotes_no_key() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Regression (audit): a key path with a run of 40 letters, digits and
+/// slashes (`/srv/comm-test/keys/abcdefghij/…`) was refused as "this looks
+/// like PEM key text". Only PEM armour and line breaks are key text there;
+/// a deep absolute path is a path, for the server and for `decode`.
+#[test]
+fn a_deep_absolute_key_path_is_a_path() {
+    let mut dir = tmp("deep");
+    for _ in 0..8 {
+        dir = dir.join("abcdefghij0123456789");
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (key, public) = (dir.join("key.pem"), dir.join("pub.pem"));
+    std::fs::copy(format!("{root}/keys/idcontact-test-rsa.key.pem"), &key).unwrap();
+    std::fs::copy(format!("{root}/keys/idcontact-test-rsa.pub.pem"), &public).unwrap();
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
+    assert!(key.starts_with('/') && key.len() > 200, "{key}");
+    let (code, out, err) = common::run(
+        &[
+            "decode",
+            "--clock",
+            common::SAMPLE_TIME,
+            "--decryption-key",
+            key,
+            "--signature-key",
+            public,
+            "-",
+        ],
+        Some(common::SAMPLE),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let s = common::Server::start(&[
+        "--decryption-key",
+        key,
+        "--signature-key",
+        public,
+        "--clock",
+        common::SAMPLE_TIME,
+    ]);
+    assert_eq!(s.post_token(common::SAMPLE).status, 200);
+    // A path that is not there is named in the refusal, not hidden as key text.
+    let missing = format!("{}/nope.pem", dir.to_str().unwrap());
+    let (code, err) =
+        common::run_to_refusal(&["--decryption-key", &missing, "--signature-key", public]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.pem"), "{err}");
+    let _ = tmp("deep");
+}

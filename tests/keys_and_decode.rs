@@ -105,6 +105,94 @@ fn replays_over_http_logged_then_refused() {
     );
 }
 
+/// n − s for a P-256 signature's s (big-endian, 32 bytes): the other
+/// valid signature over the same input.
+fn negate_mod_n(s: &[u8]) -> Vec<u8> {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let mut out = vec![0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = N[i] as i16 - s[i] as i16 - borrow;
+        borrow = i16::from(d < 0);
+        out[i] = (d + 256 * borrow) as u8;
+    }
+    out
+}
+
+/// Regression (audit): the replay cache keyed on the whole inner JWS, so
+/// an ES256 result re-signed as (r, n−s), which verifies as well, and
+/// re-encrypted was accepted again under `--reject-replays`. It keys on
+/// what was signed: the twin is a replay, and the journal names the first
+/// delivery.
+#[test]
+fn an_es256_result_with_its_twin_signature_is_a_replay() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jws = mint::sign(
+        &serde_json::json!({}),
+        &mint::claims(now),
+        include_str!("../keys/idcontact-test-ec.key.pem"),
+    );
+    let (input, sig) = jws.rsplit_once('.').unwrap();
+    let sig = b64.decode(sig).unwrap();
+    assert_eq!(sig.len(), 64);
+    let mut twin_sig = sig[..32].to_vec();
+    twin_sig.extend(negate_mod_n(&sig[32..]));
+    let twin = format!("{input}.{}", b64.encode(&twin_sig));
+    assert_ne!(twin, jws);
+    let rsa_pub = include_str!("../keys/idcontact-test-rsa.pub.pem");
+    let outer = serde_json::json!({});
+    let s = Server::start(&["--reject-replays", "true"]);
+    assert_eq!(
+        s.post_token(&mint::encrypt(&outer, &jws, rsa_pub)).status,
+        200
+    );
+    let r = s.post_token(&mint::encrypt(&outer, &twin, rsa_pub));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (409, "replay: token was accepted before\n")
+    );
+    let listing = s.inbox_request("GET", "/api/events?limit=1");
+    let newest: Value = serde_json::from_slice(&listing.body).unwrap();
+    let e = &newest["events"][0];
+    assert_eq!(
+        (&e["verdict"], &e["reason"], &e["detail"]),
+        (
+            &serde_json::json!("rejected"),
+            &serde_json::json!("replay"),
+            &serde_json::json!("replay: token was accepted before, first as event #1")
+        ),
+        "{e}"
+    );
+    // Without --reject-replays the twin is logged as a replay of #1.
+    let s = Server::start(&[]);
+    assert_eq!(
+        s.post_token(&mint::encrypt(&outer, &jws, rsa_pub)).status,
+        200
+    );
+    assert_eq!(
+        s.post_token(&mint::encrypt(&outer, &twin, rsa_pub)).status,
+        200
+    );
+    let listing = s.inbox_request("GET", "/api/events?limit=1");
+    let newest: Value = serde_json::from_slice(&listing.body).unwrap();
+    assert_eq!(
+        (
+            &newest["events"][0]["verdict"],
+            &newest["events"][0]["identical_to"]
+        ),
+        (&serde_json::json!("replay"), &serde_json::json!(1))
+    );
+}
+
 fn decode(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut all = vec!["decode"];
     all.extend_from_slice(args);

@@ -804,7 +804,7 @@ pub fn check_kid(kid: &str) -> Result<(), String> {
 /// `KID=FILE` or `FILE`: a value with `=` always has a KID before the
 /// first one, and `=PATH` names a path that contains `=` with no KID.
 fn key_spec<'s>(flag: &str, spec: &'s str) -> Result<(Option<String>, &'s str), ConfigError> {
-    if crate::log::looks_like_key(spec) {
+    if crate::log::is_pem_text(spec) {
         return Err(pem_in_place_of_path(flag));
     }
     match spec.split_once('=') {
@@ -843,7 +843,7 @@ const MAX_CONFIG_FILE: u64 = 256 * 1024;
 /// what is checked is what is read.
 fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigError> {
     use crate::files::{read_bounded, Links, ReadError};
-    if crate::log::looks_like_key(path) {
+    if crate::log::is_pem_text(path) {
         return Err(pem_in_place_of_path(flag));
     }
     let what = if max == MAX_KEY_FILE {
@@ -860,7 +860,7 @@ fn read_small_file(flag: &str, path: &str, max: u64) -> Result<String, ConfigErr
             }
             ReadError::TooLarge(None) => format!("too large for {what} (at most {max} bytes)"),
         };
-        ConfigError(format!("{flag} {}: {why}", shown(path)))
+        ConfigError(format!("{flag} {}: {why}", crate::log::shown_path(path)))
     })
 }
 
@@ -1505,9 +1505,10 @@ mod tests {
             key_spec("--k", "/etc/a=b.pem").unwrap_err().0,
             "--k: \"/etc/a\" is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :); a path containing '=' is written =PATH"
         );
+        // A line break is key text where a path belongs, never a KID.
         assert_eq!(
             key_spec("--k", "x\nFAKE LINE=a.pem").unwrap_err().0,
-            "--k: \"x\\nFAKE LINE\" is not a valid KID (1-64 of A-Z a-z 0-9 . _ - :); a path containing '=' is written =PATH"
+            "--k: this looks like PEM key text, not a file path; put the key in a file and give its path"
         );
     }
 }

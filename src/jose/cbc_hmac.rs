@@ -29,6 +29,16 @@ pub enum CbcHmacError {
     Padding,
 }
 
+/// Whether the parts have the only lengths `open` takes: IV 16, tag 16, a
+/// ciphertext of whole blocks (RFC 7518 §5.2.2.1-2: T_LEN, the IV and
+/// CBC's blocks). The JWE layer asks before any private-key operation.
+pub fn well_formed(iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> bool {
+    iv.len() == IV_LEN
+        && tag.len() == TAG_LEN
+        && !ciphertext.is_empty()
+        && ciphertext.len().is_multiple_of(16)
+}
+
 pub fn open(
     key: &[u8; KEY_LEN],
     aad: &[u8],
@@ -37,22 +47,20 @@ pub fn open(
     tag: &[u8],
 ) -> Result<Vec<u8>, CbcHmacError> {
     let (mac_key, enc_key) = key.split_at(HALF);
-    // RFC 7518 §5.2.2.2 step 2-4 need whole parts: a tag cut short would
-    // otherwise be compared on fewer bytes, and be easier to forge.
-    if iv.len() != IV_LEN
-        || tag.len() != TAG_LEN
-        || ciphertext.is_empty()
-        || !ciphertext.len().is_multiple_of(16)
-    {
+    // RFC 7518 §5.2.2.2 step 1 takes T whole (§5.2.3: T_LEN 16): a tag cut
+    // short would otherwise be compared on fewer bytes, and be easier to
+    // forge.
+    if !well_formed(iv, ciphertext, tag) {
         return Err(CbcHmacError::Length);
     }
-    // RFC 7518 §5.2.2.2 step 3-4, compared in constant time: the first 16
-    // octets of the MAC over AAD ‖ IV ‖ C ‖ AL must equal T.
+    // RFC 7518 §5.2.2.2 step 2, compared in constant time: the first 16
+    // octets of the MAC over AAD ‖ IV ‖ C ‖ AL (§5.2.2.1 steps 4-5) must
+    // equal T.
     let al = aad_bits(aad).ok_or(CbcHmacError::Length)?;
     if !verify_tag(mac_key, &[aad, iv, ciphertext, &al], tag) {
         return Err(CbcHmacError::Tag);
     }
-    // Step 5, only now: AES-128-CBC decryption and PKCS#7 removal.
+    // Step 3, only now: AES-128-CBC decryption and PKCS#7 removal.
     cbc_decrypt(enc_key, iv, ciphertext)
 }
 

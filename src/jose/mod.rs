@@ -13,20 +13,25 @@
 //! | 4 | `alg` ∈ caller's allow-list (closed enum; `Policy::for_keys`: each algorithm of the configured keys once, none for no keys), `enc` = A128CBC-HS256 | `header.rs` `parse_jwe`; `mod.rs` `Policy` | RFC 7516 §4.1.1-2 | `header::tests::alg_outside_allow_list_is_refused`, `enc_must_be_a128cbc_hs256`, `keys_and_decode::the_allow_list_names_each_algorithm_once` |
 //! | 5 | refuse `zip` (in both layers), `crit`, `jwk`/`jku`/`x5u`/`x5c`; `typ`/`cty` must say JWT | `header.rs` `parse_jwe`, `refuse_common` | RFC 7516 §4.1.3; RFC 7515 §4.1.2-6, §4.1.9-11 | `header::tests::zip_crit_and_embedded_keys_are_refused_even_when_null`, `typ_and_cty_are_checked_where_present` |
 //! | 6 | candidates: every configured key bound to `alg`, those `kid` names first; `kid` never narrows or widens the set | `keys.rs` `candidates` | RFC 7515 §4.1.4 (a hint) | `keys::tests::candidates_by_kid_and_by_type`, `keys_and_decode::kid_is_a_hint_end_to_end` |
-//! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES; for ECDH-ES, `epk` a P-256 JWK whose point is on the curve (before any key is tried) | `jwe.rs` `decrypt`, `parse_epk` | RFC 7516 §5.2 (5-6); RFC 7518 §4.6.1; RFC 8725 §3.4 | `vectors` (`reject_non_base64url_chars`), `jwe::tests::epk_must_be_a_p256_point_on_the_curve` |
-//! | 8a | RSA-OAEP-SHA1 unwrap (blinded: `rsa`'s `getrandom` feature, see Cargo.toml; constant-time decode; or AWS-LC with `--features aws-lc`); failure or CEK ≠ 32 bytes → random CEK | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §11.5 | `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
-//! | 8b | ECDH-ES, for each candidate key: Z = x(d·P) with the `epk` of step 7; Concat KDF(Z, "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `ecdh_es_agree`, `ecdh_z`, `ecdh_es_cek`, `concat_kdf` | RFC 7518 §4.6.2 | `jwe::tests::concat_kdf_rfc7518_appendix_c`, `wycheproof::ecdh_*` |
-//! | 9 | IV 16, tag exactly 16, ciphertext whole blocks | `cbc_hmac.rs` `open` | RFC 7518 §5.2.2.2 | `cbc_hmac::tests::truncated_or_extended_tags_are_refused_before_comparing` |
-//! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `open`, `aad_bits`, `verify_tag` | RFC 7518 §5.2.2.2 (2-4) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
-//! | 11 | AES-128-CBC decrypt, PKCS#7 padding checked | `cbc_hmac.rs` `cbc_decrypt` | RFC 7518 §5.2.2.2 (5) | `cbc_hmac::tests::bad_padding_behind_a_valid_tag_is_bad_padding`, `wycheproof::aes_cbc_pkcs7_decryption` |
-//! | 12 | steps 8-11 fail as one `decryption_failed` | `jwe.rs` `decrypt` | RFC 7516 §11.4-5 | `vectors` (`bad_tag` and `wrong_key` cases), `mutation::every_byte_replaced_is_rejected_by_name` |
+//! | 7 | other parts strict base64url; encrypted key empty iff ECDH-ES; IV 16, tag exactly 16, ciphertext whole blocks; for ECDH-ES, `epk` a P-256 JWK whose point is on the curve: all before any private-key operation | `jwe.rs` `decrypt`, `parse_epk`; `cbc_hmac.rs` `well_formed` | RFC 7516 §5.2 (2, 10); RFC 7518 §4.6.1, §5.2.2.2 (1), §5.2.3; RFC 8725 §3.4 | `vectors` (`reject_non_base64url_chars`), `jwe::tests::the_encrypted_key_is_empty_exactly_for_ecdh_es`, `malformed_lengths_are_refused_before_any_private_key_operation`, `epk_must_be_a_p256_point_on_the_curve` |
+//! | 8a | RSA-OAEP-SHA1 unwrap, blinded with the system RNG handed to the call (`rng.rs`; no Cargo feature), constant-time decode; or AWS-LC with `--features aws-lc`; failure or CEK ≠ 32 bytes → a fresh random CEK, and the next candidate key is still tried | `jwe.rs` `rsa_oaep_unwrap`, `rsa_oaep_decrypt` | RFC 7518 §4.3; RFC 8017 §7.1.2; RFC 7516 §5.2 (9), §11.5 | `jwe::tests::a_failed_unwrap_continues_with_a_random_cek_and_the_next_key`, `a_cek_of_any_other_length_is_never_used`, `the_rsa_private_operation_draws_its_blinding_from_the_rng_given`, `wycheproof::rsa_oaep_2048_sha1_unwrap`, `vectors` (`rsa_reject_encrypted_key_bitflip`) |
+//! | 8b | ECDH-ES, for each candidate key: Z = x(d·P) with the `epk` of step 7; Concat KDF(Z, AlgorithmID "A128CBC-HS256", apu, apv, 256) | `jwe.rs` `ecdh_es_agree`, `ecdh_z`, `ecdh_es_cek`, `concat_kdf` | RFC 7518 §4.6.2 | `jwe::tests::concat_kdf_rfc7518_appendix_c` (the KDF); `vectors::every_shared_vector_case` (its ECDH-ES tokens, from an independent implementation, pin the AlgorithmID and the key derivation); `wycheproof::ecdh_*` (Z) |
+//! | 9 | the lengths of step 7 once more, where the tag is checked | `cbc_hmac.rs` `open`, `well_formed` | RFC 7518 §5.2.2.2 (1), §5.2.3 | `cbc_hmac::tests::truncated_or_extended_tags_are_refused_before_comparing` |
+//! | 10 | HMAC-SHA-256(AAD ‖ IV ‖ C ‖ AL) truncated to 16, compared in constant time, **before** decrypting | `cbc_hmac.rs` `open`, `aad_bits`, `verify_tag` | the check: RFC 7518 §5.2.2.2 (2); its input: §5.2.2.1 (4-5) | `cbc_hmac::tests::rfc7518_appendix_b1_tag_and_round_trip`, `any_changed_input_is_bad_tag`, `wycheproof::hmac_sha256_truncated_tag` |
+//! | 11 | AES-128-CBC decrypt, PKCS#7 padding checked | `cbc_hmac.rs` `cbc_decrypt` | RFC 7518 §5.2.2.2 (3) | `cbc_hmac::tests::bad_padding_behind_a_valid_tag_is_bad_padding`, `wycheproof::aes_cbc_pkcs7_decryption` |
+//! | 12 | steps 8-11 fail as one `decryption_failed`, word for word: bad padding behind a valid tag too | `jwe.rs` `decrypt` | RFC 7516 §11.4-5 | `jwe::tests::bad_padding_behind_a_valid_tag_is_reported_as_a_bad_tag`, `vectors` (`bad_tag` and `wrong_key` cases), `mutation::every_byte_replaced_is_rejected_by_name` |
 //! | 13 | payload is `{"njwt": string}`, no member twice (however escaped) | `jwe.rs` `parse_payload`, `Payload`; `json.rs` `Members` | ID Contact; RFC 8259 §4 | `jwe::tests::payload_shapes`, `duplicate_njwt_is_refused`, `vectors` (`rsa_reject_missing_njwt`, `rsa_reject_njwt_not_string`) |
 //! | 14 | inner: exactly 3 parts; header as 3-5 with `alg` ∈ {RS256, ES256} ∩ allow-list, no `cty` | `jws.rs` `verify`; `header.rs` `parse_jws` | RFC 7515 §5.2 (1-4); RFC 8725 §3.1 | `jws::tests::*`, `vectors` (`rsa_reject_inner_alg_none`, `rsa_reject_inner_hs256_key_confusion`) |
 //! | 15 | signature over the exact ASCII signing input, by ring, with the key's own algorithm | `jws.rs` `verify_signature` | RFC 7515 §5.2 (8); RFC 7518 §3.3-3.4 | `wycheproof::rs256_verification`, `es256_p1363_verification`, `vectors` (`*_inner_signed_by_other_key`) |
 //! | 16 | only now the payload: claims read from `Verified`, which only `jws.rs` builds | `jws.rs` `Verified`; `claims.rs` `validate` | RFC 7519 §7.2 (7-10) | type system; `claims::tests::*` |
 //! | 17 | nesting ≤ 8, ≤ 256 attributes, no duplicate claim or attribute, each claim its exact type | `claims.rs` `nesting_depth`, `read_raw` (`RawSeed`, which records the claim and the rule in `Why`), `Attributes` | RFC 7519 §4; RFC 8259 §4 | `claims::tests::duplicates_and_floods_are_refused`, `wrong_types_are_rejections_never_absent` |
-//! | 18 | the profile's values: `sub` id-contact-attributes and `status` ∈ {succes, failed}, or (Verder Helpen) verder-helpen-attributes and {success, failed} | `claims.rs` `validate` | ID Contact; Verder Helpen | `claims::tests::profile_values_are_enforced`, `verder_helpen_profile`, `vectors` (`rsa_reject_invalid_status`) |
+//! | 18 | `sub` and `status` spelled as `Expect` allows: `Auto` the three spellings a consumer of either ecosystem accepts (id-contact-attributes with succes/failed; verder-helpen-attributes with success/failed; id-contact-attributes with success, the Verder Helpen DigiD plugin's), each named (`Spelling`); a strict profile only its own | `claims.rs` `validate`, `spelling` | ID Contact; Verder Helpen | `claims::tests::profile_values_are_enforced`, `verder_helpen_profile`, `auto_accepts_every_producers_spelling_and_names_it`, `vectors` (`rsa_reject_invalid_status`, `auto_takes_the_digid_shape_among_the_vectors_and_nothing_else`) |
 //! | 19 | `exp` required, now < exp + leeway; `nbf`, `iat` ≤ now + leeway (saturating); the rejection names the claim, its time, now and the leeway | `claims.rs` `validate` | RFC 7519 §4.1.4-6 | `claims::tests::time_checks_share_one_leeway`, `vectors` (`*_expired`, `*_not_yet_valid*`) |
+//!
+//! The result's identity for the replay cache (`Decoded::signed_sha256`)
+//! is SHA-256 of the JWS signing input, what the issuer signed, never of
+//! the signature's bytes: an ES256 signature (r, s) has a twin (r, n−s)
+//! that verifies as well (`keys_and_decode::an_es256_result_with_its_twin_signature_is_a_replay`).
 //!
 //! `decode_or_explain` runs exactly these steps; on a refusal it also
 //! returns what the steps before the failing one produced (`Refused`: the
@@ -61,9 +66,12 @@
 //!   the header are one reason (12).
 //! - **Tag truncation**: tag length must be exactly 16 (9, 10).
 //! - **Marvin / Bleichenbacher-style RSA timing**: RSA1_5 is not allowed;
-//!   `rsa` 0.10 blinds and decodes OAEP in constant time
-//!   (RUSTSEC-2023-0071 was fixed in 0.10.0); a failed unwrap takes the
-//!   random-CEK path, so it fails where a bad tag fails (8a, 12). Known
+//!   `rsa` 0.10 blinds with the RNG we hand it and decodes OAEP in
+//!   constant time (RUSTSEC-2023-0071; README, "The advisory"); a failed
+//!   unwrap takes the random-CEK path, so it fails where a bad tag fails
+//!   (8a, 12); malformed lengths are refused before any private-key
+//!   operation (7), so they reveal nothing of it. `just timing` compares
+//!   the failure classes' timings in process. Known
 //!   upstream deviation: `rsa` 0.10.0 does not check OAEP's leading byte
 //!   (Wycheproof tcId 23, pinned in `wycheproof.rs`); no oracle and
 //!   no authenticity loss for JWE.
@@ -71,8 +79,14 @@
 //! - **`crit` extensions** (e.g. `b64: false`): any `crit` is refused (5).
 //! - **Keys from the token** (`jwk`, `jku`, `x5u`, `x5c`): refused (5); `kid`
 //!   only orders the in-memory set, never a path or a URL (6).
-//! - **Huge tokens, JSON bombs**: 16 KiB cap first (1); nesting and
-//!   attribute caps (17); serde_json's recursion limit on every parse.
+//! - **Huge tokens, JSON bombs**: 16 KiB cap first (1); claims nesting
+//!   ≤ 8 by a byte scan before they are parsed, and ≤ 256 attributes (17).
+//!   Where a value is built (`serde_json::Value`, typed members), serde_json's
+//!   recursion limit (128) applies; members skipped as `IgnoredAny` (unknown
+//!   claims, header and payload members we do not read) are walked by
+//!   serde_json's `ignore_value` iteratively, with its own stack of one
+//!   byte per level, so their depth is bounded by the 16 KiB cap, not by
+//!   the recursion limit, and costs no call stack.
 //! - **Parser differentials**: strict canonical base64url (3); duplicate
 //!   JSON members refused in headers and claims (3, 17).
 //!
@@ -80,7 +94,8 @@
 //!
 //! - `rsa` 0.10 (+ `crypto-bigint`, `crypto-primes`, `pkcs1`, `pkcs8`, `spki`,
 //!   `der`, `pem-rfc7468`, `base64ct`, `const-oid`, `zeroize`, `num-traits`,
-//!   `signature`, `getrandom` 0.4): RSA-OAEP private operation and PEM key parsing.
+//!   `signature`, `rand_core` 0.10, `getrandom` 0.4 through `crypto-bigint`):
+//!   RSA-OAEP private operation and PEM key parsing.
 //! - `p256` (+ `elliptic-curve`, `primeorder`, `primefield`, `ff`, `group`,
 //!   `sec1`, `base16ct`, `hkdf`, `ecdsa`, `hybrid-array`): ECDH-ES; ring has no
 //!   static-key ECDH. PEM parsing of EC keys.
@@ -103,6 +118,7 @@ pub(crate) mod jwe;
 mod jws;
 pub(crate) mod keys;
 mod reason;
+pub(crate) mod rng;
 #[cfg(test)]
 mod wycheproof;
 
@@ -211,8 +227,11 @@ pub struct Decoded {
     /// What each layer's `kid` did to the choice of keys.
     pub outer_kid: KidHint,
     pub inner_kid: KidHint,
-    /// SHA-256 of the inner JWS: what the issuer signed, so the identity
-    /// of the result for replay detection, however often it is re-encrypted.
+    /// SHA-256 of the inner JWS's signing input (`header.payload`, RFC
+    /// 7515 §5.1): what the issuer signed, so the identity of the result
+    /// for replay detection however it is re-encrypted, and whichever of
+    /// its valid signatures it carries (an ES256 signature (r, s) has a
+    /// twin (r, n−s) that verifies as well).
     pub signed_sha256: [u8; 32],
 }
 
@@ -381,6 +400,12 @@ pub struct Refused {
     pub claims: Option<Vec<u8>>,
 }
 
+/// A compact JWS without its signature: what was signed. Only used once
+/// the signature over it verified.
+fn signing_input(jws: &str) -> &str {
+    jws.rsplit_once('.').map_or(jws, |(input, _)| input)
+}
+
 /// The first part of a compact token decoded, if it is a JSON object.
 fn header_text(token: &str) -> Option<Vec<u8>> {
     let first = token.split('.').next()?;
@@ -411,7 +436,7 @@ pub fn decode_or_explain(
     }
     let opened = jwe::decrypt(token, &policy.key_management, &keys.decryption)
         .map_err(|e| refused(Rejection::Jwe(e), header_text(token), None, None))?;
-    let signed_sha256 = sha2::Sha256::digest(opened.njwt.as_bytes()).into();
+    let signed_sha256 = sha2::Sha256::digest(signing_input(&opened.njwt).as_bytes()).into();
     let verified =
         jws::verify(&opened.njwt, &policy.signature, &keys.verification).map_err(|e| {
             let outer = Some(opened.header.json.clone());

@@ -149,7 +149,10 @@ pub mod bent {
             EncryptionKey::RsaOaep(k) => {
                 let cek = keys::random::<32>()?;
                 let wrapped = k
-                    .oaep_encrypt::<sha1::Sha1>(&cek)
+                    .oaep_encrypt_with_rng::<sha1::Sha1, _>(
+                        &mut crate::jose::rng::SystemRng::new(),
+                        &cek,
+                    )
                     .map_err(|_| MintError::Crypto("RSA-OAEP encryption failed"))?;
                 seal(&bend(members), &cek, &wrapped, plaintext)
             }

@@ -66,7 +66,12 @@ pub(super) fn check_token(
     let (replay, identical_to) = seen(app, &decoded, now);
     if replay && app.reject_replays {
         let detail = "replay: token was accepted before";
-        let why = (Reason::Replay, detail);
+        // The journal names the first delivery; the answer does not.
+        let journaled = match identical_to {
+            Some(first) => format!("{detail}, first as event #{first}"),
+            None => detail.to_owned(),
+        };
+        let why = (Reason::Replay, journaled.as_str());
         refused(
             app,
             ex,
