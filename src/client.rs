@@ -387,6 +387,9 @@ fn read_head(s: &mut TcpStream, deadline: Instant) -> Result<Head, Error> {
         let n = match s.read(chunk.get_mut(..room).unwrap_or_default()) {
             Ok(0) => return Err(Error::ClosedBeforeAnswer),
             Ok(n) => n,
+            // A signal, with a read timeout set, is EINTR even under
+            // SA_RESTART (signal(7)); the deadline still bounds the wait.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Err(Error::TimedOut)
             }
@@ -460,6 +463,7 @@ fn read_body(
             Ok(0) if length.is_none() => break,
             Ok(0) => return Err(Error::BodyCutShort),
             Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Err(Error::TimedOut)
             }

@@ -192,6 +192,7 @@ fn read_until(c: &mut TcpStream, buf: &mut Vec<u8>, needle: &str) -> String {
             String::from_utf8_lossy(buf)
         );
         match c.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(0) => panic!("stream closed"),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => panic!("{e}"),

@@ -167,6 +167,7 @@ fn serve(mut c: TcpStream, keys: &[(String, Key)], seen: &Mutex<Vec<Seen>>, me: 
             break i;
         }
         match c.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
@@ -184,6 +185,7 @@ fn serve(mut c: TcpStream, keys: &[(String, Key)], seen: &Mutex<Vec<Seen>>, me: 
     let len: usize = field("content-length").parse().unwrap_or(0);
     while buf.len() < end + 4 + len {
         match c.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(0) | Err(_) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }

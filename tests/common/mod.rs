@@ -363,6 +363,7 @@ impl Replies {
                 }
             }
             match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(0) | Err(_) => {
                     return Reply {
                         status: 0,
@@ -395,6 +396,7 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
             break i;
         }
         match s.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(0) | Err(_) => {
                 return Reply {
                     status: 0,
@@ -424,6 +426,7 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
         Some(len) => {
             while body.len() < len {
                 match s.read(&mut chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Ok(0) | Err(_) => break,
                     Ok(n) => body.extend_from_slice(&chunk[..n]),
                 }
