@@ -130,6 +130,7 @@ pub mod hazmat {
     pub use super::header::{Epk, JweHeader, JwsHeader};
     pub use super::jwe::{decrypt, parse_epk, Opened};
     pub use super::jws::{verify, Verified};
+    pub use super::rng::SystemRng;
 }
 
 use std::fmt;

@@ -3,6 +3,8 @@
 //! and of each route through the real server on loopback. It reports; it
 //! never fails on speed.
 
+mod timing;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -95,8 +97,13 @@ fn token_path() {
     let mut raw_oaep = {
         use rsa::pkcs8::DecodePrivateKey;
         let k = rsa::PrivateKey::from_pkcs8_pem(rsa_pem).unwrap();
+        // Blinded, as the decoder runs it.
+        let mut rng = jose::hazmat::SystemRng::new();
         move || {
-            std::hint::black_box(k.oaep_decrypt::<sha1::Sha1>(&ek).unwrap());
+            std::hint::black_box(
+                k.oaep_decrypt_with_rng::<sha1::Sha1, _>(&mut rng, &ek)
+                    .unwrap(),
+            );
         }
     };
     #[cfg(feature = "aws-lc")]
@@ -144,9 +151,31 @@ fn token_path() {
     let mut rsa_decode = || {
         jose::decode(SAMPLE, &rsa_keys, &rsa_policy, 1_615_879_800).unwrap();
     };
-    let [oaep, rs256, rsa_full] = interleaved(
+    // Refused for its lengths (a 1-byte IV, a 3-byte tag) before any
+    // private-key operation: it should cost a small fraction of the above.
+    let malformed: Vec<String> = [(2usize, "AQ"), (4, "AQID")]
+        .iter()
+        .map(|(i, part)| {
+            let mut p: Vec<&str> = SAMPLE.split('.').collect();
+            p[*i] = part;
+            p.join(".")
+        })
+        .collect();
+    let mut rsa_malformed = || {
+        for t in &malformed {
+            std::hint::black_box(
+                jose::decode(t, &rsa_keys, &rsa_policy, 1_615_879_800).unwrap_err(),
+            );
+        }
+    };
+    let [oaep, rs256, rsa_full, rsa_short] = interleaved(
         rounds,
-        &mut [&mut raw_oaep, &mut raw_rs256, &mut rsa_decode],
+        &mut [
+            &mut raw_oaep,
+            &mut raw_rs256,
+            &mut rsa_decode,
+            &mut rsa_malformed,
+        ],
     );
 
     let ec_opened = jwe::decrypt(
@@ -198,6 +227,12 @@ fn token_path() {
     let es256_us = report("ES256 verify (ring)", es256);
     println!("# full decode: both layers and the claims (jose::decode)");
     let r = report("decode RSA-OAEP + RS256 (sample token)", rsa_full);
+    let short = report("  refused: 1-byte IV, then 3-byte tag (both)", rsa_short);
+    println!(
+        "{:<44} {:>10.4}x",
+        "  each, as a fraction of the sample's decode",
+        short / 2.0 / r
+    );
     println!(
         "{:<44} {:>10.3}x",
         "  ratio to RSA-OAEP + RS256",
@@ -631,5 +666,8 @@ fn main() {
     }
     if run("versus") {
         versus();
+    }
+    if run("timing") {
+        timing::timing();
     }
 }
