@@ -1,5 +1,7 @@
 # comm-test tasks. `just --list` shows them.
 
+set shell := ["bash", "-cu"]
+
 # Run the plugin on its built-in defaults (public test keys, 127.0.0.1:8000).
 run *ARGS:
     cargo run --release -- {{ARGS}}
@@ -51,3 +53,16 @@ load *ARGS:
 # The token route side by side: BINARIES... [-- OTHER_ATTR_URL] (apt-get install wrk).
 load-token *ARGS:
     tests/load/token.sh {{ARGS}}
+
+# The decryption failure classes timed against each other, interleaved in
+# one process: a Welch t per pair, and whether any class stands apart.
+timing TRIALS="1500":
+    TIMING_TRIALS={{TRIALS}} cargo bench --bench bench --features hazmat -- timing
+
+# cargo-mutants over the audit map's files (cargo install cargo-mutants;
+# about an hour). Fails if a surviving mutant's line is not in
+# tests/mutants-equivalent.txt (`file:line: why it cannot change behaviour`).
+mutants:
+    -cargo mutants -f src/jose/jwe.rs -f src/jose/cbc_hmac.rs -f src/jose/jws.rs -f src/jose/header.rs -f src/jose/b64.rs --cargo-arg=--lib --cargo-arg=--test=vectors --cargo-arg=--test=mutation
+    wc -l mutants.out/caught.txt mutants.out/missed.txt mutants.out/timeout.txt mutants.out/unviable.txt
+    unlisted=$(cut -d: -f1,2 mutants.out/missed.txt | sort -u | comm -23 - <(grep -v '^#' tests/mutants-equivalent.txt | cut -d: -f1,2 | sort -u)); [ -z "$unlisted" ] || { echo "missed and not listed as equivalent: $unlisted"; exit 1; }

@@ -691,7 +691,7 @@ fn the_journal_file_survives_a_restart_and_a_torn_last_line() {
     for _ in 0..500 {
         if std::fs::read_to_string(&path)
             .unwrap_or_default()
-            .contains("\"deleted\"")
+            .contains("\"deleted\":[2]")
         {
             break;
         }

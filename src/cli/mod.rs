@@ -66,6 +66,9 @@ pub fn main(args: &[String], env: Env<'_>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // What was logged before the refusal goes out first: the
+            // refusal is the last line.
+            crate::log::flush(std::time::Duration::from_millis(200));
             say(&e.to_string());
             ExitCode::from(2)
         }

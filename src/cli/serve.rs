@@ -53,8 +53,8 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         _ => None,
     };
     let app = routes::App::new(config, &listening);
-    if let Some((path, (file, last))) = journal_file {
-        app.keep_journal_in(path, file, last);
+    if let Some((path, opened)) = journal_file {
+        app.keep_journal_in(path, opened);
     }
     let balances = (http::Balance::new(workers), http::Balance::new(1));
     let services = (routes::PublicService(&app), routes::InboxService(&app));
@@ -70,6 +70,7 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         Err(e) => (format!("server loop failed: {e}"), 1),
     };
     log::message(&line);
+    app.finish_journal_file(Duration::from_secs(2));
     log::flush(Duration::from_millis(200));
     // Other loops stop on the same signal; do not wait for a writer stuck
     // on a stalled stderr.

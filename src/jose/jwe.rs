@@ -616,6 +616,11 @@ mod tests {
         let mut short = good.clone();
         short.x = b64::encode(&[1u8; 31]);
         assert!(parse_epk(Some(&short)).is_none());
+        // The same 64 bytes split 31 + 33: together a point on the curve,
+        // but neither coordinate is one (each must be 32 bytes).
+        let xy = [b64::decode(&good.x).unwrap(), b64::decode(&good.y).unwrap()].concat();
+        let shifted = epk(&b64::encode(&xy[..31]), &b64::encode(&xy[31..]));
+        assert!(parse_epk(Some(&shifted)).is_none());
         assert!(parse_epk(None).is_none());
     }
 

@@ -623,7 +623,7 @@ impl Shared {
     pub fn delete(&self, f: &Filter<'_>) -> usize {
         let ids = self.lock().delete(f);
         let n = ids.len();
-        if let Some(sink) = self.sink.get() {
+        if let Some(sink) = self.sink.get().filter(|_| n > 0) {
             sink.send(super::journal_file::Line::Deleted(ids, self.last()));
         }
         self.clears.fetch_add(1, Ordering::AcqRel);
@@ -644,6 +644,19 @@ impl Shared {
         self.sink
             .get()
             .map_or(0, |s| s.lost.load(Ordering::Relaxed))
+    }
+
+    /// The file's events are read back: its writer may rewrite it now.
+    pub fn file_loaded(&self) {
+        if let Some(sink) = self.sink.get() {
+            sink.nudge();
+        }
+    }
+
+    /// Waits, at most `within`, for the file's writer to write every line
+    /// sent so far; `Err` with how many it did not.
+    pub fn drain_file(&self, within: std::time::Duration) -> Result<(), u64> {
+        self.sink.get().map_or(Ok(()), |s| s.drain(within))
     }
 
     /// Every kept event, oldest first (pointer copies).

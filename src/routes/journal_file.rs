@@ -7,15 +7,23 @@
 //! `{"deleted":[ids],"last_id":N}` and `{"cleared":true,"last_id":N}`.
 //! Every line names the newest id then, so the last whole line tells the
 //! next id without reading the rest. The file is created `0600`, never
-//! opened through a link, must be a regular file. A torn or corrupt line
-//! is skipped with one warning; a write error is logged and counted.
+//! opened through a link, must be a regular file, owned by this process's
+//! user and closed to every other (it holds personal data). It is locked
+//! for the life of the process: one writer, as Redis has for its AOF.
+//! A torn or corrupt line is skipped with one warning; a write error is
+//! logged and counted.
+//!
+//! Policy: each line is written (`write(2)`, to the page cache) by the
+//! writer thread as it comes; there is no fsync. A killed process loses
+//! at most the lines still queued; a clean stop writes them first; only a
+//! machine crash can lose what the kernel had not yet put on disk.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -38,6 +46,10 @@ pub enum Line {
     Event(Arc<Framed>),
     Deleted(Vec<u64>, u64),
     Cleared(u64),
+    /// Not a line: answered once everything sent before it is written.
+    Drained(SyncSender<()>),
+    /// Not a line: the read-back is in, so a rewrite held back may run.
+    Loaded,
 }
 
 /// The appending side, shared by every loop; never blocks.
@@ -45,11 +57,15 @@ pub struct Sink {
     tx: SyncSender<Line>,
     /// Lines not written: the queue was full, or the disk said no.
     pub lost: Arc<AtomicU64>,
+    /// Lines sent and not yet taken by the writer.
+    queued: Arc<AtomicU64>,
 }
 
 impl Sink {
     pub fn send(&self, line: Line) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(line) {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             if self.lost.fetch_add(1, Ordering::Relaxed) == 0 {
                 log::message(
                     "journal file: a line was not written (the writer is behind); counting",
@@ -57,9 +73,45 @@ impl Sink {
             }
         }
     }
+
+    /// Tells the writer the read-back is in (`Line::Loaded`); if the
+    /// queue is full, the next line tells it as well.
+    pub fn nudge(&self) {
+        let _ = self.tx.try_send(Line::Loaded);
+    }
+
+    /// At a clean stop: waits, at most `within`, until every line sent
+    /// so far is written. `Err` with how many were not.
+    pub fn drain(&self, within: std::time::Duration) -> Result<(), u64> {
+        let deadline = std::time::Instant::now() + within;
+        let (tx, rx) = sync_channel(1);
+        let mut marker = Line::Drained(tx);
+        loop {
+            match self.tx.try_send(marker) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                    marker = m;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(_) => return Err(self.queued.load(Ordering::Acquire)),
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.queued.load(Ordering::Acquire)),
+        }
+    }
 }
 
 fn open_append(path: &Path) -> Result<File, String> {
+    let said = |e: &std::io::Error| {
+        format!(
+            "--journal-file {}: {}",
+            path.display(),
+            crate::files::plain(e)
+        )
+    };
     let f = OpenOptions::new()
         .read(true)
         .append(true)
@@ -67,49 +119,100 @@ fn open_append(path: &Path) -> Result<File, String> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
+        .map_err(|e| said(&e))?;
+    let meta = f.metadata().map_err(|e| said(&e))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "--journal-file {}: not a regular file",
+            path.display()
+        ));
+    }
+    owned_and_private(path, &meta)?;
+    Ok(f)
+}
+
+/// The file holds personal data: it must be this process's user's, and
+/// no other user may read or write it.
+fn owned_and_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    // /proc/self is owned by the process's effective user (no unsafe
+    // geteuid for it).
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
         .map_err(|e| {
             format!(
-                "--journal-file {}: {}",
+                "--journal-file {}: cannot tell this process's user (/proc/self: {})",
                 path.display(),
                 crate::files::plain(&e)
             )
         })?;
-    match f.metadata() {
-        Ok(m) if m.is_file() => Ok(f),
-        _ => Err(format!(
-            "--journal-file {}: not a regular file",
+    if meta.uid() != me {
+        return Err(format!(
+            "--journal-file {}: owned by uid {}, not by this process's uid {me}; \
+             give a path of your own",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "--journal-file {p}: mode {mode:04o} lets other users read or write it \
+             (it holds personal data); chmod 600 {p}",
+            p = path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The lock that makes this process the file's one writer: held as long
+/// as the open file is (a rewrite locks the new file before it is named).
+fn lock(path: &Path, f: &File) -> Result<(), String> {
+    match f.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "--journal-file {}: in use by another process (it holds the lock); \
+             one server per journal file",
             path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!(
+            "--journal-file {}: cannot lock it: {}",
+            path.display(),
+            crate::files::plain(&e)
         )),
     }
 }
 
-/// Opens (or creates) the file and reads the next id from its tail: fast,
-/// before serving. The events themselves are read by `load`, after.
-pub fn open(path: &Path) -> Result<(File, u64), String> {
+/// The file as opened: the writer's handle (locked), the next id's
+/// predecessor, and how many bytes it held (what read-back reads).
+pub struct Opened {
+    pub file: File,
+    pub last: u64,
+    pub len: u64,
+}
+
+/// Opens (or creates) the file, locks it and reads the next id from its
+/// tail: fast, before serving. The events themselves are read by `load`,
+/// after.
+pub fn open(path: &Path) -> Result<Opened, String> {
     let mut f = open_append(path)?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(TAIL);
-    let mut tail = Vec::new();
-    let read = f
-        .seek(SeekFrom::Start(from))
-        .and_then(|_| Read::by_ref(&mut f).take(TAIL).read_to_end(&mut tail));
-    if let Err(e) = read {
-        return Err(format!(
+    lock(path, &f)?;
+    let said = |e: &std::io::Error| {
+        format!(
             "--journal-file {}: {}",
             path.display(),
-            crate::files::plain(&e)
-        ));
-    }
+            crate::files::plain(e)
+        )
+    };
+    let len = f.metadata().map_err(|e| said(&e))?.len();
+    let from = len.saturating_sub(TAIL);
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(from))
+        .and_then(|_| Read::by_ref(&mut f).take(TAIL).read_to_end(&mut tail))
+        .map_err(|e| said(&e))?;
     // A torn last line (a crash mid-write) is ended, so the next line
     // appended is a line of its own.
     if tail.last().is_some_and(|&b| b != b'\n') {
-        if let Err(e) = f.write_all(b"\n") {
-            return Err(format!(
-                "--journal-file {}: {}",
-                path.display(),
-                crate::files::plain(&e)
-            ));
-        }
+        f.write_all(b"\n").map_err(|e| said(&e))?;
     }
     let last = tail
         .split(|&b| b == b'\n')
@@ -121,23 +224,35 @@ pub fn open(path: &Path) -> Result<(File, u64), String> {
                 .and_then(Value::as_u64)
         })
         .unwrap_or(0);
-    Ok((f, last))
+    Ok(Opened { file: f, last, len })
 }
 
 /// Starts the writer thread: lines appended as they come, and the file
-/// rewritten from the journal once it holds twice the journal's size.
-pub fn start(path: PathBuf, file: File, journal: Arc<Shared>) -> Sink {
+/// rewritten from the journal once it holds twice the journal's size, but
+/// never before `loaded` (a rewrite from a journal still being read back
+/// would drop what it has not read yet).
+pub fn start(path: PathBuf, file: File, journal: Arc<Shared>, loaded: Arc<AtomicBool>) -> Sink {
     let (tx, rx) = sync_channel(QUEUE);
     let lost = Arc::new(AtomicU64::new(0));
-    let counter = lost.clone();
+    let queued = Arc::new(AtomicU64::new(0));
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let writer = Writer {
+        path,
+        file,
+        len,
+        journal,
+        loaded,
+        lost: lost.clone(),
+        queued: queued.clone(),
+    };
     let spawned = std::thread::Builder::new()
         .name("journal-file".into())
         .stack_size(128 * 1024)
-        .spawn(move || write_lines(&rx, path, file, &journal, &counter));
+        .spawn(move || writer.run(&rx));
     if spawned.is_err() {
         log::message("journal file: no writer thread; nothing will be written");
     }
-    Sink { tx, lost }
+    Sink { tx, lost, queued }
 }
 
 fn event_line(e: &Framed) -> Vec<u8> {
@@ -156,61 +271,95 @@ fn text(line: &Line) -> Vec<u8> {
         )
         .into_bytes(),
         Line::Cleared(last) => format!("{{\"cleared\":true,\"last_id\":{last}}}\n").into_bytes(),
+        Line::Drained(_) | Line::Loaded => Vec::new(),
     }
 }
 
-fn write_lines(
-    rx: &Receiver<Line>,
+/// The one writer: its file, and what it reports to.
+struct Writer {
     path: PathBuf,
-    mut file: File,
-    journal: &Shared,
-    lost: &AtomicU64,
-) {
-    let mut since_rewrite = 0usize;
-    let limit = journal.capacity().saturating_mul(2).max(16);
-    let mut failing = false;
-    for line in rx {
-        match file.write_all(&text(&line)) {
-            Ok(()) => failing = false,
+    file: File,
+    /// The file's length after the last whole line.
+    len: u64,
+    journal: Arc<Shared>,
+    loaded: Arc<AtomicBool>,
+    lost: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn run(mut self, rx: &Receiver<Line>) {
+        let limit = self.journal.capacity().saturating_mul(2).max(16);
+        let mut since_rewrite = 0usize;
+        let mut failing = false;
+        let mut rewrite_failing = false;
+        for line in rx {
+            match line {
+                Line::Drained(done) => {
+                    let _ = done.try_send(());
+                    continue;
+                }
+                Line::Loaded => {}
+                line => {
+                    self.append(&text(&line), &mut failing);
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                    since_rewrite += 1;
+                }
+            }
+            if since_rewrite < limit || !self.loaded.load(Ordering::Acquire) {
+                continue;
+            }
+            // Tried again only after another `limit` lines: a failure
+            // that persists is logged once, never per event.
+            since_rewrite = 0;
+            match rewrite(&self.path, &self.journal, &mut self.file) {
+                Ok(len) => {
+                    self.len = len;
+                    if rewrite_failing {
+                        log::message("journal file: rewritten again");
+                    }
+                    rewrite_failing = false;
+                }
+                Err(e) if !rewrite_failing => {
+                    rewrite_failing = true;
+                    log::message(&format!(
+                        "journal file: rewrite failed: {e}; tried again every {limit} lines"
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// One line, whole or not at all: a failed write is cut back to where
+    /// it started, so it never makes the next line unreadable.
+    fn append(&mut self, bytes: &[u8], failing: &mut bool) {
+        match self.file.write_all(bytes) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                *failing = false;
+            }
             Err(e) => {
-                lost.fetch_add(1, Ordering::Relaxed);
-                if !failing {
+                let _ = self.file.set_len(self.len);
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                if !*failing {
                     log::message(&format!(
                         "journal file: write failed: {}",
                         crate::files::plain(&e)
                     ));
                 }
-                failing = true;
-            }
-        }
-        since_rewrite += 1;
-        if since_rewrite >= limit {
-            match rewrite(&path, journal) {
-                Ok(f) => {
-                    file = f;
-                    since_rewrite = 0;
-                }
-                Err(e) => log::message(&format!("journal file: rewrite failed: {e}")),
+                *failing = true;
             }
         }
     }
 }
 
-/// The file as the journal is now: written beside it, then renamed over.
-fn rewrite(path: &Path, journal: &Shared) -> Result<File, String> {
+/// The file as the journal is now: written beside it, locked, then renamed
+/// over (the new file takes the old one's place as the writer's, lock
+/// included). Where nothing can be renamed over it (a single-file bind
+/// mount, a directory not ours), it is rewritten in place instead.
+fn rewrite(path: &Path, journal: &Shared, file: &mut File) -> Result<u64, String> {
     let events = journal.snapshot();
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    // A stale one (a crash mid-rewrite); a link is removed, never followed.
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| crate::files::plain(&e).to_owned())?;
     let mut body = Vec::new();
     for e in &events {
         body.extend_from_slice(&event_line(e));
@@ -220,10 +369,40 @@ fn rewrite(path: &Path, journal: &Shared) -> Result<File, String> {
             format!("{{\"cleared\":true,\"last_id\":{}}}\n", journal.last()).as_bytes(),
         );
     }
-    f.write_all(&body)
-        .map_err(|e| crate::files::plain(&e).to_owned())?;
-    std::fs::rename(&tmp, path).map_err(|e| crate::files::plain(&e).to_owned())?;
-    open_append(path)
+    let plain = |e: std::io::Error| crate::files::plain(&e).to_owned();
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    // A stale one (a crash mid-rewrite); a link is removed, never followed.
+    let _ = std::fs::remove_file(&tmp);
+    let beside = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp);
+    let renamed = beside.map_err(plain).and_then(|mut f| {
+        f.write_all(&body).map_err(plain)?;
+        f.try_lock()
+            .map_err(|_| "cannot lock the rewritten file".to_owned())?;
+        std::fs::rename(&tmp, path).map_err(plain)?;
+        Ok(f)
+    });
+    match renamed {
+        Ok(f) => {
+            *file = f;
+            Ok(body.len() as u64)
+        }
+        Err(_) => {
+            let _ = std::fs::remove_file(&tmp);
+            // In place: the file is ours and locked; O_APPEND writes at
+            // the new end.
+            file.set_len(0).map_err(plain)?;
+            file.write_all(&body).map_err(plain)?;
+            Ok(body.len() as u64)
+        }
+    }
 }
 
 /// A line is never longer than an event's bound and its envelope; a
@@ -236,8 +415,29 @@ enum Next {
     End,
 }
 
+/// The file's first `end` bytes, each read at its own offset (`pread`):
+/// the writer's appends move the file offset it shares with this handle,
+/// never what this reads.
+struct Snapshot {
+    file: File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Snapshot {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let Some(buf) = buf.get_mut(..left.min(buf.len())) else {
+            return Ok(0);
+        };
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// The next line into `line` (without its newline), within `MAX_FILE_LINE`.
-fn next_line(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> Next {
+fn next_line<R: Read>(reader: &mut BufReader<R>, line: &mut Vec<u8>) -> Next {
     line.clear();
     match reader.by_ref().take(MAX_FILE_LINE).read_until(b'\n', line) {
         Ok(0) | Err(_) => return Next::End,
@@ -262,14 +462,18 @@ fn next_line(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> Next {
     }
 }
 
-/// Reads the file's events back (the last `capacity`, deletes applied):
-/// oldest first, and how many lines were torn or corrupt.
-pub fn load(file: File, capacity: usize) -> (Vec<Arc<Framed>>, usize) {
+/// Reads the file's first `len` bytes back (what it held when opened):
+/// the last `capacity` events, deletes applied, oldest first, and how
+/// many lines were torn or corrupt.
+pub fn load(file: File, len: u64, capacity: usize) -> (Vec<Arc<Framed>>, usize) {
     let mut kept: BTreeMap<u64, Arc<Framed>> = BTreeMap::new();
     let mut order: VecDeque<u64> = VecDeque::new();
     let mut bad = 0usize;
-    let mut reader = BufReader::new(file);
-    let _ = reader.seek(SeekFrom::Start(0));
+    let mut reader = BufReader::new(Snapshot {
+        file,
+        pos: 0,
+        end: len,
+    });
     let mut line = Vec::new();
     loop {
         match next_line(&mut reader, &mut line) {
@@ -434,4 +638,73 @@ fn request_of(r: &Value) -> Option<RequestInfo> {
         client: str_of("client").map(str::to_owned),
         headers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("comm-test-jf-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("journal.jsonl")
+    }
+
+    /// A clean stop waits on this: it returns once every line sent before
+    /// it is written, or says how many were not when the writer is stuck
+    /// (here in a rewrite, on the journal's lock).
+    #[test]
+    fn a_drain_waits_for_every_line_sent_before_it_and_counts_the_rest() {
+        let path = temp("drain");
+        let opened = open(&path).unwrap();
+        let journal = Arc::new(Shared::new(8));
+        let loaded = Arc::new(AtomicBool::new(true));
+        let sink = start(path.clone(), opened.file, journal.clone(), loaded);
+        let lines = || std::fs::read_to_string(&path).unwrap().lines().count();
+        for n in 0..15 {
+            sink.send(Line::Cleared(n));
+        }
+        assert_eq!(sink.drain(std::time::Duration::from_secs(60)), Ok(()));
+        assert_eq!(lines(), 15);
+        let held = journal.lock();
+        // The 16th line starts a rewrite, which waits for the lock.
+        sink.send(Line::Cleared(15));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while lines() < 16 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for n in 16..21 {
+            sink.send(Line::Cleared(n));
+        }
+        assert_eq!(sink.drain(std::time::Duration::from_millis(200)), Err(5));
+        drop(held);
+        assert_eq!(sink.drain(std::time::Duration::from_secs(60)), Ok(()));
+        // The rewrite (an empty journal: one line), then the five.
+        assert_eq!(lines(), 6);
+    }
+
+    /// Read-back reads the bytes the file held when it was opened, at its
+    /// own offsets, whatever the writer appends through the shared handle.
+    #[test]
+    fn read_back_is_blind_to_what_is_appended_meanwhile() {
+        let path = temp("snapshot");
+        let opened = open(&path).unwrap();
+        let mut file = opened.file;
+        let line = |id: u64| {
+            format!(
+                "{{\"id\":{id},\"time_ms\":1,\"event\":{{\"route\":\"start_communication\",\"kind\":\"start\"}}}}\n"
+            )
+        };
+        for id in 1..=3 {
+            file.write_all(line(id).as_bytes()).unwrap();
+        }
+        let len = file.metadata().unwrap().len();
+        let reader = file.try_clone().unwrap();
+        // The shared offset is at the end; more is appended after `len`.
+        file.write_all(line(4).as_bytes()).unwrap();
+        let (events, bad) = load(reader, len, 100);
+        let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+        assert_eq!((ids, bad), (vec![1, 2, 3], 0));
+    }
 }

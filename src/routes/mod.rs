@@ -411,15 +411,19 @@ impl App {
         &self.server_url
     }
 
-    /// `--journal-file`: ids continue after `last`, every change is
-    /// appended from now on, and the file's events are read back on a
-    /// thread of their own (start-up does not wait for them).
-    pub fn keep_journal_in(&self, path: std::path::PathBuf, file: std::fs::File, last: u64) {
+    /// `--journal-file`: ids continue after the file's last, every change
+    /// is appended from now on, and the file's events (the bytes it held
+    /// when opened) are read back on a thread of their own (start-up does
+    /// not wait for them; the file is not rewritten until they are in).
+    pub fn keep_journal_in(&self, path: std::path::PathBuf, opened: journal_file::Opened) {
+        let journal_file::Opened { file, last, len } = opened;
         let reader = file.try_clone();
-        let sink = journal_file::start(path.clone(), file, self.journal.clone());
+        let loaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink = journal_file::start(path.clone(), file, self.journal.clone(), loaded.clone());
         self.journal.persist_to(sink, last);
         let Ok(reader) = reader else {
             crate::log::message("journal file: cannot read it back; starting empty");
+            loaded.store(true, std::sync::atomic::Ordering::Release);
             return;
         };
         let journal = self.journal.clone();
@@ -427,8 +431,10 @@ impl App {
         let spawned = std::thread::Builder::new()
             .name("journal-load".into())
             .spawn(move || {
-                let (events, bad) = journal_file::load(reader, capacity);
+                let (events, bad) = journal_file::load(reader, len, capacity);
                 let n = journal.restore(events);
+                loaded.store(true, std::sync::atomic::Ordering::Release);
+                journal.file_loaded();
                 crate::log::message(&format!(
                     "journal file {}: {n} events read back",
                     path.display()
@@ -442,6 +448,17 @@ impl App {
             });
         if spawned.is_err() {
             crate::log::message("journal file: no thread to read it back; starting empty");
+        }
+    }
+
+    /// A clean stop: every journaled event into the file, within `within`;
+    /// a line saying how many were not.
+    pub fn finish_journal_file(&self, within: std::time::Duration) {
+        if let Err(n) = self.journal.drain_file(within) {
+            crate::log::message(&format!(
+                "journal file: stopped with {n} line(s) not written (the writer did not finish within {} s)",
+                within.as_secs()
+            ));
         }
     }
 

@@ -1,0 +1,316 @@
+//! `--journal-file` from the attacker's and the operator's side: one
+//! writer, read-back under traffic, a clean stop, who may own the file,
+//! and kills at many points during appends and rewrites.
+
+mod common;
+use common::{Replies, Server};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn journal_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "comm-test-journal-file-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("journal.jsonl")
+}
+
+fn json_of(r: &common::Reply) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{}", r.text()))
+}
+
+/// Every id the inbox lists, newest first (up to 1 000).
+fn ids(s: &Server) -> Vec<u64> {
+    json_of(&s.inbox_request("GET", "/api/events?limit=1000"))["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// `n` requests on one keep-alive connection, pipelined; every answer read.
+fn starts(s: &Server, n: usize) {
+    let mut r = Replies::new(s.connect());
+    let req = "POST /start_communication HTTP/1.1\r\nHost: localhost\r\n\
+               Content-Type: application/json\r\nContent-Length: 33\r\n\r\n\
+               {\"purpose\":\"p\",\"auth_method\":\"a\"}";
+    for chunk in 0..n.div_ceil(50) {
+        let k = 50.min(n - chunk * 50);
+        r.stream().write_all(req.repeat(k).as_bytes()).unwrap();
+        for _ in 0..k {
+            assert_eq!(r.next_reply().status, 200);
+        }
+    }
+}
+
+/// Event lines in the file (not deletes or clears).
+fn event_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("{\"id\":"))
+        .count()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited in vain for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a server on `path` that must refuse at once: (exit code, stderr).
+/// One that serves instead is stopped after 10 s: (-1, its stderr).
+fn refusal(path: &str) -> (i32, String) {
+    let mut child = common::command(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--inbox",
+        "127.0.0.1:0",
+        "--journal-file",
+        path,
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sigterm(s: &mut Server) -> i32 {
+    let pid = s.pid().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    s.child().wait().unwrap().code().unwrap_or(-1)
+}
+
+/// Red team, High: the read-back shared the file offset with the
+/// appending writer, so requests arriving while the file was read back
+/// made it skip events (136-401 of 600 came back). It reads exactly the
+/// bytes the file held when it was opened.
+#[test]
+fn a_restart_under_traffic_reads_back_every_event() {
+    let path = journal_path("traffic");
+    let p = path.to_str().unwrap();
+    let args = ["--journal-size", "1000", "--journal-file", p];
+    let mut first = Server::start(&args);
+    starts(&first, 600);
+    wait_for("600 lines", || event_lines(&path) == 600);
+    let _ = first.child().kill();
+    let _ = first.child().wait();
+
+    let second = Server::start(&args);
+    // Traffic from the first moment: two connections of 150 each.
+    std::thread::scope(|scope| {
+        scope.spawn(|| starts(&second, 150));
+        scope.spawn(|| starts(&second, 150));
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids(&second).len() < 900 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listed = ids(&second);
+    let lost = (1..=600).filter(|id| !listed.contains(id)).count();
+    assert_eq!((lost, listed.len()), (0, 900), "of the 600 read back");
+}
+
+/// Red team: two servers on one file both handed out id 1, and one's
+/// rewrite lost the other's lines. The file is locked for the life of
+/// the process; a second server exits 2 naming it.
+#[test]
+fn a_second_server_on_the_same_file_exits_2_naming_it() {
+    let path = journal_path("two");
+    let p = path.to_str().unwrap();
+    let first = Server::start(&["--journal-file", p]);
+    let (code, err) = refusal(p);
+    assert_eq!(
+        (code, err.lines().last().unwrap_or("")),
+        (
+            2,
+            format!(
+                "comm-test: --journal-file {p}: in use by another process (it holds the \
+                 lock); one server per journal file"
+            )
+            .as_str()
+        ),
+        "{err}"
+    );
+    drop(first);
+    // Once the holder is gone the file is free again.
+    let again = Server::start(&["--journal-file", p]);
+    let log = again.wait_log("events read back");
+    assert!(log.contains(": 0 events read back"), "{log}");
+}
+
+/// Red team: another user's 0666 file received every result. The server
+/// writes personal data only to a file it owns that no one else can read.
+#[test]
+fn a_journal_file_others_may_read_is_refused_naming_the_fix() {
+    let path = journal_path("mode");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, "").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = refusal(p);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "--journal-file {p}: mode 0644 lets other users read or write it (it holds personal data); chmod 600 {p}"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_journal_file_of_another_user_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let path = journal_path("owner");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, "").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+        eprintln!("skipped: changing a file's owner needs root");
+        return;
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
+    let (code, err) = refusal(p);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "--journal-file {p}: owned by uid 65534, not by this process's uid "
+        )),
+        "{err}"
+    );
+}
+
+/// Red team: SIGTERM dropped the lines still queued (199 answered events
+/// lost on a clean stop during a rewrite). A clean stop writes every
+/// event journaled before it.
+#[test]
+fn a_clean_stop_writes_every_journaled_event() {
+    let path = journal_path("stop");
+    let p = path.to_str().unwrap();
+    let args = ["--journal-size", "1000", "--journal-file", p];
+    let mut first = Server::start(&args);
+    starts(&first, 3000);
+    assert_eq!(sigterm(&mut first), 0);
+    let last = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["id"].as_u64())
+        .max();
+    assert_eq!(last, Some(3000));
+    let second = Server::start(&args);
+    wait_for("1000 events", || ids(&second).len() == 1000);
+    assert_eq!(ids(&second), (2001..=3000).rev().collect::<Vec<u64>>());
+}
+
+/// Redis's AOF tests: kill the process at many points during appends and
+/// rewrites. Each time the file loads, at most its last line is torn,
+/// every event the file held survives the restart, and ids never repeat.
+#[test]
+fn a_kill_at_any_point_leaves_a_file_that_loads() {
+    let path = journal_path("kill");
+    let p = path.to_str().unwrap();
+    let args = ["--journal-size", "8", "--journal-file", p];
+    let mut next = 1u64;
+    for round in 0..12 {
+        let mut s = Server::start(&args);
+        // What the file held is what comes back (the newest 8), and ids
+        // continue after it.
+        let held: Vec<u64> = (next.saturating_sub(8).max(1)..next).rev().collect();
+        wait_for("the read-back", || ids(&s).len() == held.len());
+        assert_eq!(ids(&s), held, "round {round}");
+        starts(&s, 5 + round * 3);
+        // Killed at a different point in the writer's work each round.
+        std::thread::sleep(Duration::from_micros(300 * round as u64));
+        let _ = s.child().kill();
+        let _ = s.child().wait();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let torn = text
+            .lines()
+            .filter(|l| !l.is_empty() && serde_json::from_str::<Value>(l).is_err())
+            .count();
+        assert!(torn <= 1, "round {round}: {torn} torn lines");
+        // Whatever reached the file is the truth for the next round.
+        next = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["id"].as_u64().or(v["last_id"].as_u64()))
+            .max()
+            .unwrap_or(0)
+            + 1;
+    }
+}
+
+/// Red team: where the rewrite cannot rename over the file (a single-file
+/// bind mount, as in containers) the file grew without bound, with a log
+/// line per event. It is rewritten in place, and stays bounded.
+#[test]
+fn where_nothing_can_be_renamed_over_it_the_file_stays_bounded() {
+    let path = journal_path("bind");
+    let p = path.to_str().unwrap();
+    let source = path.with_file_name("mounted.jsonl");
+    std::fs::write(&source, "").unwrap();
+    std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&path, "").unwrap();
+    let probe = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: a private mount namespace needs root (unshare -m)");
+        return;
+    }
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
+        .arg("sh")
+        .arg(&source)
+        .arg(&path)
+        .arg(common::binary())
+        .args(["--listen", "127.0.0.1:0", "--inbox", "127.0.0.1:0"])
+        .args(["--journal-size", "5", "--journal-file", p])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let s = Server::spawn(c);
+    starts(&s, 100);
+    wait_for("the newest event in the file", || {
+        std::fs::read_to_string(&source)
+            .unwrap_or_default()
+            .contains("{\"id\":100,")
+    });
+    // Written through the mount: the source holds what the server wrote,
+    // rewritten to at most the journal and the lines since.
+    let lines = || std::fs::read_to_string(&source).unwrap().lines().count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines() > 16 + 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(lines() <= 16 + 5, "{} lines for a journal of 5", lines());
+    let log = s.log();
+    assert_eq!(
+        log.matches("journal file: rewrite failed").count(),
+        0,
+        "{log}"
+    );
+    assert_eq!(ids(&s), [100, 99, 98, 97, 96]);
+}
