@@ -314,3 +314,28 @@ fn where_nothing_can_be_renamed_over_it_the_file_stays_bounded() {
     );
     assert_eq!(ids(&s), [100, 99, 98, 97, 96]);
 }
+
+/// Red team: a file replaced under a running server was written past in
+/// silence. The writer notices, says so once, and never rewrites over
+/// the new file.
+#[test]
+fn a_file_replaced_under_the_server_is_said_and_left_alone() {
+    let path = journal_path("replaced");
+    let p = path.to_str().unwrap();
+    let s = Server::start(&["--journal-size", "5", "--journal-file", p]);
+    starts(&s, 3);
+    wait_for("3 lines", || event_lines(&path) == 3);
+    std::fs::rename(&path, path.with_extension("old")).unwrap();
+    std::fs::write(&path, "someone else's\n").unwrap();
+    starts(&s, 40);
+    let log = s.wait_log("replaced or removed");
+    assert_eq!(
+        log.matches(&format!(
+            "journal file {p}: replaced or removed under the running server"
+        ))
+        .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's\n");
+}

@@ -38,6 +38,8 @@ use crate::log;
 
 /// Lines waiting for the writer; past this they are dropped and counted.
 const QUEUE: usize = 1024;
+/// Lines between two looks at whether the path still names our file.
+const CHECK_EVERY: usize = 16;
 /// How far from the end the next id is looked for at start.
 const TAIL: u64 = 256 * 1024;
 
@@ -293,6 +295,7 @@ impl Writer {
         let mut since_rewrite = 0usize;
         let mut failing = false;
         let mut rewrite_failing = false;
+        let mut replaced = false;
         for line in rx {
             match line {
                 Line::Drained(done) => {
@@ -306,7 +309,16 @@ impl Writer {
                     since_rewrite += 1;
                 }
             }
-            if since_rewrite < limit || !self.loaded.load(Ordering::Acquire) {
+            if since_rewrite.is_multiple_of(CHECK_EVERY) && !replaced && self.replaced() {
+                replaced = true;
+                log::message(&format!(
+                    "journal file {}: replaced or removed under the running server; it keeps \
+                     the file it opened, unnamed now, and never rewrites over the new one; \
+                     restart it to use the path",
+                    self.path.display()
+                ));
+            }
+            if replaced || since_rewrite < limit || !self.loaded.load(Ordering::Acquire) {
                 continue;
             }
             // Tried again only after another `limit` lines: a failure
@@ -328,6 +340,17 @@ impl Writer {
                 }
                 Err(_) => {}
             }
+        }
+    }
+
+    /// The path no longer names the file this writer holds.
+    fn replaced(&self) -> bool {
+        let ours = self.file.metadata().map(|m| (m.dev(), m.ino()));
+        let named = std::fs::symlink_metadata(&self.path).map(|m| (m.dev(), m.ino()));
+        match (ours, named) {
+            (Ok(a), Ok(b)) => a != b,
+            (Ok(_), Err(_)) => true,
+            (Err(_), _) => false,
         }
     }
 
@@ -527,17 +550,12 @@ fn restore(line: &Value) -> Option<Framed> {
     let time_ms = line.get("time_ms")?.as_u64()?;
     let v = line.get("event")?;
     let str_of = |k: &str| v.get(k).and_then(Value::as_str);
-    let routes = [
-        "start_communication",
-        "auth_result",
-        "ui",
-        "session",
-        "other",
-    ];
     let event = Event {
         id,
         time_ms,
-        route: static_of(str_of("route")?, &routes)?,
+        // Every route the inbox names (auth-only events came back torn
+        // while this list was its own).
+        route: static_of(str_of("route")?, &super::inbox::ROUTES)?,
         purpose: str_of("purpose").map(str::to_owned),
         kind: kind_of(v)?,
         request: v.get("request").and_then(request_of),
@@ -682,6 +700,62 @@ mod tests {
         assert_eq!(sink.drain(std::time::Duration::from_secs(60)), Ok(()));
         // The rewrite (an empty journal: one line), then the five.
         assert_eq!(lines(), 6);
+    }
+
+    /// Red team: auth-only events never came back, each reported as a
+    /// torn line. Every kind of event round-trips.
+    #[test]
+    fn every_kind_of_event_comes_back() {
+        use super::super::journal::AuthOnly;
+        let path = temp("kinds");
+        let opened = open(&path).unwrap();
+        let journal = Arc::new(Shared::new(10));
+        let sink = start(
+            path.clone(),
+            opened.file,
+            journal.clone(),
+            Arc::new(AtomicBool::new(true)),
+        );
+        journal.persist_to(sink, opened.last);
+        let asked = AuthOnly {
+            auth_method: "digid".into(),
+            url: "http://core.test/start".into(),
+            result: Ok(200),
+            client_url: Some("http://core.test/auth".into()),
+            said: None,
+            latency_ms: 3,
+            asked_by: "inbox",
+        };
+        journal.record(
+            "auth_only",
+            Some("report_move"),
+            Kind::AuthOnly(asked.clone()),
+        );
+        journal.record("start_communication", Some("p"), Kind::Start);
+        journal.record(
+            "ui",
+            None,
+            Kind::Request {
+                reason: Some("r".into()),
+            },
+        );
+        assert_eq!(
+            journal.drain_file(std::time::Duration::from_secs(60)),
+            Ok(())
+        );
+        let len = std::fs::metadata(&path).unwrap().len();
+        let (events, bad) = load(File::open(&path).unwrap(), len, 10);
+        assert_eq!(bad, 0);
+        let back: Vec<(&str, &str)> = events.iter().map(|e| (e.route, e.kind_name())).collect();
+        assert_eq!(
+            back,
+            [
+                ("auth_only", "auth_only"),
+                ("start_communication", "start"),
+                ("ui", "request")
+            ]
+        );
+        assert_eq!(events[0].kind, Kind::AuthOnly(asked));
     }
 
     /// Read-back reads the bytes the file held when it was opened, at its
