@@ -339,3 +339,102 @@ fn a_file_replaced_under_the_server_is_said_and_left_alone() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's\n");
 }
+
+/// A delete the tester is told about is on the disk (synced) before the
+/// answer, and the answer says so.
+#[test]
+fn a_delete_is_saved_before_the_answer_says_so() {
+    let path = journal_path("saved");
+    let p = path.to_str().unwrap();
+    let s = Server::start(&["--journal-file", p]);
+    starts(&s, 3);
+    let r = json_of(&s.inbox_request("DELETE", "/api/events?before=3"));
+    assert_eq!(
+        (&r["deleted"], &r["journal_file"]),
+        (&Value::from(2), &Value::from("saved"))
+    );
+    // Said saved: it is in the file already, not on its way.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("{\"deleted\":[2,1]")
+            || text
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("{\"deleted\":[1,2]"),
+        "{text}"
+    );
+    // Without a journal file the answer has nothing to say about one.
+    let plain = Server::start(&[]);
+    let r = json_of(&plain.inbox_request("DELETE", "/api/events"));
+    assert_eq!(r.get("journal_file"), None);
+}
+
+/// Red team: on a full disk the tester's Clear was not saved, so the
+/// cleared personal data came back after a restart, and a half-written
+/// line swallowed the next event. On a 64 KiB tmpfs (a private mount
+/// namespace; root only) the answer says it is not saved, and every line
+/// in the file is whole.
+#[test]
+fn on_a_full_disk_a_clear_says_it_is_not_saved_and_no_line_is_torn() {
+    let path = journal_path("full");
+    let dir = path.parent().unwrap().join("small");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("journal.jsonl");
+    let probe = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: a private mount namespace needs root (unshare -m)");
+        return;
+    }
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=64k,mode=0700 tmpfs \"$1\" && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(&dir)
+        .arg(common::binary())
+        .args(["--listen", "127.0.0.1:0", "--inbox", "127.0.0.1:0"])
+        .args(["--journal-size", "1000", "--journal-file"])
+        .arg(&file)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let s = Server::spawn(c);
+    starts(&s, 400);
+    let log = s.wait_log("journal file: write failed");
+    assert!(log.contains("journal file: write failed: "), "{log}");
+    // A delete of nothing: the writer has taken every line (the answer
+    // waits for it).
+    json_of(&s.inbox_request("DELETE", "/api/events?before=1"));
+    // The file as the server sees it (its mount namespace). No page is
+    // free; what is left of the file's last page is filled with empty
+    // lines (which read-back skips), so no byte is left for the clear.
+    let seen = format!("/proc/{}/root{}", s.pid(), file.display());
+    let len = std::fs::metadata(&seen).unwrap().len();
+    let pad = (4096 - len % 4096) % 4096;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seen)
+        .unwrap();
+    f.write_all(&vec![b'\n'; pad as usize]).unwrap();
+    assert!(f.write_all(b"\n").is_err(), "the disk is full");
+    drop(f);
+    let r = json_of(&s.inbox_request("DELETE", "/api/events"));
+    assert_eq!(
+        (&r["deleted"], r["journal_file"].as_str().unwrap_or("")),
+        (
+            &Value::from(400),
+            "NOT saved: the journal file could not be written (see the log); what was deleted comes back after a restart"
+        )
+    );
+    let text = std::fs::read_to_string(&seen).unwrap();
+    assert!(text.len() > 32 * 1024, "{} bytes", text.len());
+    assert!(text.ends_with('\n'));
+    let torn = text
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).is_err())
+        .count();
+    assert_eq!(torn, 0);
+}

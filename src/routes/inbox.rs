@@ -176,15 +176,32 @@ fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
         Some(_) => return Response::error(400, "replays must be keep or clear"),
     };
     let filter = l.filter();
+    let journal = app.shared_journal();
+    let lost_before = journal.file_lines_lost();
     let n = if filter.is_everything() {
-        app.shared_journal().clear()
+        journal.clear()
     } else {
-        app.shared_journal().delete(&filter)
+        journal.delete(&filter)
     };
-    if form && query_param(query, "back").is_some() {
+    // With a journal file, the answer waits (the inbox's thread, never a
+    // citizen's) until the delete is on the disk, and says if it is not.
+    let saved = journal.file_saved(lost_before, std::time::Duration::from_secs(2));
+    if form && query_param(query, "back").is_some() && saved != Some(false) {
         return Response::redirect("/");
     }
-    json_response(&json!({ "deleted": n, "replays": replays }))
+    let file = saved.map(|saved| {
+        if saved {
+            "saved"
+        } else {
+            "NOT saved: the journal file could not be written (see the log); what was deleted comes back after a restart"
+        }
+    });
+    match file {
+        Some(file) => {
+            json_response(&json!({ "deleted": n, "replays": replays, "journal_file": file }))
+        }
+        None => json_response(&json!({ "deleted": n, "replays": replays })),
+    }
 }
 
 /// `/api/events/{id}`: the id.

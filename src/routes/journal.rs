@@ -646,6 +646,16 @@ impl Shared {
             .map_or(0, |s| s.lost.load(Ordering::Relaxed))
     }
 
+    /// After a delete or clear: `None` without a journal file; whether
+    /// everything sent to it (that change included) is written and
+    /// synced, waiting at most `within`; `lost_before` is
+    /// `file_lines_lost` from before the change.
+    pub fn file_saved(&self, lost_before: u64, within: std::time::Duration) -> Option<bool> {
+        let sink = self.sink.get()?;
+        let drained = sink.drain(within).is_ok();
+        Some(drained && sink.lost.load(Ordering::Relaxed) == lost_before)
+    }
+
     /// The file's events are read back: its writer may rewrite it now.
     pub fn file_loaded(&self) {
         if let Some(sink) = self.sink.get() {

@@ -304,7 +304,12 @@ impl Writer {
                 }
                 Line::Loaded => {}
                 line => {
-                    self.append(&text(&line), &mut failing);
+                    let written = self.append(&text(&line), &mut failing);
+                    // A tester's delete is on the disk before it is called
+                    // saved: personal data must not come back.
+                    if written && matches!(line, Line::Deleted(..) | Line::Cleared(_)) {
+                        self.sync(&mut failing);
+                    }
                     self.queued.fetch_sub(1, Ordering::AcqRel);
                     since_rewrite += 1;
                 }
@@ -356,24 +361,37 @@ impl Writer {
 
     /// One line, whole or not at all: a failed write is cut back to where
     /// it started, so it never makes the next line unreadable.
-    fn append(&mut self, bytes: &[u8], failing: &mut bool) {
+    fn append(&mut self, bytes: &[u8], failing: &mut bool) -> bool {
         match self.file.write_all(bytes) {
             Ok(()) => {
                 self.len += bytes.len() as u64;
                 *failing = false;
+                true
             }
             Err(e) => {
                 let _ = self.file.set_len(self.len);
-                self.lost.fetch_add(1, Ordering::Relaxed);
-                if !*failing {
-                    log::message(&format!(
-                        "journal file: write failed: {}",
-                        crate::files::plain(&e)
-                    ));
-                }
-                *failing = true;
+                self.failed("write", &e, failing);
+                false
             }
         }
+    }
+
+    fn sync(&mut self, failing: &mut bool) {
+        if let Err(e) = self.file.sync_data() {
+            self.failed("fsync", &e, failing);
+        }
+    }
+
+    /// Counted always, logged once until a write succeeds again.
+    fn failed(&self, what: &str, e: &std::io::Error, failing: &mut bool) {
+        self.lost.fetch_add(1, Ordering::Relaxed);
+        if !*failing {
+            log::message(&format!(
+                "journal file: {what} failed: {}",
+                crate::files::plain(e)
+            ));
+        }
+        *failing = true;
     }
 }
 
