@@ -438,3 +438,106 @@ fn on_a_full_disk_a_clear_says_it_is_not_saved_and_no_line_is_torn() {
         .count();
     assert_eq!(torn, 0);
 }
+
+/// Red team: read-back trusted the file: a hand-written "accepted,
+/// verified" line showed as a real result, and the replay cache did not
+/// come back. Each token is decoded again at its `checked_at` with the
+/// current keys; the event says what that found, and accepted results
+/// are replays again after a restart.
+#[test]
+fn read_back_re_checks_each_token_and_refills_the_replay_cache() {
+    use common::{SAMPLE, SAMPLE_TIME};
+    let path = journal_path("recheck");
+    let p = path.to_str().unwrap();
+    let args = [
+        "--clock",
+        SAMPLE_TIME,
+        "--reject-replays",
+        "true",
+        "--journal-file",
+        p,
+    ];
+    let mut first = Server::start(&args);
+    assert_eq!(first.post_token(SAMPLE).status, 200);
+    assert_eq!(first.post_token("a.b.c").status, 400);
+    starts(&first, 1);
+    assert_eq!(sigterm(&mut first), 0);
+    // Two forged lines: the real token with other attributes, and a line
+    // claiming a garbage token was accepted.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let accepted = text.lines().next().unwrap();
+    assert!(accepted.contains("\"email\":\"bla\""), "{accepted}");
+    let other = accepted
+        .replace("\"id\":1,", "\"id\":4,")
+        .replace("\"email\":\"bla\"", "\"email\":\"forged\"");
+    let garbage = {
+        let token_at = accepted.find("\"token\":\"").unwrap() + 9;
+        let end = token_at + accepted[token_at..].find('"').unwrap();
+        format!(
+            "{}x.y.z{}",
+            &accepted[..token_at].replace("\"id\":1,", "\"id\":5,"),
+            &accepted[end..]
+        )
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "{other}\n{garbage}").unwrap();
+    drop(f);
+
+    let second = Server::start(&args);
+    wait_for("5 events", || ids(&second).len() == 5);
+    let listing = json_of(&second.inbox_request("GET", "/api/events"));
+    let marks: Vec<(u64, &str)> = listing["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_u64().unwrap(),
+                e["read_back"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (
+                5,
+                "DIFFERS: the file says accepted; the token is refused now (malformed)"
+            ),
+            (
+                4,
+                "DIFFERS: the token decodes to other claims than the file says"
+            ),
+            (3, "not re-checked"),
+            (2, "re-checked"),
+            (1, "re-checked"),
+        ]
+    );
+    let log = second.wait_log("re-checked tokens");
+    assert!(
+        log.contains(
+            ": 5 events read back, 2 re-checked tokens, 2 that do not decode as the file says"
+        ),
+        "{log}"
+    );
+    // The page says it where the verdict is.
+    let page = second.inbox_request("GET", "/").text();
+    assert!(
+        page.contains("<span class=\"read-back\">read back: DIFFERS: the token decodes to other claims than the file says</span>"),
+        "{page}"
+    );
+    // Accepted before the restart: a replay after it.
+    let r = second.post_token(SAMPLE);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (409, "replay: token was accepted before\n")
+    );
+    let newest = json_of(&second.inbox_request("GET", "/api/events?limit=1"));
+    assert_eq!(
+        newest["events"][0]["detail"],
+        "replay: token was accepted before, first as event #1"
+    );
+}

@@ -228,6 +228,8 @@ pub struct Event {
     pub kind: Kind,
     /// The public request it came with (none for feedback).
     pub request: Option<RequestInfo>,
+    /// Read back from `--journal-file`: what re-checking it found.
+    pub read_back: Option<String>,
 }
 
 impl Event {
@@ -585,6 +587,7 @@ impl Shared {
             purpose: purpose.map(|p| cut(p, MAX_PURPOSE)),
             kind: bounded(kind),
             request,
+            read_back: None,
         };
         let (id, framed) = {
             let mut j = self.lock();

@@ -503,10 +503,28 @@ fn next_line<R: Read>(reader: &mut BufReader<R>, line: &mut Vec<u8>) -> Next {
     }
 }
 
-/// Reads the file's first `len` bytes back (what it held when opened):
-/// the last `capacity` events, deletes applied, oldest first, and how
-/// many lines were torn or corrupt.
-pub fn load(file: File, len: u64, capacity: usize) -> (Vec<Arc<Framed>>, usize) {
+/// Decodes a token as the server would have at a given time, with the
+/// keys it has now.
+pub type Recheck<'a> = &'a dyn Fn(&str, u64) -> Result<crate::jose::Decoded, Reason>;
+
+/// What read-back brought.
+pub struct ReadBack {
+    /// The last `capacity` events, deletes applied, oldest first, each
+    /// marked with what re-checking it found (`Event::read_back`).
+    pub events: Vec<Arc<Framed>>,
+    /// Lines torn or corrupt.
+    pub bad: usize,
+    /// Accepted results that re-checked: (signed hash, exp, event id),
+    /// oldest first, for the replay cache.
+    pub accepted: Vec<([u8; 32], u64, u64)>,
+    pub rechecked: usize,
+    pub differing: usize,
+}
+
+/// Reads the file's first `len` bytes back (what it held when opened),
+/// then re-checks each token kept: a line says what it likes, a token
+/// decodes to what it is.
+pub fn load(file: File, len: u64, capacity: usize, recheck: Recheck<'_>) -> ReadBack {
     let mut kept: BTreeMap<u64, Arc<Framed>> = BTreeMap::new();
     let mut order: VecDeque<u64> = VecDeque::new();
     let mut bad = 0usize;
@@ -554,7 +572,92 @@ pub fn load(file: File, len: u64, capacity: usize) -> (Vec<Arc<Framed>>, usize) 
             bad += 1;
         }
     }
-    (kept.into_values().collect(), bad)
+    let mut back = ReadBack {
+        events: Vec::with_capacity(kept.len()),
+        bad,
+        accepted: Vec::new(),
+        rechecked: 0,
+        differing: 0,
+    };
+    for framed in kept.into_values() {
+        let framed = marked(&framed, recheck, &mut back);
+        back.events.push(framed);
+    }
+    back
+}
+
+/// The event again, with `read_back` saying what re-checking found: a
+/// token re-decoded at its `checked_at` with the current keys, anything
+/// else "not re-checked".
+fn marked(framed: &Framed, recheck: Recheck<'_>, back: &mut ReadBack) -> Arc<Framed> {
+    let mut v = framed.json();
+    let mark = match &framed.kind {
+        Kind::Token {
+            outcome,
+            checked_at,
+            ..
+        } => {
+            let token = v.get("token").and_then(Value::as_str).unwrap_or("");
+            let again = recheck(token, *checked_at);
+            let mark = same_again(outcome, &again);
+            match (mark, &again) {
+                (None, Ok(d)) => {
+                    back.rechecked += 1;
+                    if matches!(outcome, Outcome::Accepted(_)) {
+                        back.accepted
+                            .push((d.signed_sha256, d.claims.exp, framed.id));
+                    }
+                    "re-checked".to_owned()
+                }
+                (None, Err(_)) => {
+                    back.rechecked += 1;
+                    "re-checked".to_owned()
+                }
+                (Some(differs), _) => {
+                    back.differing += 1;
+                    differs
+                }
+            }
+        }
+        _ => "not re-checked".to_owned(),
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.insert("read_back".into(), Value::from(mark.as_str()));
+    }
+    let mut event = framed.event.clone();
+    event.read_back = Some(mark);
+    let json = serde_json::to_vec(&v).unwrap_or_default();
+    Arc::new(Framed::from_json(event, &json))
+}
+
+/// `None` if decoding again gives what the file says; else how it differs.
+fn same_again(outcome: &Outcome, again: &Result<crate::jose::Decoded, Reason>) -> Option<String> {
+    match (outcome, again) {
+        (Outcome::Accepted(a), Ok(d))
+            if d.claims.status.as_str() == a.status && d.claims.attributes == a.attributes =>
+        {
+            None
+        }
+        (Outcome::Accepted(_), Ok(_)) => {
+            Some("DIFFERS: the token decodes to other claims than the file says".to_owned())
+        }
+        (Outcome::Accepted(_), Err(r)) => Some(format!(
+            "DIFFERS: the file says accepted; the token is refused now ({})",
+            r.as_str()
+        )),
+        // A refused replay decodes: its refusal was the replay cache's.
+        (Outcome::Rejected { reason, .. }, Ok(_)) if *reason == Reason::Replay => None,
+        (Outcome::Rejected { reason, .. }, Err(r)) if r == reason => None,
+        (Outcome::Rejected { reason, .. }, Ok(_)) => Some(format!(
+            "DIFFERS: the file says refused ({}); the token decodes now",
+            reason.as_str()
+        )),
+        (Outcome::Rejected { reason, .. }, Err(r)) => Some(format!(
+            "DIFFERS: the file says refused ({}); refused now for {}",
+            reason.as_str(),
+            r.as_str()
+        )),
+    }
 }
 
 fn static_of(s: &str, of: &[&'static str]) -> Option<&'static str> {
@@ -567,6 +670,10 @@ fn restore(line: &Value) -> Option<Framed> {
     let id = line.get("id")?.as_u64()?;
     let time_ms = line.get("time_ms")?.as_u64()?;
     let v = line.get("event")?;
+    // The envelope and the event name one id, or the line is corrupt.
+    if v.get("id").and_then(Value::as_u64) != Some(id) {
+        return None;
+    }
     let str_of = |k: &str| v.get(k).and_then(Value::as_str);
     let event = Event {
         id,
@@ -577,6 +684,7 @@ fn restore(line: &Value) -> Option<Framed> {
         purpose: str_of("purpose").map(str::to_owned),
         kind: kind_of(v)?,
         request: v.get("request").and_then(request_of),
+        read_back: None,
     };
     let json = serde_json::to_vec(v).ok()?;
     Some(Framed::from_json(event, &json))
@@ -762,7 +870,10 @@ mod tests {
             Ok(())
         );
         let len = std::fs::metadata(&path).unwrap().len();
-        let (events, bad) = load(File::open(&path).unwrap(), len, 10);
+        let back = load(File::open(&path).unwrap(), len, 10, &|_, _| {
+            Err(Reason::Malformed)
+        });
+        let (events, bad) = (back.events, back.bad);
         assert_eq!(bad, 0);
         let back: Vec<(&str, &str)> = events.iter().map(|e| (e.route, e.kind_name())).collect();
         assert_eq!(
@@ -785,7 +896,7 @@ mod tests {
         let mut file = opened.file;
         let line = |id: u64| {
             format!(
-                "{{\"id\":{id},\"time_ms\":1,\"event\":{{\"route\":\"start_communication\",\"kind\":\"start\"}}}}\n"
+                "{{\"id\":{id},\"time_ms\":1,\"event\":{{\"id\":{id},\"route\":\"start_communication\",\"kind\":\"start\"}}}}\n"
             )
         };
         for id in 1..=3 {
@@ -795,7 +906,8 @@ mod tests {
         let reader = file.try_clone().unwrap();
         // The shared offset is at the end; more is appended after `len`.
         file.write_all(line(4).as_bytes()).unwrap();
-        let (events, bad) = load(reader, len, 100);
+        let back = load(reader, len, 100, &|_, _| Err(Reason::Malformed));
+        let (events, bad) = (back.events, back.bad);
         let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
         assert_eq!((ids, bad), (vec![1, 2, 3], 0));
     }

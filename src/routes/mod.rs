@@ -137,13 +137,15 @@ pub struct App {
     server_url: String,
     internal_url: String,
     use_attr_url: bool,
-    keys: KeySet,
+    /// Shared with the journal file's read-back, which re-checks tokens.
+    keys: Arc<KeySet>,
     policy: Policy,
     clock: Option<u64>,
     reject_replays: bool,
     ui: UiMode,
     /// The state that changes, shared by `--workers` loops.
-    replays: Mutex<ReplayCache>,
+    /// Shared with the journal file's read-back, which refills it.
+    replays: Arc<Mutex<ReplayCache>>,
     logout_keys: Mutex<logout::LogoutKeys>,
     journal: Arc<journal::Shared>,
     feedback: Feedback,
@@ -215,10 +217,10 @@ impl App {
             server_url: config.server_url,
             internal_url: config.internal_url,
             use_attr_url: config.use_attr_url,
-            keys: config.keys,
+            keys: Arc::new(config.keys),
             clock: config.clock,
             reject_replays: config.reject_replays,
-            replays: Mutex::new(ReplayCache::new(ReplayCache::DEFAULT_CAP)),
+            replays: Arc::new(Mutex::new(ReplayCache::new(ReplayCache::DEFAULT_CAP))),
             ui: config.ui,
             feedback: match config.session_feedback {
                 None => Feedback::off(),
@@ -428,21 +430,41 @@ impl App {
         };
         let journal = self.journal.clone();
         let capacity = journal.capacity();
+        let (keys, policy) = (self.keys.clone(), self.policy.clone());
+        let replays = self.replays.clone();
+        let leeway = self.policy.leeway();
+        let now = self.now();
         let spawned = std::thread::Builder::new()
             .name("journal-load".into())
             .spawn(move || {
-                let (events, bad) = journal_file::load(reader, len, capacity);
-                let n = journal.restore(events);
+                let recheck = |token: &str, at: u64| {
+                    crate::jose::decode(token, &keys, &policy, at).map_err(|r| r.reason())
+                };
+                let back = journal_file::load(reader, len, capacity, &recheck);
+                let n = journal.restore(back.events);
+                // The replay cache, as it was for what the file kept:
+                // a token accepted before the restart is a replay after it.
+                let mut cache = replays
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (signed, exp, id) in &back.accepted {
+                    cache.seen_before(*signed, exp.saturating_add(leeway), now);
+                    cache.note_event(*signed, *id);
+                }
+                drop(cache);
                 loaded.store(true, std::sync::atomic::Ordering::Release);
                 journal.file_loaded();
                 crate::log::message(&format!(
-                    "journal file {}: {n} events read back",
-                    path.display()
+                    "journal file {}: {n} events read back, {} re-checked tokens, {} that do not decode as the file says",
+                    path.display(),
+                    back.rechecked,
+                    back.differing
                 ));
-                if bad > 0 {
+                if back.bad > 0 {
                     crate::log::message(&format!(
-                        "WARNING: journal file {}: skipped {bad} torn or corrupt line(s)",
-                        path.display()
+                        "WARNING: journal file {}: skipped {} torn or corrupt line(s)",
+                        path.display(),
+                        back.bad
                     ));
                 }
             });

@@ -298,13 +298,17 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
     let _ = write!(
         out,
         "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\" tabindex=\"-1\">\n\
-         <h2><span class=\"verdict\">{verdict}</span> {title}{faulted} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
+         <h2><span class=\"verdict\">{verdict}</span> {title}{faulted}{read_back} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
          <p class=\"when\"><time datetime=\"{time}\" data-ms=\"{ms}\">{shown} UTC</time> \
          <span class=\"ago\">{ago}</span> <span class=\"gist\">{gist}</span></p>\n\
          <details class=\"more\"><summary>Details</summary>\n",
         gist = esc(&gist(e)),
         faulted = match e.request.as_ref().and_then(|r| r.fault.as_ref()) {
             Some(f) => format!(" <span class=\"faulted\">fault: {}</span>", esc(f)),
+            None => String::new(),
+        },
+        read_back = match &e.read_back {
+            Some(m) => format!(" <span class=\"read-back\">read back: {}</span>", esc(m)),
             None => String::new(),
         },
         id = e.id,
