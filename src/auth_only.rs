@@ -21,6 +21,12 @@ use crate::mint::{Header, MintError, SigningKey};
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests waiting for the sender; past this one is refused at once.
 pub const QUEUE: usize = 64;
+/// Of those, the most the citizens' button may hold (waiting or on the
+/// wire): the rest are the tester's, whom no public caller can crowd out.
+pub const CITIZEN_PLACES: usize = 8;
+/// The citizens' requests to the core, all sessions together: a burst of
+/// `CITIZEN_PLACES`, then one per this interval.
+pub const CITIZEN_EVERY: Duration = Duration::from_secs(1);
 /// The core's answer is `{"client_url": …}`: a URL, never more than this.
 pub const MAX_ANSWER: usize = 8 * 1024;
 /// How long the signed request is good for (comm-common signs for 5 min).
@@ -102,6 +108,10 @@ struct Job {
 pub enum Refusal {
     Sign(String),
     QueueFull,
+    /// The citizens' places are all taken.
+    CitizensBusy,
+    /// The citizens' rate is spent: try again after this.
+    CitizensTooFast(Duration),
 }
 
 impl std::fmt::Display for Refusal {
@@ -109,6 +119,14 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Sign(e) => write!(f, "could not sign the request: {e}"),
             Refusal::QueueFull => write!(f, "{QUEUE} requests to the core already waiting"),
+            Refusal::CitizensBusy => write!(
+                f,
+                "the citizens' {CITIZEN_PLACES} places toward the core are taken"
+            ),
+            Refusal::CitizensTooFast(_) => write!(
+                f,
+                "the citizens' requests to the core are limited to one a second, all sessions together"
+            ),
         }
     }
 }
@@ -119,6 +137,10 @@ pub struct AuthOnly {
     key: SigningKey,
     tx: Option<SyncSender<Job>>,
     next: std::sync::atomic::AtomicU64,
+    /// Citizens' requests waiting or on the wire.
+    citizens: Arc<std::sync::atomic::AtomicUsize>,
+    /// The citizens' rate: (requests in hand, when last counted).
+    bucket: std::sync::Mutex<(f64, Instant)>,
 }
 
 impl std::fmt::Debug for AuthOnly {
@@ -140,12 +162,18 @@ impl AuthOnly {
         let url = Url::parse(start_url)?;
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let target = url.clone();
+        let citizens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let done = citizens.clone();
         let spawned = std::thread::Builder::new()
             .name("auth-only".into())
             .stack_size(128 * 1024)
             .spawn(move || {
                 for job in rx {
+                    let citizen = job.ask.by == "citizen";
                     report(post(&target, job, &own));
+                    if citizen {
+                        done.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    }
                 }
             });
         Ok(AuthOnly {
@@ -154,6 +182,8 @@ impl AuthOnly {
             key,
             tx: spawned.ok().map(|_| tx),
             next: std::sync::atomic::AtomicU64::new(1),
+            citizens,
+            bucket: std::sync::Mutex::new((CITIZEN_PLACES as f64, Instant::now())),
         })
     }
 
@@ -178,10 +208,49 @@ impl AuthOnly {
         let Some(tx) = &self.tx else {
             return Err(Refusal::QueueFull);
         };
+        let citizen = ask.by == "citizen";
+        if citizen {
+            self.citizen_place()?;
+        }
         match tx.try_send(Job { ticket, ask, jws }) {
             Ok(()) => Ok(ticket),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Refusal::QueueFull),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                if citizen {
+                    self.citizens
+                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                Err(Refusal::QueueFull)
+            }
         }
+    }
+
+    /// Takes one of the citizens' places and one of their rate, or says
+    /// which is spent (the place is checked first: it frees itself).
+    fn citizen_place(&self) -> Result<(), Refusal> {
+        use std::sync::atomic::Ordering;
+        let taken = self
+            .citizens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < CITIZEN_PLACES).then_some(n + 1)
+            });
+        if taken.is_err() {
+            return Err(Refusal::CitizensBusy);
+        }
+        let mut b = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let refill = now.duration_since(b.1).as_secs_f64() / CITIZEN_EVERY.as_secs_f64();
+        *b = ((b.0 + refill).min(CITIZEN_PLACES as f64), now);
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            return Ok(());
+        }
+        let wait = CITIZEN_EVERY.mul_f64(1.0 - b.0);
+        drop(b);
+        self.citizens.fetch_sub(1, Ordering::AcqRel);
+        Err(Refusal::CitizensTooFast(wait))
     }
 }
 

@@ -463,3 +463,123 @@ fn a_start_with_an_outsized_purpose_gets_no_session() {
     assert_eq!(r.status, 200);
     assert_eq!(json_of(&r)["client_url"], "http://comm.test/ui");
 }
+
+/// A session of the citizen's page, opened as anyone on the public side
+/// can, and a press of its "Authenticate again" sent on its own
+/// connection (answered later when it is queued).
+fn press_in_new_session(s: &Server) -> std::net::TcpStream {
+    use std::io::Write;
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"report_move"}"#,
+    );
+    let client_url = json_of(&r)["client_url"].as_str().unwrap().to_owned();
+    let session = client_url.rsplit_once("session=").unwrap().1.to_owned();
+    let body = format!("session={session}");
+    let mut c = s.connect();
+    write!(
+        c,
+        "POST /ui/authenticate HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    c
+}
+
+/// Red team: anyone on the public side could fill the 64 places toward
+/// the core through the citizen's "Authenticate again" (sessions are free
+/// to open), so the tester's own request got 503. The citizens hold at
+/// most 8 places; the tester's request is queued behind them.
+#[test]
+fn citizens_cannot_take_the_places_the_testers_requests_need() {
+    let core = receiver::Receiver::start(receiver::Answer::Never);
+    let s = Server::start(&[
+        "--server-url",
+        "http://localhost",
+        "--ui",
+        "html",
+        "--auth-only-method",
+        "digid",
+        "--core-url",
+        &format!("http://{}", core.addr),
+        "--auth-only-key",
+        "k=keys/idcontact-test-rsa.key.pem",
+    ]);
+    let mut presses: Vec<_> = (0..70).map(|_| press_in_new_session(&s)).collect();
+    // The tester's, after them all.
+    let body = json!({"purpose": "p", "auth_method": "irma"}).to_string();
+    let mut tester = std::net::TcpStream::connect(s.inbox()).unwrap();
+    tester
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    {
+        use std::io::Write;
+        write!(
+            tester,
+            "POST /api/auth-only HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            s.inbox(),
+            body.len()
+        )
+        .unwrap();
+    }
+    let answers: Vec<Reply> = presses.iter_mut().map(common::read_reply).collect();
+    let busy: Vec<&Reply> = answers.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(
+        busy.len(),
+        62,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        json_of(busy[0])["error"],
+        "the citizens' 8 places toward the core are taken"
+    );
+    // Queued, not refused: it waits its turn and hears its deadline.
+    let r = common::read_reply(&mut tester);
+    assert_ne!(r.status, 503, "{}", r.text());
+    assert!(matches!(r.status, 502 | 504), "{} {}", r.status, r.text());
+}
+
+/// The citizens' requests to the core are bounded in total, whatever the
+/// number of sessions: a burst of 8, then one a second.
+#[test]
+fn the_citizens_rate_toward_the_core_is_bounded_in_total() {
+    let core = Core::start(vec![("k".into(), Key::rsa(RSA_PUBLIC))]);
+    let s = server(
+        &core,
+        "k=keys/idcontact-test-rsa.key.pem",
+        &[
+            "--ui",
+            "html",
+            "--auth-only-method",
+            "digid",
+            "--server-url",
+            "http://localhost",
+        ],
+    );
+    let started = std::time::Instant::now();
+    let answers: Vec<Reply> = (0..20)
+        .map(|_| common::read_reply(&mut press_in_new_session(&s)))
+        .collect();
+    let took = started.elapsed().as_secs() as usize;
+    let through = answers.iter().filter(|r| r.status == 200).count();
+    let limited: Vec<&Reply> = answers.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(through + limited.len(), 20);
+    // The burst, and at most one more for each second the run took.
+    assert!(
+        (8..=8 + took + 1).contains(&through),
+        "{through} in {took} s"
+    );
+    assert!(!limited.is_empty());
+    assert_eq!(
+        json_of(limited[0])["error"],
+        "the citizens' requests to the core are limited to one a second, all sessions together"
+    );
+    assert!(limited[0].header("retry-after").is_some());
+    assert_eq!(core.seen().len(), through);
+}

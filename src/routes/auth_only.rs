@@ -201,6 +201,12 @@ fn ask(app: &App, ask: Ask) -> Parked {
             Asking(ticket),
             Instant::now() + crate::auth_only::TIMEOUT + GRACE,
         )),
+        Err(e @ crate::auth_only::Refusal::CitizensTooFast(wait)) => {
+            let s = wait.as_secs() + 1;
+            Err(Box::new(
+                json_error(429, &e.to_string(), None).with_header("Retry-After", s.to_string()),
+            ))
+        }
         Err(e) => Err(Box::new(json_error(503, &e.to_string(), None))),
     }
 }
