@@ -539,3 +539,92 @@ fn probe_plugin_stops_where_there_is_no_communication_plugin() {
     assert_eq!(code, 2);
     assert!(err.contains("not both"), "{err}");
 }
+
+/// Red team: `probe --plugin` posted its 43 cases wherever the probed
+/// plugin's attr_url pointed: a hostile plugin pointed them at the
+/// tester's own inbox (`/api/events/clear?replays=clear`). Nothing goes
+/// to an origin other than BASE_URL's unless the tester names it.
+#[test]
+fn probe_plugin_sends_nothing_to_another_origin_than_the_one_it_was_given() {
+    let victim = Server::start(&[]);
+    let r = victim.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"p"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let inbox = victim.inbox();
+    let body = format!(
+        "{{\"client_url\":\"http://127.0.0.1:1/ui\",\"attr_url\":\"http://{inbox}/api/events/clear?replays=clear\"}}"
+    );
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let hostile = answer_everything(Box::leak(answer.into_boxed_str()).as_bytes());
+    let (code, out, err) = run(&["probe", "--plugin", &format!("http://{hostile}")], None);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "comm-test: the plugin's attr_url \"http://{inbox}/api/events/clear?replays=clear\" is on another origin than http://{hostile}/: nothing is sent there unless you allow it (--allow-origin http://{})",
+            inbox
+        )
+    );
+    // The tester's inbox still holds its event, and heard nothing.
+    let listing: Value =
+        serde_json::from_slice(&victim.inbox_request("GET", "/api/events").body).unwrap();
+    assert_eq!(listing["events"].as_array().unwrap().len(), 1);
+    assert!(
+        !victim.log().contains("/api/events/clear"),
+        "{}",
+        victim.log()
+    );
+}
+
+/// An origin the tester names is one the probe may use: a plugin whose
+/// attr_url names it by another host than BASE_URL's.
+#[test]
+fn probe_plugin_follows_an_origin_the_tester_allows() {
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let base = format!("http://127.0.0.1:{port}");
+    let named = format!("http://localhost:{port}");
+    let _s = Server::start(&[
+        "--listen",
+        &listen,
+        "--server-url",
+        &base,
+        "--internal-url",
+        &named,
+        "--profile",
+        "id-contact",
+    ]);
+    let (code, _, err) = run(&["probe", "--plugin", &base], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("(--allow-origin http://localhost:{port})")),
+        "{err}"
+    );
+    let (code, out, err) = run(
+        &["probe", "--plugin", &base, "--allow-origin", &named],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .ends_with("(plugin API 5/5, tokens 43/43)"),
+        "{out}"
+    );
+    let (code, _, err) = run(
+        &["probe", "http://x/auth_result", "--allow-origin", &named],
+        None,
+    );
+    assert_eq!(
+        (code, err.trim_end()),
+        (2, "comm-test: --allow-origin goes with --plugin")
+    );
+}

@@ -28,6 +28,12 @@ const OPTIONS: &[Flag] = &[
          ways, GET of its client_url), then send the suite to the attr_url it gave, or\n      \
          inline to its client_url?result= when it gave none; instead of ATTR_URL",
     ),
+    Flag::Own(
+        "--allow-origin",
+        "http://HOST:PORT",
+        "with --plugin: an origin other than BASE_URL's that the plugin's attr_url or\n      \
+         client_url may send the probe to (repeatable); none is allowed unless named",
+    ),
     Flag::Own("--json", "", "the report as JSON"),
 ];
 
@@ -65,9 +71,17 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
             ))
         }
     };
+    let allowed = flags
+        .iter()
+        .filter(|(f, _)| f == "--allow-origin")
+        .map(|(_, v)| parse(v).map(|u| (u.host, u.port)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if plugin.is_none() && !allowed.is_empty() {
+        return Err(ConfigError("--allow-origin goes with --plugin".into()));
+    }
     let cases = suite_of(&flags)?;
     match plugin {
-        Some(base) => whole_plugin(&base, &cases, json),
+        Some(base) => whole_plugin(&base, &allowed, &cases, json),
         None => {
             let target = probe::Target::AttrUrl(parse(positional.first().map_or("", |s| s))?);
             let (outcomes, took) = probe::timed(&target, &cases).map_err(ConfigError)?;
@@ -100,11 +114,12 @@ fn exit(all_pass: bool) -> ExitCode {
 /// results go; one report, one summary line over both.
 fn whole_plugin(
     base: &client::Url,
+    allowed: &[(String, u16)],
     cases: &[suite::Case],
     json: bool,
 ) -> Result<ExitCode, ConfigError> {
     let t = std::time::Instant::now();
-    let found = probe::api::run(base).map_err(ConfigError)?;
+    let found = probe::api::run(base, allowed).map_err(ConfigError)?;
     let tokens = match &found.tokens {
         Some(target) => match probe::run(target, cases) {
             Ok(o) => Some((target, o)),

@@ -165,7 +165,7 @@ fn start(base: &Url, s: &Start) -> Result<(Check, Option<Value>), String> {
 
 /// Runs the API checks against `base`; an unreachable base, or a 404 or
 /// 405 to the valid start (no communication plugin there), is an error.
-pub fn run(base: &Url) -> Result<Found, String> {
+pub fn run(base: &Url, allowed: &[(String, u16)]) -> Result<Found, String> {
     let mut checks = Vec::new();
     let mut valid = None;
     for (i, s) in STARTS.iter().enumerate() {
@@ -194,6 +194,23 @@ pub fn run(base: &Url) -> Result<Found, String> {
             .and_then(Value::as_str)
             .and_then(|u| Url::parse(u).ok())
     };
+    // The plugin names where the rest goes; a hostile one could name the
+    // tester's own inbox. Only BASE_URL's origin, and those allowed.
+    for (k, u) in [
+        ("attr_url", url_of("attr_url")),
+        ("client_url", url_of("client_url")),
+    ] {
+        if let Some(u) = u.filter(|u| !reachable(u, base, allowed)) {
+            return Err(format!(
+                "the plugin's {k} {} is on another origin than {}: nothing is sent there \
+                 unless you allow it (--allow-origin http://{}:{})",
+                crate::log::shown(&u.full()),
+                base.full(),
+                u.host,
+                u.port
+            ));
+        }
+    }
     let client_url = url_of("client_url");
     if let Some(c) = &client_url {
         let answer = client::get(c, 0, TIMEOUT, &|_| Ok(()));
@@ -216,6 +233,15 @@ pub fn run(base: &Url) -> Result<Found, String> {
         (None, None) => None,
     };
     Ok(Found { checks, tokens })
+}
+
+/// `u` is on `base`'s origin (host as written, and port), or one allowed.
+fn reachable(u: &Url, base: &Url, allowed: &[(String, u16)]) -> bool {
+    let origin = (u.host.to_ascii_lowercase(), u.port);
+    origin == (base.host.to_ascii_lowercase(), base.port)
+        || allowed
+            .iter()
+            .any(|(h, p)| (h.to_ascii_lowercase(), *p) == origin)
 }
 
 pub fn table(base: &Url, checks: &[Check]) -> String {
