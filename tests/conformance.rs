@@ -628,3 +628,35 @@ fn probe_plugin_follows_an_origin_the_tester_allows() {
         (2, "comm-test: --allow-origin goes with --plugin")
     );
 }
+
+/// Red team: the probe report printed the target's C1 controls (a CSI
+/// that recolours the terminal) and bidi overrides raw. Every control,
+/// bidi and zero-width character a target sends is escaped, in the table
+/// and in the JSON (which still reads back to what was sent).
+#[test]
+fn probe_plugin_escapes_what_the_target_sends_to_the_terminal() {
+    let body = "{\"client_url\":\"\u{9b}31m\u{202e}lmth.\u{200b}\",\"attr_url\":7}";
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\u{9b}31m\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let hostile = answer_everything(Box::leak(answer.into_boxed_str()).as_bytes());
+    let base = format!("http://{hostile}");
+    let raw = |s: &str| {
+        s.chars().any(|c| matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{200b}'..='\u{200f}'))
+    };
+    let (code, out, err) = run(&["probe", "--plugin", &base], None);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!raw(&out) && !raw(&err), "{out:?}");
+    assert!(
+        out.contains(
+            "FAIL: client_url is not a URL: \"\\\"\\u{9b}31m\\u{202e}lmth.\\u{200b}\\\"\""
+        ),
+        "{out}"
+    );
+    let (code, out, _) = run(&["probe", "--plugin", &base, "--json"], None);
+    assert_eq!(code, 1);
+    assert!(!raw(&out), "{out:?}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["api"][0]["answer"], body);
+}

@@ -96,8 +96,25 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
     }
 }
 
+/// The report as JSON for a terminal as much as a program: every
+/// character Rust would not print as itself (C0 and C1 controls, bidi
+/// overrides, zero-width and other format characters a target may send)
+/// written as a `\uXXXX` escape, which JSON readers read back unchanged.
 fn pretty(v: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut s = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        // Quotes and backslashes are JSON's own; `escape_debug` would
+        // escape them too.
+        if matches!(c, '\n' | '"' | '\\' | '\'') || c.escape_debug().eq(std::iter::once(c)) {
+            s.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                s.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
     s.push('\n');
     s
 }

@@ -98,11 +98,19 @@ fn shape_fault(body: &[u8]) -> Option<String> {
     };
     match o.get("client_url") {
         None => return Some("client_url is missing".into()),
-        Some(v) if !is_url(v) => return Some(format!("client_url is not a URL: {v}")),
+        Some(v) if !is_url(v) => {
+            return Some(format!(
+                "client_url is not a URL: {}",
+                crate::log::shown(&v.to_string())
+            ))
+        }
         Some(_) => {}
     }
     match o.get("attr_url") {
-        Some(v) if !is_url(v) => Some(format!("attr_url is not a URL: {v}")),
+        Some(v) if !is_url(v) => Some(format!(
+            "attr_url is not a URL: {}",
+            crate::log::shown(&v.to_string())
+        )),
         _ => None,
     }
 }
@@ -142,7 +150,7 @@ fn start(base: &Url, s: &Start) -> Result<(Check, Option<Value>), String> {
                 (mt.as_deref() != Some("application/json")).then(|| {
                     format!(
                         "answered as {}, not application/json",
-                        mt.unwrap_or_default()
+                        crate::log::shown(&mt.unwrap_or_default())
                     )
                 })
             });
