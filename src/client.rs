@@ -181,6 +181,7 @@ pub fn post(
         accept: None,
         body,
         max_body: 0,
+        overflow: Overflow::Refuse,
     };
     exchange(url, &req, timeout, guard).map(|a| a.status)
 }
@@ -201,6 +202,7 @@ pub fn post_reading(
         accept: None,
         body,
         max_body,
+        overflow: Overflow::Cut,
     };
     exchange(url, &req, timeout, guard)
 }
@@ -221,6 +223,7 @@ pub fn post_for_json(
         accept: Some("application/json"),
         body,
         max_body,
+        overflow: Overflow::Refuse,
     };
     exchange(url, &req, timeout, guard)
 }
@@ -239,6 +242,27 @@ pub fn get(
         accept: None,
         body: &[],
         max_body,
+        overflow: Overflow::Refuse,
+    };
+    exchange(url, &req, timeout, guard)
+}
+
+/// `GET`, and at most the first `max_body` bytes of the body, however
+/// long it is (the probe shows what a target said; its verdict is the
+/// status).
+pub fn get_reading(
+    url: &Url,
+    max_body: usize,
+    timeout: Duration,
+    guard: Guard<'_>,
+) -> Result<Answer, Error> {
+    let req = Outgoing {
+        method: "GET",
+        content_type: None,
+        accept: None,
+        body: &[],
+        max_body,
+        overflow: Overflow::Cut,
     };
     exchange(url, &req, timeout, guard)
 }
@@ -250,6 +274,17 @@ pub struct Answer {
     /// Its `Content-Type`, as sent (the probe checks a JSON answer is one).
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The body was longer than asked for and is its first bytes only
+    /// (`Overflow::Cut`).
+    pub cut: bool,
+}
+
+/// A body longer than the caller's bound: an error, or its first bytes
+/// (the probe's verdict is the status, however long the body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    Refuse,
+    Cut,
 }
 
 struct Outgoing<'a> {
@@ -260,6 +295,7 @@ struct Outgoing<'a> {
     body: &'a [u8],
     /// 0: the body is not read at all.
     max_body: usize,
+    overflow: Overflow,
 }
 
 fn exchange(
@@ -302,15 +338,27 @@ fn exchange(
     bytes.extend_from_slice(out.body);
     s.write_all(&bytes).map_err(io)?;
     let head = read_head(&mut s, deadline)?;
-    let body = if out.max_body == 0 {
-        Vec::new()
+    let (body, cut) = if out.max_body == 0 {
+        (Vec::new(), false)
     } else {
-        read_body(&mut s, head.rest, head.length, out.max_body, deadline)?
+        let framing = if head.chunked {
+            Framing::Chunked
+        } else {
+            Framing::Length(head.length)
+        };
+        read_body(
+            &mut s,
+            head.rest,
+            framing,
+            (out.max_body, out.overflow),
+            deadline,
+        )?
     };
     Ok(Answer {
         status: head.status,
         content_type: head.content_type,
         body,
+        cut,
     })
 }
 
@@ -339,6 +387,9 @@ fn connect(addrs: &[SocketAddr], deadline: Instant, guard: Guard<'_>) -> Result<
 struct Head {
     status: u16,
     length: Option<usize>,
+    /// `Transfer-Encoding: chunked` (then any `Content-Length` is ignored,
+    /// RFC 9112 §6.3).
+    chunked: bool,
     content_type: Option<String>,
     rest: Vec<u8>,
 }
@@ -349,6 +400,7 @@ struct Parsed {
     len: usize,
     code: u16,
     length: Option<usize>,
+    chunked: bool,
     content_type: Option<String>,
 }
 
@@ -368,6 +420,7 @@ fn read_head(s: &mut TcpStream, deadline: Instant) -> Result<Head, Error> {
                 return Ok(Head {
                     status: p.code,
                     length: p.length,
+                    chunked: p.chunked,
                     content_type: p.content_type,
                     rest: head.get(p.len..).unwrap_or_default().to_vec(),
                 })
@@ -425,10 +478,19 @@ fn parse_head(head: &[u8]) -> Result<Option<Parsed>, Error> {
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("content-type"))
                 .map(|h| String::from_utf8_lossy(h.value).chars().take(200).collect());
+            // chunked is the last coding when there is one (RFC 9112 §6.1).
+            let chunked = resp
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+                .flat_map(|h| h.value.split(|&b| b == b','))
+                .last()
+                .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             Ok(Some(Parsed {
                 len: n,
                 code,
-                length,
+                length: if chunked { None } else { length },
+                chunked,
                 content_type,
             }))
         }
@@ -437,32 +499,52 @@ fn parse_head(head: &[u8]) -> Result<Option<Parsed>, Error> {
     }
 }
 
-/// The body: `length` bytes, or to the end of the connection without one
-/// (we asked for `Connection: close`), never more than `max` bytes.
+/// How the body is delimited.
+#[derive(Clone, Copy)]
+enum Framing {
+    /// `Content-Length`, or to the end of the connection without one (we
+    /// asked for `Connection: close`).
+    Length(Option<usize>),
+    /// `Transfer-Encoding: chunked` (RFC 9112 §7.1).
+    Chunked,
+}
+
+/// The body, never more than `max` bytes of it held; past that, by
+/// `overflow`, an error or its first `max` bytes (`true`: cut).
 fn read_body(
     s: &mut TcpStream,
-    mut body: Vec<u8>,
-    length: Option<usize>,
-    max: usize,
+    body: Vec<u8>,
+    framing: Framing,
+    (max, overflow): (usize, Overflow),
     deadline: Instant,
-) -> Result<Vec<u8>, Error> {
-    if length.is_some_and(|n| n > max) {
-        return Err(Error::BodyTooLarge);
+) -> Result<(Vec<u8>, bool), Error> {
+    match framing {
+        Framing::Length(length) => read_plain(s, body, length, (max, overflow), deadline),
+        Framing::Chunked => read_chunked(s, body, (max, overflow), deadline),
     }
-    let want = length.unwrap_or(max.saturating_add(1));
+}
+
+/// Reads more into `buf`, at most `room` bytes; 0 at the end.
+fn read_more(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    room: usize,
+    deadline: Instant,
+) -> Result<usize, Error> {
     let mut chunk = [0u8; 4096];
-    while body.len() < want {
+    loop {
         let wait = left(deadline);
         if wait.is_zero() {
             return Err(Error::TimedOut);
         }
         s.set_read_timeout(Some(wait))
             .map_err(|e| Error::Io(e.kind()))?;
-        let room = (want - body.len()).min(chunk.len());
+        let room = room.min(chunk.len());
         match s.read(chunk.get_mut(..room).unwrap_or_default()) {
-            Ok(0) if length.is_none() => break,
-            Ok(0) => return Err(Error::BodyCutShort),
-            Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                return Ok(n);
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Err(Error::TimedOut)
@@ -470,11 +552,131 @@ fn read_body(
             Err(e) => return Err(Error::Io(e.kind())),
         }
     }
-    if body.len() > max {
+}
+
+fn overflowed(mut body: Vec<u8>, max: usize, overflow: Overflow) -> Result<(Vec<u8>, bool), Error> {
+    match overflow {
+        Overflow::Refuse => Err(Error::BodyTooLarge),
+        Overflow::Cut => {
+            body.truncate(max);
+            Ok((body, true))
+        }
+    }
+}
+
+fn read_plain(
+    s: &mut TcpStream,
+    mut body: Vec<u8>,
+    length: Option<usize>,
+    (max, overflow): (usize, Overflow),
+    deadline: Instant,
+) -> Result<(Vec<u8>, bool), Error> {
+    if overflow == Overflow::Refuse && length.is_some_and(|n| n > max) {
         return Err(Error::BodyTooLarge);
     }
+    // One byte past the bound tells a longer body from one of `max`.
+    let want = length.map_or(max.saturating_add(1), |n| n.min(max.saturating_add(1)));
+    while body.len() < want {
+        let room = want - body.len();
+        let n = read_more(s, &mut body, room, deadline)?;
+        if n == 0 && length.is_none() {
+            break;
+        }
+        if n == 0 {
+            return Err(Error::BodyCutShort);
+        }
+    }
     body.truncate(length.unwrap_or(body.len()));
-    Ok(body)
+    if body.len() > max {
+        return overflowed(body, max, overflow);
+    }
+    Ok((body, false))
+}
+
+/// A chunked body decoded as it arrives; the raw bytes held are bounded
+/// too (a chunk header is at most `MAX_CHUNK_LINE` bytes).
+fn read_chunked(
+    s: &mut TcpStream,
+    mut raw: Vec<u8>,
+    (max, overflow): (usize, Overflow),
+    deadline: Instant,
+) -> Result<(Vec<u8>, bool), Error> {
+    const MAX_CHUNK_LINE: usize = 1024;
+    let mut body = Vec::new();
+    loop {
+        match next_chunk(&raw) {
+            Chunk::Data { start, len, next } => {
+                let take = max - body.len();
+                if len > take && raw.len() > start + take {
+                    // One byte past the bound is in: the body is longer.
+                    body.extend_from_slice(raw.get(start..start + take).unwrap_or_default());
+                    return overflowed(body, max, overflow);
+                }
+                if len <= take && raw.len() >= next {
+                    body.extend_from_slice(raw.get(start..start + len).unwrap_or_default());
+                    raw.drain(..next);
+                    continue;
+                }
+            }
+            Chunk::Last => return Ok((body, false)),
+            Chunk::Bad => return Err(Error::NotHttp),
+            Chunk::More => {}
+        }
+        let room = (max - body.len()) + 2 * MAX_CHUNK_LINE;
+        if raw.len() >= room {
+            return Err(Error::NotHttp);
+        }
+        let more = room - raw.len();
+        if read_more(s, &mut raw, more, deadline)? == 0 {
+            return Err(Error::BodyCutShort);
+        }
+    }
+}
+
+enum Chunk {
+    /// A chunk's data at `start..start + len`; the next chunk at `next`.
+    Data {
+        start: usize,
+        len: usize,
+        next: usize,
+    },
+    /// The last chunk (size 0): the body is whole (trailers are not read).
+    Last,
+    More,
+    Bad,
+}
+
+/// The chunk at the start of `raw` (`size[;ext] CRLF data CRLF`).
+fn next_chunk(raw: &[u8]) -> Chunk {
+    let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+        return if raw.len() > 1024 {
+            Chunk::Bad
+        } else {
+            Chunk::More
+        };
+    };
+    let line = raw.get(..eol).unwrap_or_default();
+    let size = line
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let Some(len) = std::str::from_utf8(size)
+        .ok()
+        .filter(|h| !h.is_empty() && h.len() <= 8)
+        .and_then(|h| usize::from_str_radix(h, 16).ok())
+    else {
+        return Chunk::Bad;
+    };
+    if len == 0 {
+        return Chunk::Last;
+    }
+    let start = eol + 2;
+    let next = start + len + 2;
+    if raw.len() >= next && raw.get(start + len..next) != Some(b"\r\n") {
+        return Chunk::Bad;
+    }
+    Chunk::Data { start, len, next }
 }
 
 /// A name to addresses, as the system resolver does it (blocking).
@@ -710,6 +912,7 @@ mod tests {
                 status,
                 content_type: None,
                 body: body.to_vec(),
+                cut: false,
             })
         };
         let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more");
@@ -736,5 +939,68 @@ mod tests {
         let (a, h) = answer_after(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(get_from(a, 64), ok(204, b""));
         h.join().unwrap();
+    }
+
+    /// Red team: a chunked answer (a proxy's, or a plugin's) was "not a
+    /// JSON object". It is decoded within the same bounds.
+    #[test]
+    fn a_chunked_body_is_decoded_within_the_same_bounds() {
+        let ok = |body: &[u8]| {
+            Ok(Answer {
+                status: 200,
+                content_type: None,
+                body: body.to_vec(),
+                cut: false,
+            })
+        };
+        let (a, h) = answer_after(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n\
+              5;ext=1\r\n{\"a\":\r\na\r\n\"0123456\"}\r\n0\r\n\r\n",
+        );
+        assert_eq!(
+            get_from(a, 64),
+            ok(b"{\"a\":\"0123456\"}"),
+            "Content-Length ignored"
+        );
+        h.join().unwrap();
+        let (a, h) = answer_after(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n0\r\n\r\n",
+        );
+        assert_eq!(get_from(a, 4), Err(Error::BodyTooLarge));
+        h.join().unwrap();
+        let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+        assert_eq!(get_from(a, 64), Err(Error::NotHttp));
+        h.join().unwrap();
+        let (a, h) = answer_after(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+        assert_eq!(get_from(a, 64), Err(Error::BodyCutShort));
+        h.join().unwrap();
+    }
+
+    /// Red team: the probe marked a correctly refused case FAIL when its
+    /// refusal body was over 4 KiB. Read for the probe, a long body is
+    /// its first bytes, and the status stands.
+    #[test]
+    fn a_long_body_read_for_the_probe_is_cut_not_an_error() {
+        let url = |a: SocketAddr| Url::parse(&format!("http://{a}/s")).unwrap();
+        for answer in [
+            &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 10\r\n\r\n0123456789"[..],
+            b"HTTP/1.1 400 Bad Request\r\n\r\n0123456789",
+            b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n",
+        ] {
+            let (a, h) = answer_after(answer);
+            let got = get_reading(&url(a), 4, Duration::from_secs(5), &|_| Ok(()));
+            assert_eq!(
+                got,
+                Ok(Answer {
+                    status: 400,
+                    content_type: None,
+                    body: b"0123".to_vec(),
+                    cut: true,
+                }),
+                "{}",
+                String::from_utf8_lossy(answer)
+            );
+            h.join().unwrap();
+        }
     }
 }

@@ -235,6 +235,12 @@ fn accept_everything() -> std::net::SocketAddr {
 /// A stub "plugin" that gives every request the same answer.
 fn answer_everything(answer: &'static [u8]) -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    answer_everything_on(l, answer)
+}
+
+/// `answer_everything` on a listener bound already (its address can be in
+/// the answer).
+fn answer_everything_on(l: std::net::TcpListener, answer: &'static [u8]) -> std::net::SocketAddr {
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
         for c in l.incoming() {
@@ -649,9 +655,7 @@ fn probe_plugin_escapes_what_the_target_sends_to_the_terminal() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(!raw(&out) && !raw(&err), "{out:?}");
     assert!(
-        out.contains(
-            "FAIL: client_url is not a URL: \"\\\"\\u{9b}31m\\u{202e}lmth.\\u{200b}\\\"\""
-        ),
+        out.contains("FAIL: client_url is not a URL: \"\\u{9b}31m\\u{202e}lmth.\\u{200b}\""),
         "{out}"
     );
     let (code, out, _) = run(&["probe", "--plugin", &base, "--json"], None);
@@ -659,4 +663,58 @@ fn probe_plugin_escapes_what_the_target_sends_to_the_terminal() {
     assert!(!raw(&out), "{out:?}");
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["api"][0]["answer"], body);
+}
+
+/// A chunked answer of `body` with `status`, split in two chunks.
+fn chunked(status: &str, content_type: &str, body: &str) -> &'static [u8] {
+    let (a, b) = body.split_at(body.len() / 2);
+    let text = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    Box::leak(text.into_boxed_str()).as_bytes()
+}
+
+/// Red team: the probe failed a plugin that answers chunked ("not a JSON
+/// object"; the suite never ran), and marked all 37 correctly refused
+/// cases FAIL when a refusal body was over 4 KiB. Chunked answers are
+/// decoded; a case's verdict is its status, however long the body.
+#[test]
+fn probe_reads_chunked_answers_and_judges_by_status_however_long_the_body() {
+    let long = format!(
+        "invalid_claims: {}",
+        "the claims are not right. ".repeat(200)
+    );
+    let refusing = answer_everything(chunked("400 Bad Request", "text/plain", &long));
+    let (code, out, err) = run(&["probe", &format!("http://{refusing}/auth_result")], None);
+    assert_eq!(code, 1, "{out}{err}");
+    let last = out.lines().last().unwrap();
+    assert!(last.ends_with(": 37 pass, 6 fail"), "{out}");
+    assert!(
+        out.contains("\"invalid_claims: the claims are not right."),
+        "{out}"
+    );
+
+    // A start answered chunked: the API checks read it as JSON.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let body = format!(
+        "{{\"client_url\":\"http://{addr}/ui\",\"attr_url\":\"http://{addr}/auth_result\"}}"
+    );
+    answer_everything_on(l, chunked("200 OK", "application/json", &body));
+    let (code, out, err) = run(&["probe", "--plugin", &format!("http://{addr}")], None);
+    assert_eq!(code, 1, "{out}{err}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or("");
+    assert!(line("start: valid").ends_with("pass"), "{out}");
+    assert!(line("client_url: GET").ends_with("pass"), "{out}");
+    // Its 200 to every token passes the accept cases only: the suite ran.
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .ends_with("(plugin API 3/5, tokens 6/43)"),
+        "{out}"
+    );
 }

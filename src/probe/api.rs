@@ -101,7 +101,7 @@ fn shape_fault(body: &[u8]) -> Option<String> {
         Some(v) if !is_url(v) => {
             return Some(format!(
                 "client_url is not a URL: {}",
-                crate::log::shown(&v.to_string())
+                crate::log::shown(&text_of(v))
             ))
         }
         Some(_) => {}
@@ -109,10 +109,15 @@ fn shape_fault(body: &[u8]) -> Option<String> {
     match o.get("attr_url") {
         Some(v) if !is_url(v) => Some(format!(
             "attr_url is not a URL: {}",
-            crate::log::shown(&v.to_string())
+            crate::log::shown(&text_of(v))
         )),
         _ => None,
     }
+}
+
+/// A JSON value as a message quotes it: a string as itself.
+fn text_of(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
 }
 
 fn media_type(head_content_type: Option<&str>) -> Option<String> {
@@ -310,7 +315,7 @@ mod tests {
         );
         assert_eq!(
             fault(r#"{"client_url":"http://a/ui","attr_url":5}"#),
-            Some("attr_url is not a URL: 5".into())
+            Some("attr_url is not a URL: \"5\"".into())
         );
         assert_eq!(
             fault(r#"{"client_url":"http://a/ui""#),

@@ -74,7 +74,7 @@ impl Target {
                 &|_| Ok(()),
             ),
             Target::Inline(u) => {
-                client::get(&u.with_param("result", token), BODY, TIMEOUT, &|_| Ok(()))
+                client::get_reading(&u.with_param("result", token), BODY, TIMEOUT, &|_| Ok(()))
             }
         }
     }
