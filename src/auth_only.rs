@@ -27,6 +27,8 @@ pub const CITIZEN_PLACES: usize = 8;
 /// The citizens' requests to the core, all sessions together: a burst of
 /// `CITIZEN_PLACES`, then one per this interval.
 pub const CITIZEN_EVERY: Duration = Duration::from_secs(1);
+/// The citizens' bucket when full, in thousandths of a request.
+const FULL: u64 = CITIZEN_PLACES as u64 * 1000;
 /// The core's answer is `{"client_url": …}`: a URL, never more than this.
 pub const MAX_ANSWER: usize = 8 * 1024;
 /// How long the signed request is good for (comm-common signs for 5 min).
@@ -139,8 +141,9 @@ pub struct AuthOnly {
     next: std::sync::atomic::AtomicU64,
     /// Citizens' requests waiting or on the wire.
     citizens: Arc<std::sync::atomic::AtomicUsize>,
-    /// The citizens' rate: (requests in hand, when last counted).
-    bucket: std::sync::Mutex<(f64, Instant)>,
+    /// The citizens' rate: (thousandths of a request in hand, when last
+    /// counted).
+    bucket: std::sync::Mutex<(u64, Instant)>,
 }
 
 impl std::fmt::Debug for AuthOnly {
@@ -183,7 +186,7 @@ impl AuthOnly {
             tx: spawned.ok().map(|_| tx),
             next: std::sync::atomic::AtomicU64::new(1),
             citizens,
-            bucket: std::sync::Mutex::new((CITIZEN_PLACES as f64, Instant::now())),
+            bucket: std::sync::Mutex::new((FULL, Instant::now())),
         })
     }
 
@@ -241,13 +244,15 @@ impl AuthOnly {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        let refill = now.duration_since(b.1).as_secs_f64() / CITIZEN_EVERY.as_secs_f64();
-        *b = ((b.0 + refill).min(CITIZEN_PLACES as f64), now);
-        if b.0 >= 1.0 {
-            b.0 -= 1.0;
+        let every = CITIZEN_EVERY.as_millis().max(1);
+        let refill = now.duration_since(b.1).as_millis().saturating_mul(1000) / every;
+        let refill = u64::try_from(refill).unwrap_or(FULL);
+        *b = (b.0.saturating_add(refill).min(FULL), now);
+        if b.0 >= 1000 {
+            b.0 -= 1000;
             return Ok(());
         }
-        let wait = CITIZEN_EVERY.mul_f64(1.0 - b.0);
+        let wait = CITIZEN_EVERY * u32::try_from(1000 - b.0).unwrap_or(1000) / 1000;
         drop(b);
         self.citizens.fetch_sub(1, Ordering::AcqRel);
         Err(Refusal::CitizensTooFast(wait))

@@ -71,11 +71,11 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
             ))
         }
     };
-    let allowed = flags
-        .iter()
-        .filter(|(f, _)| f == "--allow-origin")
-        .map(|(_, v)| parse(v).map(|u| (u.host, u.port)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut allowed = Vec::new();
+    for (_, v) in flags.iter().filter(|(f, _)| f == "--allow-origin") {
+        let u = parse(v)?;
+        allowed.push((u.host, u.port));
+    }
     if plugin.is_none() && !allowed.is_empty() {
         return Err(ConfigError("--allow-origin goes with --plugin".into()));
     }
@@ -96,27 +96,36 @@ pub fn run(args: &[String]) -> Result<ExitCode, ConfigError> {
     }
 }
 
-/// The report as JSON for a terminal as much as a program: every
-/// character Rust would not print as itself (C0 and C1 controls, bidi
-/// overrides, zero-width and other format characters a target may send)
+/// The report as JSON for a terminal as much as a program: every control
+/// character, bidi control and zero-width character a target may send is
 /// written as a `\uXXXX` escape, which JSON readers read back unchanged.
 fn pretty(v: &serde_json::Value) -> String {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
     let mut s = String::with_capacity(text.len() + 1);
     for c in text.chars() {
-        // Quotes and backslashes are JSON's own; `escape_debug` would
-        // escape them too.
-        if matches!(c, '\n' | '"' | '\\' | '\'') || c.escape_debug().eq(std::iter::once(c)) {
+        if !hidden(c) {
             s.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for u in c.encode_utf16(&mut units) {
-                s.push_str(&format!("\\u{u:04x}"));
-            }
+            continue;
+        }
+        // Every such character is in the Basic Multilingual Plane.
+        s.push_str("\\u");
+        for shift in [12, 8, 4, 0] {
+            s.push(char::from_digit(u32::from(c) >> shift & 0xf, 16).unwrap_or('0'));
         }
     }
     s.push('\n');
     s
+}
+
+/// Would change what a terminal shows, or show nothing: C0 and C1
+/// controls (but the report's own line breaks), bidi controls (RLO, LRI,
+/// ALM, LRM, …), zero-width characters and line separators.
+fn hidden(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(
+            c,
+            '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+        )
 }
 
 fn exit(all_pass: bool) -> ExitCode {

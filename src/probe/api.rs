@@ -209,19 +209,9 @@ pub fn run(base: &Url, allowed: &[(String, u16)]) -> Result<Found, String> {
     };
     // The plugin names where the rest goes; a hostile one could name the
     // tester's own inbox. Only BASE_URL's origin, and those allowed.
-    for (k, u) in [
-        ("attr_url", url_of("attr_url")),
-        ("client_url", url_of("client_url")),
-    ] {
-        if let Some(u) = u.filter(|u| !reachable(u, base, allowed)) {
-            return Err(format!(
-                "the plugin's {k} {} is on another origin than {}: nothing is sent there \
-                 unless you allow it (--allow-origin http://{}:{})",
-                crate::log::shown(&u.full()),
-                base.full(),
-                u.host,
-                u.port
-            ));
+    for k in ["attr_url", "client_url"] {
+        if let Some(u) = url_of(k) {
+            off_origin(k, &u, base, allowed)?;
         }
     }
     let client_url = url_of("client_url");
@@ -248,13 +238,22 @@ pub fn run(base: &Url, allowed: &[(String, u16)]) -> Result<Found, String> {
     Ok(Found { checks, tokens })
 }
 
-/// `u` is on `base`'s origin (host as written, and port), or one allowed.
-fn reachable(u: &Url, base: &Url, allowed: &[(String, u16)]) -> bool {
-    let origin = (u.host.to_ascii_lowercase(), u.port);
-    origin == (base.host.to_ascii_lowercase(), base.port)
-        || allowed
-            .iter()
-            .any(|(h, p)| (h.to_ascii_lowercase(), *p) == origin)
+/// `Err` naming it if `u` (the plugin's `k`) is neither on `base`'s
+/// origin (host and port; `Url` holds the host in lowercase) nor on one
+/// allowed.
+fn off_origin(k: &str, u: &Url, base: &Url, allowed: &[(String, u16)]) -> Result<(), String> {
+    let same = |h: &str, p: u16| u.host == h && u.port == p;
+    if same(&base.host, base.port) || allowed.iter().any(|(h, p)| same(h, *p)) {
+        return Ok(());
+    }
+    Err(format!(
+        "the plugin's {k} {} is on another origin than {}: nothing is sent there \
+         unless you allow it (--allow-origin http://{}:{})",
+        crate::log::shown(&u.full()),
+        base.full(),
+        u.host,
+        u.port
+    ))
 }
 
 pub fn table(base: &Url, checks: &[Check]) -> String {

@@ -48,8 +48,6 @@ pub enum Line {
     Event(Arc<Framed>),
     Deleted(Vec<u64>, u64),
     Cleared(u64),
-    /// Not a line: answered once everything sent before it is written.
-    Drained(SyncSender<()>),
     /// Not a line: the read-back is in, so a rewrite held back may run.
     Loaded,
 }
@@ -79,29 +77,25 @@ impl Sink {
     /// Tells the writer the read-back is in (`Line::Loaded`); if the
     /// queue is full, the next line tells it as well.
     pub fn nudge(&self) {
-        let _ = self.tx.try_send(Line::Loaded);
+        // Through `send`, the one place lines are queued (and counted).
+        self.send(Line::Loaded);
     }
 
-    /// At a clean stop: waits, at most `within`, until every line sent
-    /// so far is written. `Err` with how many were not.
+    /// At a clean stop (and after a tester's delete): waits, at most
+    /// `within`, until every line sent so far is written. `Err` with how
+    /// many were not.
     pub fn drain(&self, within: std::time::Duration) -> Result<(), u64> {
         let deadline = std::time::Instant::now() + within;
-        let (tx, rx) = sync_channel(1);
-        let mut marker = Line::Drained(tx);
         loop {
-            match self.tx.try_send(marker) {
-                Ok(()) => break,
-                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
-                    marker = m;
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
-                Err(_) => return Err(self.queued.load(Ordering::Acquire)),
+            // The writer counts a line out once it is written (and synced).
+            let left = self.queued.load(Ordering::Acquire);
+            if left == 0 {
+                return Ok(());
             }
-        }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(self.queued.load(Ordering::Acquire)),
+            if std::time::Instant::now() >= deadline {
+                return Err(left);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }
@@ -273,7 +267,7 @@ fn text(line: &Line) -> Vec<u8> {
         )
         .into_bytes(),
         Line::Cleared(last) => format!("{{\"cleared\":true,\"last_id\":{last}}}\n").into_bytes(),
-        Line::Drained(_) | Line::Loaded => Vec::new(),
+        Line::Loaded => Vec::new(),
     }
 }
 
@@ -298,10 +292,6 @@ impl Writer {
         let mut replaced = false;
         for line in rx {
             match line {
-                Line::Drained(done) => {
-                    let _ = done.try_send(());
-                    continue;
-                }
                 Line::Loaded => {}
                 line => {
                     let written = self.append(&text(&line), &mut failing);
@@ -310,10 +300,10 @@ impl Writer {
                     if written && matches!(line, Line::Deleted(..) | Line::Cleared(_)) {
                         self.sync(&mut failing);
                     }
-                    self.queued.fetch_sub(1, Ordering::AcqRel);
                     since_rewrite += 1;
                 }
             }
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             if since_rewrite.is_multiple_of(CHECK_EVERY) && !replaced && self.replaced() {
                 replaced = true;
                 log::message(&format!(
