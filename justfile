@@ -38,7 +38,7 @@ static:
 # Run it as: podman run -p 127.0.0.1:8000:8000 -p 127.0.0.1:8001:8001 comm-test
 image:
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
-    ctx=$(mktemp -d) && cp target/x86_64-unknown-linux-gnu/release/comm-test "$ctx/" && podman build --format docker -t comm-test -f Containerfile "$ctx" && rm -r "$ctx"
+    ctx=$(mktemp -d) && mkdir -m 0700 "$ctx/data" && cp target/x86_64-unknown-linux-gnu/release/comm-test "$ctx/" && podman build --format docker -t comm-test -f Containerfile "$ctx" && rm -r "$ctx"
     podman image inspect comm-test --format 'comm-test: {{{{.Size}} bytes'
 
 # Per-operation medians: raw primitives, full decode, HTTP per route.

@@ -65,7 +65,7 @@ fn build_image(tag: &str) {
         .unwrap();
     assert!(built.status.success(), "{}", text(&built));
     let ctx = std::env::temp_dir().join(format!("comm-test-image-{}", std::process::id()));
-    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::create_dir_all(ctx.join("data")).unwrap();
     std::fs::copy(
         format!("{target}/x86_64-unknown-linux-gnu/release/comm-test"),
         ctx.join("comm-test"),
@@ -147,8 +147,16 @@ fn the_image_runs_as_an_operator_deploys_it() {
         "{config}"
     );
 
+    // /data is the image's own and the user's: with no volume on it (or
+    // docker's named volume, which takes its owner) the user writes there.
+    let mut args = podman_run_args();
+    args.extend(["--rm", &tag, "mint", "--suite", "/data/suite"]);
+    let wrote = podman(&args);
+    assert!(wrote.status.success(), "{}", text(&wrote));
     let (public, inbox) = (common::free_port(), common::free_port());
     let name = format!("comm-test-test-{}", std::process::id());
+    let volume = format!("{name}-data");
+    let mount = format!("{volume}:/data");
     let mut args = podman_run_args();
     let (p1, p2) = (
         format!("127.0.0.1:{public}:8000"),
@@ -168,6 +176,11 @@ fn the_image_runs_as_an_operator_deploys_it() {
         "core:127.0.0.1",
         "-e",
         "COMM_TEST_INTERNAL_URL=http://comm-test:8000",
+        // The journal on a named volume, as compose keeps it.
+        "-v",
+        &mount,
+        "-e",
+        "COMM_TEST_JOURNAL_FILE=/data/journal.jsonl",
         &tag,
     ]);
     let started = podman(&args);
@@ -238,5 +251,27 @@ fn the_image_runs_as_an_operator_deploys_it() {
         logs.contains("settings: listener 0.0.0.0:8000, server URL http://localhost:8000"),
         "{logs}"
     );
+    // `docker compose restart`: the same container, the same volume; the
+    // event comes back from the journal file.
+    let restarted = podman(&["start", &name]);
+    assert!(restarted.status.success(), "{}", text(&restarted));
+    wait_healthy(&name);
+    let mut back = String::new();
+    for _ in 0..100 {
+        back = raw(
+            inbox,
+            &format!(
+                "GET /api/events HTTP/1.1\r\nHost: localhost:{inbox}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .text();
+        if back.contains("\"purpose\":\"report_move\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(back.contains("\"read_back\":\"not re-checked\""), "{back}");
+    let _ = podman(&["rm", "-f", "-t", "0", &name]);
+    let _ = podman(&["volume", "rm", "-f", &volume]);
     let _ = podman(&["rmi", "-f", &tag]);
 }
