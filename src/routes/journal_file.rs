@@ -437,8 +437,9 @@ fn rewrite(path: &Path, journal: &Shared, file: &mut File) -> Result<u64, String
 }
 
 /// A line is never longer than an event's bound and its envelope; a
-/// longer one (a corrupt file) is skipped, never held whole.
-const MAX_FILE_LINE: u64 = 2 * super::journal::MAX_EVENT_BYTES as u64 + 4096;
+/// longer one (a corrupt or hand-made file) is skipped, never held whole,
+/// so read-back holds no more than the journal itself would.
+const MAX_FILE_LINE: u64 = super::journal::MAX_EVENT_BYTES as u64 + 4096;
 
 enum Next {
     Line,
@@ -671,7 +672,7 @@ fn restore(line: &Value) -> Option<Framed> {
         // Every route the inbox names (auth-only events came back torn
         // while this list was its own).
         route: static_of(str_of("route")?, &super::inbox::ROUTES)?,
-        purpose: str_of("purpose").map(str::to_owned),
+        purpose: str_of("purpose").map(|p| super::journal::cut(p, super::journal::MAX_PURPOSE)),
         kind: kind_of(v)?,
         request: v.get("request").and_then(request_of),
         read_back: None,
@@ -875,6 +876,34 @@ mod tests {
             ]
         );
         assert_eq!(events[0].kind, Kind::AuthOnly(asked));
+    }
+
+    /// Red team: a 98 MB file took 192 MB to read back. A line is held
+    /// to an event's bound, and its purpose to the journal's cut.
+    #[test]
+    fn read_back_holds_each_line_to_an_events_bound() {
+        let path = temp("bound");
+        let opened = open(&path).unwrap();
+        let mut file = opened.file;
+        let line = |id: u64, purpose: usize| {
+            format!(
+                "{{\"id\":{id},\"time_ms\":1,\"event\":{{\"id\":{id},\"route\":\"start_communication\",\"kind\":\"start\",\"purpose\":\"{}\"}}}}\n",
+                "p".repeat(purpose)
+            )
+        };
+        let max = super::super::journal::MAX_EVENT_BYTES;
+        file.write_all(line(1, 2000).as_bytes()).unwrap();
+        file.write_all(line(2, max + 4096).as_bytes()).unwrap();
+        file.write_all(line(3, 10).as_bytes()).unwrap();
+        let len = file.metadata().unwrap().len();
+        let back = load(file, len, 10, &|_, _| Err(Reason::Malformed));
+        let got: Vec<(u64, usize)> = back
+            .events
+            .iter()
+            .map(|e| (e.id, e.purpose.as_ref().map_or(0, String::len)))
+            .collect();
+        let cut = super::super::journal::cut(&"p".repeat(2000), 1024).len();
+        assert_eq!((got, back.bad), (vec![(1, cut), (3, 10)], 1));
     }
 
     /// Read-back reads the bytes the file held when it was opened, at its
