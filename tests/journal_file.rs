@@ -241,8 +241,9 @@ fn a_kill_at_any_point_leaves_a_file_that_loads() {
         let held: Vec<u64> = (next.saturating_sub(8).max(1)..next).rev().collect();
         wait_for("the read-back", || ids(&s).len() == held.len());
         assert_eq!(ids(&s), held, "round {round}");
-        starts(&s, 5 + round * 3);
-        // Killed at a different point in the writer's work each round.
+        let n = 5 + round * 3;
+        starts(&s, n);
+        // Killed at once, or a little later, in appends and rewrites.
         std::thread::sleep(Duration::from_micros(300 * round as u64));
         let _ = s.child().kill();
         let _ = s.child().wait();
@@ -252,14 +253,16 @@ fn a_kill_at_any_point_leaves_a_file_that_loads() {
             .filter(|l| !l.is_empty() && serde_json::from_str::<Value>(l).is_err())
             .count();
         assert!(torn <= 1, "round {round}: {torn} torn lines");
-        // Whatever reached the file is the truth for the next round.
-        next = text
+        // Every event answered before the kill is in the file: ids
+        // `next` to `next + n - 1`, the newest of them the file's last.
+        let last = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| v["id"].as_u64().or(v["last_id"].as_u64()))
             .max()
-            .unwrap_or(0)
-            + 1;
+            .unwrap_or(0);
+        assert_eq!(last, next + n as u64 - 1, "round {round}");
+        next = last + 1;
     }
 }
 

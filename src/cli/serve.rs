@@ -70,7 +70,6 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         Err(e) => (format!("server loop failed: {e}"), 1),
     };
     log::message(&line);
-    app.finish_journal_file(Duration::from_secs(2));
     log::flush(Duration::from_millis(200));
     // Other loops stop on the same signal; do not wait for a writer stuck
     // on a stalled stderr.

@@ -183,9 +183,9 @@ fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
     } else {
         journal.delete(&filter)
     };
-    // With a journal file, the answer waits (the inbox's thread, never a
-    // citizen's) until the delete is on the disk, and says if it is not.
-    let saved = journal.file_saved(lost_before, std::time::Duration::from_secs(2));
+    // With a journal file the delete is on the disk (written and synced)
+    // before this answer, which says if it is not.
+    let saved = journal.file_saved(lost_before);
     if form && query_param(query, "back").is_some() && saved != Some(false) {
         return Response::redirect("/");
     }

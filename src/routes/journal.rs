@@ -649,27 +649,19 @@ impl Shared {
             .map_or(0, |s| s.lost.load(Ordering::Relaxed))
     }
 
-    /// After a delete or clear: `None` without a journal file; whether
-    /// everything sent to it (that change included) is written and
-    /// synced, waiting at most `within`; `lost_before` is
-    /// `file_lines_lost` from before the change.
-    pub fn file_saved(&self, lost_before: u64, within: std::time::Duration) -> Option<bool> {
+    /// After a delete or clear: `None` without a journal file; whether it
+    /// is on the disk (written and synced before `delete` or `clear`
+    /// returned), `lost_before` being `file_lines_lost` from before it.
+    pub fn file_saved(&self, lost_before: u64) -> Option<bool> {
         let sink = self.sink.get()?;
-        let drained = sink.drain(within).is_ok();
-        Some(drained && sink.lost.load(Ordering::Relaxed) == lost_before)
+        Some(sink.lost.load(Ordering::Relaxed) == lost_before)
     }
 
     /// The file's events are read back: its writer may rewrite it now.
     pub fn file_loaded(&self) {
         if let Some(sink) = self.sink.get() {
-            sink.nudge();
+            sink.loaded();
         }
-    }
-
-    /// Waits, at most `within`, for the file's writer to write every line
-    /// sent so far; `Err` with how many it did not.
-    pub fn drain_file(&self, within: std::time::Duration) -> Result<(), u64> {
-        self.sink.get().map_or(Ok(()), |s| s.drain(within))
     }
 
     /// Every kept event, oldest first (pointer copies).

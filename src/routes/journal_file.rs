@@ -13,10 +13,13 @@
 //! A torn or corrupt line is skipped with one warning; a write error is
 //! logged and counted.
 //!
-//! Policy: each line is written (`write(2)`, to the page cache) by the
-//! writer thread as it comes; there is no fsync. A killed process loses
-//! at most the lines still queued; a clean stop writes them first; only a
-//! machine crash can lose what the kernel had not yet put on disk.
+//! Policy, as Redis's AOF: each line is written (`write(2)`, to the
+//! kernel) before the change it records is answered, by whichever thread
+//! records it, under the one writer's lock; deletes and clears are also
+//! fsynced first. A killed process loses nothing it answered; only a
+//! machine crash can lose what the kernel had not yet put on disk. The
+//! price: a request that journals waits for that write (microseconds to
+//! the page cache) and, once per twice the journal's size, for a rewrite.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -24,7 +27,6 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -36,8 +38,6 @@ use super::journal::{
 use crate::jose::Reason;
 use crate::log;
 
-/// Lines waiting for the writer; past this they are dropped and counted.
-const QUEUE: usize = 1024;
 /// Lines between two looks at whether the path still names our file.
 const CHECK_EVERY: usize = 16;
 /// How far from the end the next id is looked for at start.
@@ -48,55 +48,33 @@ pub enum Line {
     Event(Arc<Framed>),
     Deleted(Vec<u64>, u64),
     Cleared(u64),
-    /// Not a line: the read-back is in, so a rewrite held back may run.
-    Loaded,
 }
 
-/// The appending side, shared by every loop; never blocks.
+/// The one writer, shared by every thread that records: each line is
+/// written under its lock before the caller answers.
 pub struct Sink {
-    tx: SyncSender<Line>,
-    /// Lines not written: the queue was full, or the disk said no.
+    writer: std::sync::Mutex<Writer>,
+    /// Lines the disk refused (a write or an fsync failed).
     pub lost: Arc<AtomicU64>,
-    /// Lines sent and not yet taken by the writer.
-    queued: Arc<AtomicU64>,
 }
 
 impl Sink {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        // A panic mid-write leaves a file the next write cuts back.
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes `line` now (and fsyncs a delete or clear), then rewrites
+    /// the file if it is due.
     pub fn send(&self, line: Line) {
-        self.queued.fetch_add(1, Ordering::AcqRel);
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(line) {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            if self.lost.fetch_add(1, Ordering::Relaxed) == 0 {
-                log::message(
-                    "journal file: a line was not written (the writer is behind); counting",
-                );
-            }
-        }
+        self.writer().take(&line);
     }
 
-    /// Tells the writer the read-back is in (`Line::Loaded`); if the
-    /// queue is full, the next line tells it as well.
-    pub fn nudge(&self) {
-        // Through `send`, the one place lines are queued (and counted).
-        self.send(Line::Loaded);
-    }
-
-    /// At a clean stop (and after a tester's delete): waits, at most
-    /// `within`, until every line sent so far is written. `Err` with how
-    /// many were not.
-    pub fn drain(&self, within: std::time::Duration) -> Result<(), u64> {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            // The writer counts a line out once it is written (and synced).
-            let left = self.queued.load(Ordering::Acquire);
-            if left == 0 {
-                return Ok(());
-            }
-            if std::time::Instant::now() >= deadline {
-                return Err(left);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+    /// The read-back is in: a rewrite held back for it may run now.
+    pub fn loaded(&self) {
+        self.writer().maybe_rewrite();
     }
 }
 
@@ -223,32 +201,30 @@ pub fn open(path: &Path) -> Result<Opened, String> {
     Ok(Opened { file: f, last, len })
 }
 
-/// Starts the writer thread: lines appended as they come, and the file
+/// The writer of `file`: lines appended as they come, and the file
 /// rewritten from the journal once it holds twice the journal's size, but
 /// never before `loaded` (a rewrite from a journal still being read back
 /// would drop what it has not read yet).
 pub fn start(path: PathBuf, file: File, journal: Arc<Shared>, loaded: Arc<AtomicBool>) -> Sink {
-    let (tx, rx) = sync_channel(QUEUE);
     let lost = Arc::new(AtomicU64::new(0));
-    let queued = Arc::new(AtomicU64::new(0));
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let writer = Writer {
-        path,
-        file,
-        len,
-        journal,
-        loaded,
-        lost: lost.clone(),
-        queued: queued.clone(),
-    };
-    let spawned = std::thread::Builder::new()
-        .name("journal-file".into())
-        .stack_size(128 * 1024)
-        .spawn(move || writer.run(&rx));
-    if spawned.is_err() {
-        log::message("journal file: no writer thread; nothing will be written");
+    let limit = journal.capacity().saturating_mul(2).max(16);
+    Sink {
+        writer: std::sync::Mutex::new(Writer {
+            path,
+            file,
+            len,
+            journal,
+            loaded,
+            lost: lost.clone(),
+            limit,
+            since_rewrite: 0,
+            failing: false,
+            rewrite_failing: false,
+            replaced: false,
+        }),
+        lost,
     }
-    Sink { tx, lost, queued }
 }
 
 fn event_line(e: &Framed) -> Vec<u8> {
@@ -267,7 +243,6 @@ fn text(line: &Line) -> Vec<u8> {
         )
         .into_bytes(),
         Line::Cleared(last) => format!("{{\"cleared\":true,\"last_id\":{last}}}\n").into_bytes(),
-        Line::Loaded => Vec::new(),
     }
 }
 
@@ -280,61 +255,61 @@ struct Writer {
     journal: Arc<Shared>,
     loaded: Arc<AtomicBool>,
     lost: Arc<AtomicU64>,
-    queued: Arc<AtomicU64>,
+    /// Lines between rewrites.
+    limit: usize,
+    since_rewrite: usize,
+    /// A write failed and has not succeeded since (logged once).
+    failing: bool,
+    rewrite_failing: bool,
+    /// The path names another file now: never rewritten over.
+    replaced: bool,
 }
 
 impl Writer {
-    fn run(mut self, rx: &Receiver<Line>) {
-        let limit = self.journal.capacity().saturating_mul(2).max(16);
-        let mut since_rewrite = 0usize;
-        let mut failing = false;
-        let mut rewrite_failing = false;
-        let mut replaced = false;
-        for line in rx {
-            match line {
-                Line::Loaded => {}
-                line => {
-                    let written = self.append(&text(&line), &mut failing);
-                    // A tester's delete is on the disk before it is called
-                    // saved: personal data must not come back.
-                    if written && matches!(line, Line::Deleted(..) | Line::Cleared(_)) {
-                        self.sync(&mut failing);
-                    }
-                    since_rewrite += 1;
+    fn take(&mut self, line: &Line) {
+        let written = self.append(&text(line));
+        // A tester's delete is on the disk before it is called saved:
+        // personal data must not come back.
+        if written && matches!(line, Line::Deleted(..) | Line::Cleared(_)) {
+            self.sync();
+        }
+        self.since_rewrite += 1;
+        if self.since_rewrite.is_multiple_of(CHECK_EVERY) && !self.replaced && self.replaced() {
+            self.replaced = true;
+            log::message(&format!(
+                "journal file {}: replaced or removed under the running server; it keeps \
+                 the file it opened, unnamed now, and never rewrites over the new one; \
+                 restart it to use the path",
+                self.path.display()
+            ));
+        }
+        self.maybe_rewrite();
+    }
+
+    fn maybe_rewrite(&mut self) {
+        if self.replaced || self.since_rewrite < self.limit || !self.loaded.load(Ordering::Acquire)
+        {
+            return;
+        }
+        // Tried again only after another `limit` lines: a failure that
+        // persists is logged once, never per event.
+        self.since_rewrite = 0;
+        match rewrite(&self.path, &self.journal, &mut self.file) {
+            Ok(len) => {
+                self.len = len;
+                if self.rewrite_failing {
+                    log::message("journal file: rewritten again");
                 }
+                self.rewrite_failing = false;
             }
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            if since_rewrite.is_multiple_of(CHECK_EVERY) && !replaced && self.replaced() {
-                replaced = true;
+            Err(e) if !self.rewrite_failing => {
+                self.rewrite_failing = true;
                 log::message(&format!(
-                    "journal file {}: replaced or removed under the running server; it keeps \
-                     the file it opened, unnamed now, and never rewrites over the new one; \
-                     restart it to use the path",
-                    self.path.display()
+                    "journal file: rewrite failed: {e}; tried again every {} lines",
+                    self.limit
                 ));
             }
-            if replaced || since_rewrite < limit || !self.loaded.load(Ordering::Acquire) {
-                continue;
-            }
-            // Tried again only after another `limit` lines: a failure
-            // that persists is logged once, never per event.
-            since_rewrite = 0;
-            match rewrite(&self.path, &self.journal, &mut self.file) {
-                Ok(len) => {
-                    self.len = len;
-                    if rewrite_failing {
-                        log::message("journal file: rewritten again");
-                    }
-                    rewrite_failing = false;
-                }
-                Err(e) if !rewrite_failing => {
-                    rewrite_failing = true;
-                    log::message(&format!(
-                        "journal file: rewrite failed: {e}; tried again every {limit} lines"
-                    ));
-                }
-                Err(_) => {}
-            }
+            Err(_) => {}
         }
     }
 
@@ -351,37 +326,37 @@ impl Writer {
 
     /// One line, whole or not at all: a failed write is cut back to where
     /// it started, so it never makes the next line unreadable.
-    fn append(&mut self, bytes: &[u8], failing: &mut bool) -> bool {
+    fn append(&mut self, bytes: &[u8]) -> bool {
         match self.file.write_all(bytes) {
             Ok(()) => {
                 self.len += bytes.len() as u64;
-                *failing = false;
+                self.failing = false;
                 true
             }
             Err(e) => {
                 let _ = self.file.set_len(self.len);
-                self.failed("write", &e, failing);
+                self.failed("write", &e);
                 false
             }
         }
     }
 
-    fn sync(&mut self, failing: &mut bool) {
+    fn sync(&mut self) {
         if let Err(e) = self.file.sync_data() {
-            self.failed("fsync", &e, failing);
+            self.failed("fsync", &e);
         }
     }
 
     /// Counted always, logged once until a write succeeds again.
-    fn failed(&self, what: &str, e: &std::io::Error, failing: &mut bool) {
+    fn failed(&mut self, what: &str, e: &std::io::Error) {
         self.lost.fetch_add(1, Ordering::Relaxed);
-        if !*failing {
+        if !self.failing {
             log::message(&format!(
                 "journal file: {what} failed: {}",
                 crate::files::plain(e)
             ));
         }
-        *failing = true;
+        self.failing = true;
     }
 }
 
@@ -786,37 +761,26 @@ mod tests {
         dir.join("journal.jsonl")
     }
 
-    /// A clean stop waits on this: it returns once every line sent before
-    /// it is written, or says how many were not when the writer is stuck
-    /// (here in a rewrite, on the journal's lock).
+    /// Redis's rule: a change is in the file before it is answered. A
+    /// line is written when `send` returns; a rewrite that falls due
+    /// before the read-back is in waits for it, then runs on `loaded`.
     #[test]
-    fn a_drain_waits_for_every_line_sent_before_it_and_counts_the_rest() {
-        let path = temp("drain");
+    fn a_line_is_in_the_file_when_send_returns_and_a_rewrite_waits_for_the_read_back() {
+        let path = temp("sync");
         let opened = open(&path).unwrap();
         let journal = Arc::new(Shared::new(8));
-        let loaded = Arc::new(AtomicBool::new(true));
-        let sink = start(path.clone(), opened.file, journal.clone(), loaded);
+        let loaded = Arc::new(AtomicBool::new(false));
+        let sink = start(path.clone(), opened.file, journal.clone(), loaded.clone());
         let lines = || std::fs::read_to_string(&path).unwrap().lines().count();
-        for n in 0..15 {
+        for n in 0..20 {
             sink.send(Line::Cleared(n));
+            assert_eq!(lines(), usize::try_from(n).unwrap() + 1);
         }
-        assert_eq!(sink.drain(std::time::Duration::from_secs(60)), Ok(()));
-        assert_eq!(lines(), 15);
-        let held = journal.lock();
-        // The 16th line starts a rewrite, which waits for the lock.
-        sink.send(Line::Cleared(15));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while lines() < 16 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        for n in 16..21 {
-            sink.send(Line::Cleared(n));
-        }
-        assert_eq!(sink.drain(std::time::Duration::from_millis(200)), Err(5));
-        drop(held);
-        assert_eq!(sink.drain(std::time::Duration::from_secs(60)), Ok(()));
-        // The rewrite (an empty journal: one line), then the five.
-        assert_eq!(lines(), 6);
+        // Due after 16 lines, held back: the read-back is not in.
+        loaded.store(true, Ordering::Release);
+        sink.loaded();
+        // The rewrite: an empty journal is one line.
+        assert_eq!(lines(), 1);
     }
 
     /// Red team: auth-only events never came back, each reported as a
@@ -855,10 +819,6 @@ mod tests {
             Kind::Request {
                 reason: Some("r".into()),
             },
-        );
-        assert_eq!(
-            journal.drain_file(std::time::Duration::from_secs(60)),
-            Ok(())
         );
         let len = std::fs::metadata(&path).unwrap().len();
         let back = load(File::open(&path).unwrap(), len, 10, &|_, _| {

@@ -473,17 +473,6 @@ impl App {
         }
     }
 
-    /// A clean stop: every journaled event into the file, within `within`;
-    /// a line saying how many were not.
-    pub fn finish_journal_file(&self, within: std::time::Duration) {
-        if let Err(n) = self.journal.drain_file(within) {
-            crate::log::message(&format!(
-                "journal file: stopped with {n} line(s) not written (the writer did not finish within {} s)",
-                within.as_secs()
-            ));
-        }
-    }
-
     /// The faults changed: the inbox's streams say so to their pages.
     fn faults_changed(&self) {
         self.journal.poke();
