@@ -69,7 +69,14 @@ impl Sink {
     /// Writes `line` now (and fsyncs a delete or clear), then rewrites
     /// the file if it is due.
     pub fn send(&self, line: Line) {
-        self.writer().take(&line);
+        let to_sync = self.writer().take(&line);
+        // The fsync outside the writer's lock: a tester's delete must not
+        // hold up a citizen's request that journals meanwhile.
+        if let Some(f) = to_sync {
+            if let Err(e) = f.sync_data() {
+                self.writer().failed("fsync", &e);
+            }
+        }
     }
 
     /// The read-back is in: a rewrite held back for it may run now.
@@ -266,13 +273,21 @@ struct Writer {
 }
 
 impl Writer {
-    fn take(&mut self, line: &Line) {
+    /// Writes `line`; for a delete or clear, a handle to fsync (a tester's
+    /// delete is on the disk before it is called saved: personal data must
+    /// not come back).
+    fn take(&mut self, line: &Line) -> Option<File> {
         let written = self.append(&text(line));
-        // A tester's delete is on the disk before it is called saved:
-        // personal data must not come back.
-        if written && matches!(line, Line::Deleted(..) | Line::Cleared(_)) {
-            self.sync();
-        }
+        let to_sync = (written && matches!(line, Line::Deleted(..) | Line::Cleared(_)))
+            .then(|| self.file.try_clone());
+        let to_sync = match to_sync {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                self.failed("fsync", &e);
+                None
+            }
+            None => None,
+        };
         self.since_rewrite += 1;
         if self.since_rewrite.is_multiple_of(CHECK_EVERY) && !self.replaced && self.replaced() {
             self.replaced = true;
@@ -284,6 +299,7 @@ impl Writer {
             ));
         }
         self.maybe_rewrite();
+        to_sync
     }
 
     fn maybe_rewrite(&mut self) {
@@ -338,12 +354,6 @@ impl Writer {
                 self.failed("write", &e);
                 false
             }
-        }
-    }
-
-    fn sync(&mut self) {
-        if let Err(e) = self.file.sync_data() {
-            self.failed("fsync", &e);
         }
     }
 
