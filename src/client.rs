@@ -163,6 +163,10 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// Every request this program sends says so: an inbox refuses any change
+/// asked with it (a probed plugin could point the probe at an inbox).
+pub const USER_AGENT: &str = "comm-test";
+
 /// Sees each resolved address before a connection to it is tried.
 pub type Guard<'g> = &'g dyn Fn(SocketAddr) -> Result<(), String>;
 
@@ -314,7 +318,7 @@ fn exchange(
     s.set_write_timeout(Some(left(deadline).max(Duration::from_millis(1))))
         .map_err(io)?;
     let mut req = format!(
-        "{} {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: comm-test\r\nConnection: close\r\n",
+        "{} {} HTTP/1.1\r\nHost: {}{}\r\nUser-Agent: {USER_AGENT}\r\nConnection: close\r\n",
         out.method,
         url.target,
         url.host,

@@ -718,3 +718,53 @@ fn probe_reads_chunked_answers_and_judges_by_status_however_long_the_body() {
         "{out}"
     );
 }
+
+/// Even with the inbox's origin allowed (a tester's slip, or a plugin
+/// that shares the host), the probe never changes an inbox: every request
+/// comm-test sends names it, and an inbox refuses any change so asked.
+/// Reading (`comm-test wait`) still works.
+#[test]
+fn no_request_comm_test_sends_changes_an_inbox() {
+    let victim = Server::start(&[]);
+    let r = victim.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"p"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let inbox = victim.inbox();
+    let body = format!(
+        "{{\"client_url\":\"http://{inbox}/\",\"attr_url\":\"http://{inbox}/api/events/clear?replays=clear\"}}"
+    );
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let hostile = answer_everything(Box::leak(answer.into_boxed_str()).as_bytes());
+    let allowed = format!("http://{inbox}");
+    let (code, out, err) = run(
+        &[
+            "probe",
+            "--plugin",
+            &format!("http://{hostile}"),
+            "--allow-origin",
+            &allowed,
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("\"comm-test's own outgoing requests never change an inbox\""),
+        "{out}"
+    );
+    let listing: Value =
+        serde_json::from_slice(&victim.inbox_request("GET", "/api/events").body).unwrap();
+    assert_eq!(listing["events"].as_array().unwrap().len(), 1, "{listing}");
+    // A script's curl is not comm-test; its DELETE works as ever.
+    let r = victim.inbox_raw(
+        format!("DELETE /api/events HTTP/1.1\r\nHost: {inbox}\r\nUser-Agent: curl/8.5.0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -76,6 +76,16 @@ fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
         if let Err(why) = guard::same_origin(&guard::Provenance::of(req)) {
             return Response::error(403, why.message()).into();
         }
+        // Our own outgoing requests (a probe a hostile plugin pointed
+        // here, session feedback, a request to the core) never change an
+        // inbox, this one or another comm-test's; `wait` only reads.
+        if req.headers.get("user-agent") == Some(crate::client::USER_AGENT) {
+            return Response::error(
+                403,
+                "comm-test's own outgoing requests never change an inbox",
+            )
+            .into();
+        }
     }
     match (req.path, req.method) {
         ("/api/events/stream", Get) => stream(app, req),
