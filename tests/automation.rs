@@ -903,3 +903,37 @@ fn a_flood_of_waiters_is_held_to_the_connection_cap() {
     }
     assert!(closed >= 1, "no waiter was evicted to make room");
 }
+
+/// Red team: `wait --timeout 18446744073709551615` panicked (SIGABRT):
+/// the deadline overflowed `Instant`. Any --timeout is taken or refused
+/// with exit 2, before anything is asked of the inbox.
+#[test]
+fn any_wait_timeout_is_taken_or_refused_never_a_panic() {
+    for t in ["18446744073709551615", "86401"] {
+        let (code, out, err) = common::run(
+            &["wait", "--timeout", t, "--inbox", "http://127.0.0.1:1"],
+            None,
+        );
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (
+                2,
+                "",
+                format!("comm-test: --timeout {t}: at most 86400 seconds (a day)\n").as_str()
+            )
+        );
+    }
+    // A day is taken: what fails then is the inbox, said as such.
+    let (code, _, err) = common::run(
+        &[
+            "wait",
+            "--timeout",
+            "86400",
+            "--inbox",
+            "http://127.0.0.1:1",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be reached"), "{err}");
+}

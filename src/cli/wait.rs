@@ -13,6 +13,9 @@ use crate::config::{flags, ConfigError, Env};
 use crate::log;
 use crate::routes::query::percent_encode;
 
+/// The longest `--timeout`.
+const MAX_TIMEOUT: u64 = 86_400;
+
 const OPTIONS: &[Flag] = &[
     Flag::Own(
         "--inbox",
@@ -28,7 +31,7 @@ const OPTIONS: &[Flag] = &[
     Flag::Own(
         "--timeout",
         "SECONDS",
-        "how long to wait in all, asking again every 60 s (default 30)",
+        "how long to wait in all, asking again every 60 s (default 30; at most a day, 86400)",
     ),
     Flag::Own(
         "--route",
@@ -77,6 +80,13 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
     }
     let inbox = inbox_url(last(&flags, "--inbox"), env)?;
     let timeout = number(&flags, "--timeout", 30)?;
+    // A deadline past what `Instant` holds panicked (SIGABRT); a wait of
+    // more than a day is a mistake, said before anything is asked.
+    if timeout > MAX_TIMEOUT {
+        return Err(ConfigError(format!(
+            "--timeout {timeout}: at most {MAX_TIMEOUT} seconds (a day)"
+        )));
+    }
     let filters = filters(&flags)?;
     let after = match (last(&flags, "--after"), last(&flags, "--from-now")) {
         (Some(_), Some(_)) => {
@@ -91,7 +101,7 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         // an event between two asks is never skipped.
         (None, _) => newest(&inbox)?,
     };
-    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let deadline = Instant::now() + Duration::from_secs(timeout.min(MAX_TIMEOUT));
     loop {
         // Whole seconds left, rounded up: 0.9 s left is one more second.
         let left = deadline
