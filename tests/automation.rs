@@ -937,3 +937,24 @@ fn any_wait_timeout_is_taken_or_refused_never_a_panic() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot be reached"), "{err}");
 }
+
+/// Red team: `wait --inbox <the public port>` said "the inbox's listing
+/// has no last_id". It says that is not an inbox, and where one is.
+#[test]
+fn wait_pointed_at_the_public_listener_says_so_and_names_the_inbox() {
+    let s = Server::start(&[]);
+    let public = format!("http://{}", s.addr);
+    let want = format!(
+        "comm-test: wait: {public} is not an inbox (it answered 404 to the inbox's API; the public listener?): give --inbox the inbox's address, 127.0.0.1:8001 unless the server was given --inbox\n"
+    );
+    for extra in [&[][..], &["--after", "0"][..]] {
+        let mut args = vec!["wait", "--timeout", "1", "--inbox", &public];
+        args.extend_from_slice(extra);
+        let (code, out, err) = common::run(&args, None);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (2, "", want.as_str()),
+            "{extra:?}"
+        );
+    }
+}

@@ -124,6 +124,7 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
                 super::say(&format!("wait: nothing matched within {timeout} s"));
                 return Ok(ExitCode::from(1));
             }
+            404 => return Err(not_an_inbox(&inbox)),
             code => {
                 let text = String::from_utf8_lossy(&answer.body);
                 return Err(ConfigError(format!(
@@ -194,11 +195,30 @@ fn ask(inbox: &Url, query: &str) -> Result<client::Answer, ConfigError> {
     get(inbox, &format!("/api/events/wait?{query}"), PER_REQUEST)
 }
 
+/// The plugin's public listener (or anything else) answers 404 where an
+/// inbox has its API.
+fn not_an_inbox(inbox: &Url) -> ConfigError {
+    ConfigError(format!(
+        "wait: {} is not an inbox (it answered 404 to the inbox's API; the public listener?): \
+         give --inbox the inbox's address, 127.0.0.1:8001 unless the server was given --inbox",
+        base(inbox)
+    ))
+}
+
 /// The newest id the inbox holds now.
 fn newest(inbox: &Url) -> Result<u64, ConfigError> {
     let a = get(inbox, "/api/events?limit=1", 0)?;
+    if a.status == 404 {
+        return Err(not_an_inbox(inbox));
+    }
     serde_json::from_slice::<serde_json::Value>(&a.body)
         .ok()
         .and_then(|v| v.get("last_id").and_then(serde_json::Value::as_u64))
-        .ok_or_else(|| ConfigError("wait: the inbox's listing has no last_id".into()))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "wait: {} answered {} to /api/events without an inbox's listing",
+                base(inbox),
+                a.status
+            ))
+        })
 }
