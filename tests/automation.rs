@@ -958,3 +958,37 @@ fn wait_pointed_at_the_public_listener_says_so_and_names_the_inbox() {
         );
     }
 }
+
+/// Red team: `wait --verdict accept` against a down inbox said "cannot be
+/// reached", not the typo. The filters are checked before anything is
+/// asked.
+#[test]
+fn wait_names_a_filter_typo_before_it_asks() {
+    let (code, out, err) = common::run(
+        &[
+            "wait",
+            "--verdict",
+            "accept",
+            "--inbox",
+            "http://127.0.0.1:1",
+        ],
+        None,
+    );
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            2,
+            "",
+            "comm-test: --verdict must be one of accepted, replay, rejected, sent, failed, not \"accept\"\n"
+        )
+    );
+    let (code, _, err) = common::run(
+        &["wait", "--route", "auth", "--inbox", "http://127.0.0.1:1"],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("comm-test: --route must be one of start_communication, auth_result,"),
+        "{err}"
+    );
+}

@@ -154,8 +154,21 @@ fn inbox_url(flag: Option<&str>, env: Env<'_>) -> Result<Url, ConfigError> {
 /// The filters as query parameters, each percent-encoded.
 fn filters(flags: &crate::config::Flags) -> Result<String, ConfigError> {
     let mut q = String::new();
-    for (name, param) in [("--route", "route"), ("--verdict", "verdict"), ("--q", "q")] {
+    use crate::routes::inbox::{ROUTES, VERDICTS};
+    for (name, param, one_of) in [
+        ("--route", "route", &ROUTES[..]),
+        ("--verdict", "verdict", &VERDICTS[..]),
+        ("--q", "q", &[][..]),
+    ] {
         if let Some(v) = last(flags, name) {
+            // A typo is said as such, before the inbox is asked.
+            if !one_of.is_empty() && !one_of.contains(&v) {
+                return Err(ConfigError(format!(
+                    "{name} must be one of {}, not {}",
+                    one_of.join(", "),
+                    log::shown(v)
+                )));
+            }
             q.push_str(&format!("&{param}={}", percent_encode(v)));
         }
     }
