@@ -992,3 +992,85 @@ fn wait_names_a_filter_typo_before_it_asks() {
         "{err}"
     );
 }
+
+/// Red team: `curl … /auth_result; comm-test wait --attr email=X` (the
+/// obvious script) timed out: wait started "from now" and missed the
+/// event that arrived a moment before. It counts what the inbox holds;
+/// `--new` asks for only what arrives after it starts.
+#[test]
+fn wait_finds_the_event_that_arrived_just_before_it() {
+    let s = Server::start(&[]);
+    let inbox = s.inbox().to_string();
+    assert_eq!(
+        s.post_token(&result_for(json!({"email": "wanted@example.nl"})))
+            .status,
+        200
+    );
+    let (code, out, err) = common::run(
+        &[
+            "wait",
+            "--inbox",
+            &inbox,
+            "--timeout",
+            "5",
+            "--attr",
+            "email=wanted@example.nl",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (e["id"].as_u64(), &e["attributes"]["email"]),
+        (Some(1), &json!("wanted@example.nl"))
+    );
+    let (code, out, _) = common::run(
+        &[
+            "wait",
+            "--inbox",
+            &inbox,
+            "--timeout",
+            "1",
+            "--new",
+            "--attr",
+            "email=wanted@example.nl",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (1, ""));
+}
+
+/// Red team: on a timeout wait said only "nothing matched within 2 s",
+/// not that a result with another email arrived. It names the near
+/// misses, each with the filter it failed and the value that arrived.
+#[test]
+fn a_wait_that_times_out_names_its_near_misses() {
+    let s = Server::start(&[]);
+    let inbox = s.inbox().to_string();
+    s.post_token(&result_for(json!({"email": "other@example.nl"})));
+    s.post_token("a.b.c");
+    let (code, out, err) = common::run(
+        &[
+            "wait",
+            "--inbox",
+            &inbox,
+            "--timeout",
+            "1",
+            "--verdict",
+            "accepted",
+            "--attr",
+            "email=wanted@example.nl",
+        ],
+        None,
+    );
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "",
+            "comm-test: wait: nothing matched within 1 s\n\
+             comm-test:   near miss #2 auth_result rejected: verdict rejected, not accepted\n\
+             comm-test:   near miss #1 auth_result accepted: \"email\"=\"other@example.nl\", not \"wanted@example.nl\"\n"
+        )
+    );
+}

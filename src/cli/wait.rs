@@ -25,9 +25,14 @@ const OPTIONS: &[Flag] = &[
     Flag::Own(
         "--after",
         "ID",
-        "the first event after this id (default: after the newest now, as --from-now)",
+        "the first event after this id (default: any the inbox holds, then new ones)",
     ),
-    Flag::Own("--from-now", "", "only events journaled from now on"),
+    Flag::Own(
+        "--new",
+        "",
+        "only events journaled from now on (also --from-now)",
+    ),
+    Flag::Own("--from-now", "", "the same as --new"),
     Flag::Own(
         "--timeout",
         "SECONDS",
@@ -59,13 +64,14 @@ const MAX_EVENT: usize = 1 << 20;
 pub fn help() -> String {
     format!(
         "usage: comm-test wait [OPTIONS]\n\n\
-         Waits until the inbox journals an event the filters match, prints it as JSON\n\
-         on standard output and exits 0; exits 1 when --timeout passes first, and 2\n\
-         for a usage error or an inbox that cannot be reached.\n\n\
+         Prints the first event the filters match as JSON on standard output and\n\
+         exits 0: one the inbox holds already (since its last clear), or the next to\n\
+         arrive. Exits 1 when --timeout passes first, naming the near misses (the\n\
+         newest events, each with the filter it failed and what arrived), and 2 for a\n\
+         usage error or an inbox that cannot be reached.\n\n\
          example (a CI step):\n  \
-         after=$(curl -s 'http://127.0.0.1:8001/api/events?limit=1' | jq .last_id)\n  \
          ./drive-the-flow.sh\n  \
-         comm-test wait --after \"$after\" --verdict accepted --attr email=tester@example.nl | jq -e .attributes\n\n{}",
+         comm-test wait --verdict accepted --attr email=tester@example.nl | jq -e .attributes\n\n{}",
         options_help(OPTIONS)
     )
 }
@@ -88,18 +94,24 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         )));
     }
     let filters = filters(&flags)?;
-    let after = match (last(&flags, "--after"), last(&flags, "--from-now")) {
-        (Some(_), Some(_)) => {
+    let new = last(&flags, "--new")
+        .or(last(&flags, "--from-now"))
+        .is_some();
+    let after = match (last(&flags, "--after"), new) {
+        (Some(_), true) => {
             return Err(ConfigError(
-                "--after and --from-now say two things; give one".into(),
+                "--after and --new say two things; give one".into(),
             ))
         }
-        (Some(id), None) => id
+        (Some(id), false) => id
             .parse::<u64>()
             .map_err(|_| ConfigError(format!("--after: not an event id: {}", log::shown(id))))?,
         // "Now" is read once: every later ask starts from the same id, so
         // an event between two asks is never skipped.
-        (None, _) => newest(&inbox)?,
+        (None, true) => newest(&inbox)?,
+        // The obvious script (send, then wait) must not miss what arrived
+        // a moment before it: everything the inbox holds counts.
+        (None, false) => 0,
     };
     let deadline = Instant::now() + Duration::from_secs(timeout.min(MAX_TIMEOUT));
     loop {
@@ -122,6 +134,7 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
             204 if left > PER_REQUEST => {}
             204 => {
                 super::say(&format!("wait: nothing matched within {timeout} s"));
+                near_misses(&inbox, &flags);
                 return Ok(ExitCode::from(1));
             }
             404 => return Err(not_an_inbox(&inbox)),
@@ -206,6 +219,67 @@ fn base(inbox: &Url) -> String {
 
 fn ask(inbox: &Url, query: &str) -> Result<client::Answer, ConfigError> {
     get(inbox, &format!("/api/events/wait?{query}"), PER_REQUEST)
+}
+
+/// On a timeout, as WireMock's near misses: the newest events of the
+/// route watched (at most 3), each with the first filter it failed and
+/// the value that arrived. Nothing if the inbox cannot say.
+fn near_misses(inbox: &Url, flags: &crate::config::Flags) {
+    let route = last(flags, "--route")
+        .map(|r| format!("&route={}", percent_encode(r)))
+        .unwrap_or_default();
+    let Ok(a) = get(inbox, &format!("/api/events?limit=3{route}"), 0) else {
+        return;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&a.body) else {
+        return;
+    };
+    let events = v.get("events").and_then(serde_json::Value::as_array);
+    for e in events.into_iter().flatten() {
+        let id = e.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let route = e
+            .get("route")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?");
+        let verdict = e.get("verdict").and_then(serde_json::Value::as_str);
+        super::say(&format!(
+            "  near miss #{id} {route} {}: {}",
+            verdict.unwrap_or("-"),
+            missed_by(e, flags)
+        ));
+    }
+}
+
+/// The first filter `e` fails, with what arrived.
+fn missed_by(e: &serde_json::Value, flags: &crate::config::Flags) -> String {
+    let verdict = e.get("verdict").and_then(serde_json::Value::as_str);
+    if let Some(want) = last(flags, "--verdict").filter(|w| Some(*w) != verdict) {
+        return format!("verdict {}, not {want}", verdict.unwrap_or("none"));
+    }
+    for (_, v) in flags.iter().filter(|(n, _)| n == "--attr") {
+        let Some((name, want)) = v.split_once('=') else {
+            continue;
+        };
+        match e.pointer(&format!(
+            "/attributes/{}",
+            name.replace('~', "~0").replace('/', "~1")
+        )) {
+            Some(got) if got.as_str() == Some(want) => {}
+            Some(got) => {
+                return format!(
+                    "{}={}, not {}",
+                    log::shown(name),
+                    log::shown(got.as_str().unwrap_or("")),
+                    log::shown(want)
+                )
+            }
+            None => return format!("no attribute {}", log::shown(name)),
+        }
+    }
+    match last(flags, "--q") {
+        Some(q) => format!("does not mention {}", log::shown(q)),
+        None => "matches now (it arrived after the last ask)".into(),
+    }
 }
 
 /// The plugin's public listener (or anything else) answers 404 where an
