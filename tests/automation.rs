@@ -1074,3 +1074,70 @@ fn a_wait_that_times_out_names_its_near_misses() {
         )
     );
 }
+
+/// A listing says how many events matched its filter (on every page) and
+/// how many the journal holds, as Mailpit's `messages_count`.
+#[test]
+fn a_listing_counts_what_matched_and_what_the_journal_holds() {
+    let s = Server::start(&[]);
+    for _ in 0..2 {
+        s.request(
+            "POST",
+            "/start_communication",
+            Some("application/json"),
+            br#"{"purpose":"p"}"#,
+        );
+    }
+    assert_eq!(s.post_token("a.b.c").status, 400);
+    let v = json_of(&s.inbox_request("GET", "/api/events?route=start_communication&limit=1"));
+    assert_eq!(
+        (
+            v["events"].as_array().unwrap().len(),
+            &v["matched"],
+            &v["total"],
+            &v["next_before"]
+        ),
+        (1, &json!(2), &json!(3), &json!(2))
+    );
+    // The next page counts the same.
+    let v = json_of(&s.inbox_request(
+        "GET",
+        "/api/events?route=start_communication&limit=1&before=2",
+    ));
+    assert_eq!((&v["matched"], &v["total"]), (&json!(2), &json!(3)));
+}
+
+/// One call empties what a test run leaves behind: the journal, the
+/// replay cache and every fault (WireMock's /__admin/reset).
+#[test]
+fn one_reset_empties_the_journal_the_replay_cache_and_the_faults() {
+    let s = Server::start(&[]);
+    let token = result_for(json!({"email": "a@example.nl"}));
+    assert_eq!(s.post_token(&token).status, 200);
+    let r = s.inbox_post_json(
+        "/api/faults",
+        r#"{"route":"ui","status":503,"body":"down","times":5}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s.inbox_request("POST", "/api/reset");
+    assert_eq!(
+        json_of(&r),
+        json!({"deleted": 1, "replays": "cleared", "faults_cleared": ["ui"]})
+    );
+    assert_eq!(
+        json_of(&s.inbox_request("GET", "/api/faults"))["faults"],
+        json!([])
+    );
+    // The same token again: accepted, not a replay; the only event.
+    assert_eq!(s.post_token(&token).status, 200);
+    let v = json_of(&s.inbox_request("GET", "/api/events"));
+    assert_eq!(
+        (&v["total"], &v["events"][0]["verdict"]),
+        (&json!(1), &json!("accepted"))
+    );
+    let r = s.inbox_request("GET", "/api/reset");
+    assert_eq!(
+        (r.status, r.header("allow").as_deref()),
+        (405, Some("POST"))
+    );
+}

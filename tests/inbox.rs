@@ -37,7 +37,7 @@ fn the_journal_over_the_api_end_to_end() {
     assert_eq!(run.len(), 16, "{run}");
     assert_eq!(
         empty,
-        json!({"run": run, "last_id": 0, "events": [], "next_before": null})
+        json!({"run": run, "last_id": 0, "events": [], "next_before": null, "matched": 0, "total": 0})
     );
     assert_eq!(start(&s, r#"{"purpose":"report_move"}"#).status, 200);
     assert_eq!(s.post_token(SAMPLE).status, 200);
@@ -133,7 +133,7 @@ fn the_journal_over_the_api_end_to_end() {
     );
     assert_eq!(
         events(&s, ""),
-        json!({"run": run, "last_id": 5, "events": [], "next_before": null})
+        json!({"run": run, "last_id": 5, "events": [], "next_before": null, "matched": 0, "total": 0})
     );
     s.post_token("x");
     assert_eq!(ids(""), [6]);

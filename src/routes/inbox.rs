@@ -135,6 +135,8 @@ fn route(app: &App, req: &Request) -> Response {
         ("/api/events", Get | Head) => list(app, req.query),
         ("/api/events", Delete) => delete(app, req.query, false),
         ("/api/events/clear", Post) => delete(app, req.query, true),
+        ("/api/reset", Post) => reset(app),
+        ("/api/reset", _) => Response::method_not_allowed("POST"),
         ("/api/faults", _) => super::faulted::api(app, req),
         ("/faults", Get | Head) => page::faults_fragment(app),
         ("/faults", Post) => super::faulted::form(app, req, false),
@@ -212,6 +214,26 @@ fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
         }
         None => json_response(&json!({ "deleted": n, "replays": replays })),
     }
+}
+
+/// `POST /api/reset`: everything a test run leaves behind, in one call
+/// (WireMock's `/__admin/reset`): the journal, the replay cache, every
+/// fault; the answer says how much of each went.
+fn reset(app: &App) -> Response {
+    let journal = app.shared_journal();
+    let lost_before = journal.file_lines_lost();
+    let deleted = journal.clear();
+    app.clear_replays();
+    let faults: Vec<&str> = app.faults.clear(None).iter().map(|r| r.name()).collect();
+    app.faults_changed();
+    let mut answer = json!({ "deleted": deleted, "replays": "cleared", "faults_cleared": faults });
+    if let (Some(saved), Some(o)) = (journal.file_saved(lost_before), answer.as_object_mut()) {
+        o.insert(
+            "journal_file".into(),
+            json!(if saved { "saved" } else { "NOT saved: the journal file could not be written (see the log); what was deleted comes back after a restart" }),
+        );
+    }
+    json_response(&answer)
 }
 
 /// `/api/events/{id}`: the id.
@@ -473,7 +495,13 @@ fn list(app: &App, query: Option<&str>) -> Response {
     let next = page
         .next_before()
         .map_or("null".to_owned(), |b| b.to_string());
-    body.extend_from_slice(format!("],\"next_before\":{next}}}").as_bytes());
+    body.extend_from_slice(
+        format!(
+            "],\"next_before\":{next},\"matched\":{},\"total\":{}}}",
+            page.matched, page.total
+        )
+        .as_bytes(),
+    );
     Response::new(200, "application/json", body)
 }
 

@@ -815,6 +815,10 @@ impl Filter<'_> {
 pub struct Page {
     pub events: Vec<Arc<Framed>>,
     pub more: bool,
+    /// Events matching the filter on every page (its `before` aside).
+    pub matched: usize,
+    /// Events the journal holds.
+    pub total: usize,
 }
 
 impl Page {
@@ -856,7 +860,16 @@ impl Journal {
         let mut matching = self.events.iter().rev().filter(|e| f.matches(e));
         let events: Vec<_> = matching.by_ref().take(limit).cloned().collect();
         let more = matching.next().is_some();
-        Page { events, more }
+        // The count a tester reads as "3 of 8": every page's, so `before`
+        // (which page) is left out.
+        let all_pages = Filter { before: None, ..*f };
+        let matched = self.events.iter().filter(|e| all_pages.matches(e)).count();
+        Page {
+            events,
+            more,
+            matched,
+            total: self.events.len(),
+        }
     }
 
     /// Frames after `id`, oldest first, until `budget` bytes are taken
