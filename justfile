@@ -54,14 +54,14 @@ load *ARGS:
 load-token *ARGS:
     tests/load/token.sh {{ARGS}}
 
-# The decryption failure classes timed against each other, interleaved in
-# one process: a Welch t per pair, and whether any class stands apart.
+# (TIMING_TRIALS per class; |t| > 4.5 counts as distinguishable.)
+# The RSA decryption failure classes timed against each other, interleaved.
 timing TRIALS="1500":
     TIMING_TRIALS={{TRIALS}} cargo bench --bench bench --features hazmat -- timing
 
-# cargo-mutants over the audit map's files (cargo install cargo-mutants;
-# 12 minutes here). Fails if a surviving mutant's line is not in
-# tests/mutants-equivalent.txt (`file:line: why it cannot change behaviour`).
+# (cargo install cargo-mutants; 12 minutes here.) Fails if a surviving
+# mutant's line is not in tests/mutants-equivalent.txt (`file:line: why`).
+# cargo-mutants over the audit map's files, with the lib and vector tests.
 mutants:
     -cargo mutants -f src/jose/jwe.rs -f src/jose/cbc_hmac.rs -f src/jose/jws.rs -f src/jose/header.rs -f src/jose/b64.rs --cargo-arg=--lib --cargo-arg=--test=vectors -o target --cargo-arg=--test=mutation
     wc -l target/mutants.out/caught.txt target/mutants.out/missed.txt target/mutants.out/timeout.txt target/mutants.out/unviable.txt
