@@ -240,15 +240,7 @@ pub fn get(
     timeout: Duration,
     guard: Guard<'_>,
 ) -> Result<Answer, Error> {
-    let req = Outgoing {
-        method: "GET",
-        content_type: None,
-        accept: None,
-        body: &[],
-        max_body,
-        overflow: Overflow::Refuse,
-    };
-    exchange(url, &req, timeout, guard)
+    get_with(url, (max_body, Overflow::Refuse), timeout, guard)
 }
 
 /// `GET`, and at most the first `max_body` bytes of the body, however
@@ -260,13 +252,22 @@ pub fn get_reading(
     timeout: Duration,
     guard: Guard<'_>,
 ) -> Result<Answer, Error> {
+    get_with(url, (max_body, Overflow::Cut), timeout, guard)
+}
+
+fn get_with(
+    url: &Url,
+    (max_body, overflow): (usize, Overflow),
+    timeout: Duration,
+    guard: Guard<'_>,
+) -> Result<Answer, Error> {
     let req = Outgoing {
         method: "GET",
         content_type: None,
         accept: None,
         body: &[],
         max_body,
-        overflow: Overflow::Cut,
+        overflow,
     };
     exchange(url, &req, timeout, guard)
 }

@@ -546,12 +546,8 @@ fn probe_plugin_stops_where_there_is_no_communication_plugin() {
     assert!(err.contains("not both"), "{err}");
 }
 
-/// Red team: `probe --plugin` posted its 43 cases wherever the probed
-/// plugin's attr_url pointed: a hostile plugin pointed them at the
-/// tester's own inbox (`/api/events/clear?replays=clear`). Nothing goes
-/// to an origin other than BASE_URL's unless the tester names it.
-#[test]
-fn probe_plugin_sends_nothing_to_another_origin_than_the_one_it_was_given() {
+/// A tester's server whose inbox holds one event (a start).
+fn victim_with_one_event() -> Server {
     let victim = Server::start(&[]);
     let r = victim.request(
         "POST",
@@ -560,15 +556,30 @@ fn probe_plugin_sends_nothing_to_another_origin_than_the_one_it_was_given() {
         br#"{"purpose":"p"}"#,
     );
     assert_eq!(r.status, 200);
-    let inbox = victim.inbox();
-    let body = format!(
-        "{{\"client_url\":\"http://127.0.0.1:1/ui\",\"attr_url\":\"http://{inbox}/api/events/clear?replays=clear\"}}"
-    );
+    victim
+}
+
+/// A 200 JSON answer of `body`, for `answer_everything`.
+fn json_200(body: &str) -> &'static [u8] {
     let answer = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let hostile = answer_everything(Box::leak(answer.into_boxed_str()).as_bytes());
+    Box::leak(answer.into_boxed_str()).as_bytes()
+}
+
+/// Red team: `probe --plugin` posted its 43 cases wherever the probed
+/// plugin's attr_url pointed: a hostile plugin pointed them at the
+/// tester's own inbox (`/api/events/clear?replays=clear`). Nothing goes
+/// to an origin other than BASE_URL's unless the tester names it.
+#[test]
+fn probe_plugin_sends_nothing_to_another_origin_than_the_one_it_was_given() {
+    let victim = victim_with_one_event();
+    let inbox = victim.inbox();
+    let body = format!(
+        "{{\"client_url\":\"http://127.0.0.1:1/ui\",\"attr_url\":\"http://{inbox}/api/events/clear?replays=clear\"}}"
+    );
+    let hostile = answer_everything(json_200(&body));
     let (code, out, err) = run(&["probe", "--plugin", &format!("http://{hostile}")], None);
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert_eq!(
@@ -725,23 +736,12 @@ fn probe_reads_chunked_answers_and_judges_by_status_however_long_the_body() {
 /// Reading (`comm-test wait`) still works.
 #[test]
 fn no_request_comm_test_sends_changes_an_inbox() {
-    let victim = Server::start(&[]);
-    let r = victim.request(
-        "POST",
-        "/start_communication",
-        Some("application/json"),
-        br#"{"purpose":"p"}"#,
-    );
-    assert_eq!(r.status, 200);
+    let victim = victim_with_one_event();
     let inbox = victim.inbox();
     let body = format!(
         "{{\"client_url\":\"http://{inbox}/\",\"attr_url\":\"http://{inbox}/api/events/clear?replays=clear\"}}"
     );
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let hostile = answer_everything(Box::leak(answer.into_boxed_str()).as_bytes());
+    let hostile = answer_everything(json_200(&body));
     let allowed = format!("http://{inbox}");
     let (code, out, err) = run(
         &[
