@@ -1,8 +1,10 @@
 //! comm-test: the ID Contact test communication plugin.
 //!
 //! `jose` turns a token into a verified `Claims` or a named `Rejection` and
-//! does no I/O; `routes` maps requests to responses and holds no crypto;
-//! `config` reads flags, environment and key files; `http` is the loop.
+//! does no I/O; three rooms map requests to responses and hold no crypto:
+//! `plugin` (the plugin API), `inbox` (the tester's) and `journal` (what
+//! both record); `app` wires them; `config` reads flags, environment and
+//! key files; `http` is the loop.
 #![cfg_attr(
     not(test),
     deny(
@@ -15,6 +17,7 @@
     )
 )]
 
+pub mod app;
 pub mod auth_only;
 pub mod cli;
 pub mod client;
@@ -23,10 +26,13 @@ pub mod date;
 pub mod faults;
 pub mod feedback;
 pub mod files;
+pub mod html;
 pub mod http;
+pub mod inbox;
 pub mod jose;
+pub mod journal;
 pub mod json;
 pub mod log;
 pub mod mint;
+pub mod plugin;
 pub mod probe;
-pub mod routes;

@@ -521,7 +521,7 @@ fn a_full_journal_of_worst_shaped_tokens_stays_within_its_bound() {
         sample.len()
     );
     assert!(
-        per_event as usize <= comm_test::routes::journal::MAX_EVENT_BYTES,
+        per_event as usize <= comm_test::journal::MAX_EVENT_BYTES,
         "{per_event} B an event"
     );
 }

@@ -88,7 +88,9 @@ fn every_source_file_opens_with_a_comment_naming_its_concern() {
 fn the_transport_names_no_route() {
     let deps = dependencies();
     let http = &deps["http"];
-    assert!(!http.contains("routes"), "http depends on routes: {http:?}");
+    for room in ["app", "plugin", "inbox", "journal"] {
+        assert!(!http.contains(room), "http depends on {room}: {http:?}");
+    }
     assert!(
         http.iter().all(|d| ["log", "date"].contains(&d.as_str())),
         "http depends on {http:?}"
@@ -126,8 +128,211 @@ fn modules_depend_on_each_other_one_way() {
     }
     // The crypto path does no I/O and knows nothing of HTTP or routes.
     for forbidden in [
-        "http", "routes", "cli", "config", "client", "feedback", "mint",
+        "http", "app", "plugin", "inbox", "journal", "cli", "config", "client", "feedback", "mint",
     ] {
         assert!(!deps["jose"].contains(forbidden), "jose uses {forbidden}");
+    }
+}
+
+/// The three rooms: the plugin and the inbox record into the journal,
+/// which knows neither; the inbox watches the plugin, never the reverse;
+/// only the wiring (`app`) and the CLI know them all.
+#[test]
+fn the_rooms_depend_one_way_journal_plugin_inbox() {
+    let deps = dependencies();
+    for (room, never) in [
+        ("journal", &["plugin", "inbox", "app", "cli"][..]),
+        ("plugin", &["inbox", "app", "cli"][..]),
+        ("inbox", &["app", "cli"][..]),
+    ] {
+        for n in never {
+            assert!(
+                !deps[room].contains(*n),
+                "{room} uses {n}: {:?}",
+                deps[room]
+            );
+        }
+    }
+}
+
+/// A file's module path: `src/inbox/api.rs` → [inbox, api]; a folder's
+/// `mod.rs` is the folder; `lib.rs` is the crate.
+fn module_path(path: &Path) -> Vec<String> {
+    let rel = path.strip_prefix(src()).unwrap();
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_str().unwrap().trim_end_matches(".rs").to_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The file that defines the longest prefix of `segments` that is a module.
+fn file_of(segments: &[String]) -> PathBuf {
+    for n in (1..=segments.len()).rev() {
+        let mut p = src();
+        for s in &segments[..n] {
+            p.push(s);
+        }
+        let file = p.with_extension("rs");
+        if file.is_file() {
+            return file;
+        }
+        if p.join("mod.rs").is_file() {
+            return p.join("mod.rs");
+        }
+    }
+    src().join("lib.rs")
+}
+
+/// The paths a `use` or an inline path names after `prefix`: `a::{b, c::d}`
+/// → [a::b, a::c::d].
+fn expand(text: &str) -> Vec<Vec<String>> {
+    let word = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut head = Vec::new();
+    let mut rest = text;
+    loop {
+        if let Some(group) = rest.strip_prefix('{') {
+            // The group's items, split at top-level commas.
+            let (mut depth, mut start, mut out) = (0, 0, Vec::new());
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.push(&group[start..i]);
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(&group[start..i]);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            return out
+                .into_iter()
+                .flat_map(|item| expand(item.trim()))
+                .map(|tail| head.iter().cloned().chain(tail).collect())
+                .collect();
+        }
+        let w = word(rest);
+        if w.is_empty() {
+            return vec![head];
+        }
+        rest = &rest[w.len()..];
+        head.push(w);
+        match rest.strip_prefix("::") {
+            Some(r) => rest = r,
+            None => return vec![head],
+        }
+    }
+}
+
+/// Which files each file's code names, through `crate::` and `super::`.
+fn file_dependencies() -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
+    let mut files = Vec::new();
+    sources(&src(), &mut files);
+    let mut deps = BTreeMap::new();
+    for f in &files {
+        let here = module_path(f);
+        let text = code(f);
+        let mut named = BTreeSet::new();
+        for (i, _) in text
+            .match_indices("crate::")
+            .chain(text.match_indices("super::"))
+        {
+            if text[..i].ends_with("::") || text[..i].ends_with(|c: char| c.is_alphanumeric()) {
+                continue; // `super::super::` is read from its first `super`
+            }
+            // `super` is the parent of the file's own module (a
+            // `mod.rs` is its folder's module).
+            let mut base = here.clone();
+            let mut rest = &text[i..];
+            if let Some(r) = rest.strip_prefix("crate::") {
+                base.clear();
+                rest = r;
+            }
+            while let Some(r) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            }
+            for tail in expand(rest) {
+                let target = file_of(&base.iter().cloned().chain(tail).collect::<Vec<_>>());
+                if &target != f {
+                    named.insert(target);
+                }
+            }
+        }
+        deps.insert(f.clone(), named);
+    }
+    deps
+}
+
+#[test]
+fn no_file_imports_another_in_a_circle() {
+    let deps = file_dependencies();
+    let name = |p: &Path| p.strip_prefix(src()).unwrap().display().to_string();
+    fn visit(
+        f: &Path,
+        deps: &BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+        path: &mut Vec<PathBuf>,
+        done: &mut BTreeSet<PathBuf>,
+        name: &dyn Fn(&Path) -> String,
+    ) {
+        if done.contains(f) {
+            return;
+        }
+        if path.iter().any(|p| p == f) {
+            let shown: Vec<String> = path.iter().map(|p| name(p)).collect();
+            panic!("a circle: {} -> {}", shown.join(" -> "), name(f));
+        }
+        path.push(f.to_owned());
+        for d in deps.get(f).into_iter().flatten() {
+            visit(d, deps, path, done, name);
+        }
+        path.pop();
+        done.insert(f.to_owned());
+    }
+    let mut done = BTreeSet::new();
+    for f in deps.keys() {
+        visit(f, &deps, &mut Vec::new(), &mut done, &name);
+    }
+    // The check sees what it must: the inbox's service names its routes.
+    let api = src().join("inbox/api.rs");
+    assert!(deps[&src().join("inbox/service.rs")].contains(&api));
+}
+
+/// No room so large that its name stops saying what is in it.
+#[test]
+fn no_folder_holds_over_22_percent_of_the_code_or_12_files() {
+    let mut files = Vec::new();
+    sources(&src(), &mut files);
+    let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
+    let total: usize = files.iter().map(|f| lines(f)).sum();
+    let mut rooms: BTreeMap<PathBuf, (usize, usize)> = BTreeMap::new();
+    for f in &files {
+        let dir = f.parent().unwrap().to_owned();
+        if dir == src() {
+            continue;
+        }
+        let e = rooms.entry(dir).or_default();
+        e.0 += 1;
+        e.1 += lines(f);
+    }
+    assert!(rooms.len() >= 9, "{rooms:?}");
+    for (dir, (n, l)) in rooms {
+        let share = l * 100 / total;
+        assert!(n <= 12, "{} holds {n} files", dir.display());
+        assert!(share <= 22, "{} holds {share}% of the code", dir.display());
     }
 }

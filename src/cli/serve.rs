@@ -5,8 +5,9 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::app::{App, Listening};
 use crate::config::{Config, ConfigError, Env, Inbox};
-use crate::{http, log, routes};
+use crate::{http, inbox, journal, log, plugin};
 
 pub const HELP: &str = "usage: comm-test [OPTIONS]
 
@@ -39,7 +40,7 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
         max_body: config.max_body,
     };
     let workers = config.workers;
-    let listening = routes::Listening {
+    let listening = Listening {
         public: listener.local_addr().into_iter().collect(),
         inbox: inbox.as_ref().and_then(|l| l.local_addr().ok()),
     };
@@ -48,16 +49,16 @@ pub fn run(args: &[String], env: Env<'_>) -> Result<ExitCode, ConfigError> {
     let journal_file = match (&config.journal_file, listening.inbox) {
         (Some(path), Some(_)) => Some((
             path.clone(),
-            routes::journal_file::open(path).map_err(ConfigError)?,
+            journal::file::open(path).map_err(ConfigError)?,
         )),
         _ => None,
     };
-    let app = routes::App::new(config, &listening);
+    let app = App::new(config, &listening);
     if let Some((path, opened)) = journal_file {
         app.keep_journal_in(path, opened);
     }
     let balances = (http::Balance::new(workers), http::Balance::new(1));
-    let services = (routes::PublicService(&app), routes::InboxService(&app));
+    let services = (app.public(), app.inbox());
     let loops = make_loops(&services, limits, &listener, inbox, workers, &balances)
         .map_err(|e| ConfigError(format!("cannot start serving: {e}")))?;
     match listener.local_addr() {
@@ -246,10 +247,10 @@ fn log_start(
     }
 }
 
-type Services<'a> = (routes::PublicService<'a>, routes::InboxService<'a>);
+type Services<'a> = (plugin::PublicService<'a>, inbox::InboxService<'a>);
 type Loops<'a> = (
-    Option<http::Loop<'a, routes::InboxService<'a>>>,
-    Vec<http::Loop<'a, routes::PublicService<'a>>>,
+    Option<http::Loop<'a, inbox::InboxService<'a>>>,
+    Vec<http::Loop<'a, plugin::PublicService<'a>>>,
 );
 
 /// Every loop, made before any serves, so none can fail to start once

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::{last, number, options_help, spec, Flag};
 use crate::client::{self, Url};
 use crate::config::{flags, ConfigError, Env};
+use crate::http::query::percent_encode;
 use crate::log;
-use crate::routes::query::percent_encode;
 
 /// The longest `--timeout`.
 const MAX_TIMEOUT: u64 = 86_400;
@@ -167,7 +167,7 @@ fn inbox_url(flag: Option<&str>, env: Env<'_>) -> Result<Url, ConfigError> {
 /// The filters as query parameters, each percent-encoded.
 fn filters(flags: &crate::config::Flags) -> Result<String, ConfigError> {
     let mut q = String::new();
-    use crate::routes::inbox::{ROUTES, VERDICTS};
+    use crate::journal::{ROUTES, VERDICTS};
     for (name, param, one_of) in [
         ("--route", "route", &ROUTES[..]),
         ("--verdict", "verdict", &VERDICTS[..]),

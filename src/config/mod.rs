@@ -1154,7 +1154,7 @@ mod tests {
         assert_eq!(default_number("--leeway"), crate::jose::DEFAULT_LEEWAY);
         assert_eq!(
             default_number("--journal-size"),
-            crate::routes::journal::DEFAULT_CAPACITY as u64
+            crate::journal::DEFAULT_CAPACITY as u64
         );
         let c = parse(&[]).unwrap();
         assert_eq!((c.max_body, c.max_connections), (65_536, 1024));

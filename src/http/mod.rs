@@ -32,8 +32,10 @@
 //! decided from the header alone (413); `Transfer-Encoding` is refused.
 
 mod conn;
+pub mod cross_site;
 mod event_loop;
 pub mod listen;
+pub mod query;
 mod request;
 mod response;
 mod service;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use comm_test::config::Config;
 use comm_test::http::{self, Limits, Outcome, Then};
-use comm_test::routes::{App, InboxService, Listening, PublicService};
+use comm_test::app::{App, Listening};
 use libfuzzer_sys::fuzz_target;
 
 fn app() -> &'static App {
@@ -56,9 +56,9 @@ fuzz_target!(|data: &[u8]| {
     while !input.is_empty() {
         // Both listeners' routes, by the first byte.
         let step = if data.first().is_some_and(|b| b & 1 == 1) {
-            answer(http::respond(input, &InboxService(app()), &limits, http::Arrival::default()))
+            answer(http::respond(input, &app().inbox(), &limits, http::Arrival::default()))
         } else {
-            answer(http::respond(input, &PublicService(app()), &limits, http::Arrival::default()))
+            answer(http::respond(input, &app().public(), &limits, http::Arrival::default()))
         };
         match step {
             None => break,

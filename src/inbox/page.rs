@@ -9,11 +9,12 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::html::{attributes, esc, open_document};
-use super::journal::{Event, Filter, Framed, Kind, Outcome};
-use super::query::percent_encode;
-use super::{App, Response};
+use super::state::Inbox;
 use crate::date;
+use crate::html::{attributes, esc, open_document};
+use crate::http::query::percent_encode;
+use crate::http::Response;
+use crate::journal::{Event, Filter, Framed, Kind, Outcome};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -39,10 +40,10 @@ pub fn html(body: String) -> Response {
 /// The page: one page of the journal (`limit` events from `filter`'s
 /// `before`), with a link to the next. The journal is locked only to copy
 /// the page's events; rendering happens after.
-pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
+pub fn page(inbox: &Inbox, filter: &Filter<'_>, limit: usize) -> Response {
     let now = date::unix_now_millis();
     let (shown, last, len, cap) = {
-        let j = app.journal();
+        let j = inbox.journal();
         (j.page(filter, limit), j.last_id(), j.len(), j.capacity())
     };
     let mut body = String::with_capacity(4096 + shown.events.len() * 2048);
@@ -56,12 +57,12 @@ pub fn page(app: &App, filter: &Filter<'_>, limit: usize) -> Response {
          <form method=\"post\" action=\"/api/events/clear?back=1\" class=\"clear\">\
          <button type=\"submit\" id=\"clear\">Clear</button></form>",
         paged = filter.before.is_some(),
-        run = app.run(),
+        run = inbox.run(),
     );
     search_form(&mut body, filter);
-    settings(&mut body, app);
-    faults(&mut body, app);
-    auth_only(&mut body, app);
+    settings(&mut body, inbox);
+    faults(&mut body, inbox);
+    auth_only(&mut body, inbox);
     body.push_str("</header>\n<main id=\"events\">\n");
     if len == 0 {
         body.push_str(EMPTY);
@@ -97,8 +98,8 @@ fn search_form(out: &mut String, filter: &Filter<'_>) {
         esc(filter.q.unwrap_or(""))
     );
     for (name, options, chosen) in [
-        ("route", &super::inbox::ROUTES[..], filter.route),
-        ("verdict", &super::inbox::VERDICTS[..], filter.verdict),
+        ("route", &crate::journal::ROUTES[..], filter.route),
+        ("verdict", &crate::journal::VERDICTS[..], filter.verdict),
     ] {
         let _ = write!(
             out,
@@ -132,16 +133,16 @@ fn filter_query(filter: &Filter<'_>) -> String {
 }
 
 /// What the server runs with, as the start-up line says it.
-fn settings(out: &mut String, app: &App) {
+fn settings(out: &mut String, inbox: &Inbox) {
     out.push_str("<details id=\"settings\"><summary>Settings</summary>");
-    dl(out, &app.settings());
+    dl(out, &inbox.settings());
     out.push_str("</details>\n");
 }
 
 /// The faults in force and the form that sets one; open while any is set,
 /// so nobody tests against a plugin that misbehaves without seeing it.
-fn faults(out: &mut String, app: &App) {
-    let open = if app.faults.list().is_empty() {
+fn faults(out: &mut String, inbox: &Inbox) {
+    let open = if inbox.faults().list().is_empty() {
         ""
     } else {
         " open"
@@ -149,16 +150,16 @@ fn faults(out: &mut String, app: &App) {
     let _ = writeln!(
         out,
         "<details id=\"faults\"{open}><summary>Faults on demand</summary>{}{}</details>",
-        super::faulted::panel(app),
-        super::faulted::FORM
+        super::faults::panel(inbox),
+        super::faults::FORM
     );
 }
 
 /// With `--core-url`: ask the core to authenticate a citizen now, as a
 /// production plugin does during a conversation; the answer is the
 /// journal entry, with the core's `client_url` as a link.
-fn auth_only(out: &mut String, app: &App) {
-    if app.auth_only.is_none() {
+fn auth_only(out: &mut String, inbox: &Inbox) {
+    if !inbox.plugin().auth_only_on() {
         return;
     }
     out.push_str(
@@ -171,15 +172,15 @@ fn auth_only(out: &mut String, app: &App) {
 }
 
 /// `GET /faults`: the panel's list alone, for the page's live updates.
-pub fn faults_fragment(app: &App) -> Response {
-    html(super::faulted::panel(app))
+pub fn faults_fragment(inbox: &Inbox) -> Response {
+    html(super::faults::panel(inbox))
 }
 
 /// The entries `filter` matches, newest first, for the page's live
-/// updates (at most one page: the page reloads past that).
-pub fn entries(app: &App, filter: &Filter<'_>) -> Response {
+/// updates (at most `limit`: the page reloads past that).
+pub fn entries(inbox: &Inbox, filter: &Filter<'_>, limit: usize) -> Response {
     let now = date::unix_now_millis();
-    let shown = app.journal().page(filter, super::inbox::MAX_PAGE);
+    let shown = inbox.journal().page(filter, limit);
     let mut body = String::new();
     for e in &shown.events {
         entry(&mut body, e, now);
@@ -350,7 +351,7 @@ fn gist(e: &Event) -> String {
 }
 
 /// What an accepted result said, and what opened and verified it.
-fn accepted_facts(a: &super::journal::Accepted, facts: &mut Vec<(&str, String)>) {
+fn accepted_facts(a: &crate::journal::Accepted, facts: &mut Vec<(&str, String)>) {
     facts.push(("status", a.status.to_string()));
     if let Some(s) = a.spelling {
         facts.push(("sub", s.subject().to_string()));
@@ -485,7 +486,7 @@ pub fn script() -> Response {
 }
 
 pub fn style() -> Response {
-    Response::new(200, "text/css; charset=utf-8", include_str!("inbox.css"))
+    Response::new(200, "text/css; charset=utf-8", include_str!("../html.css"))
 }
 
 #[cfg(test)]

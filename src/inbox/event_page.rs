@@ -4,13 +4,15 @@
 
 use std::fmt::Write as _;
 
-use super::html::{esc, open_document};
-use super::journal::{Framed, Kind};
-use super::{page, App, Response};
+use super::page;
+use super::state::Inbox;
 use crate::date;
+use crate::html::{esc, open_document};
+use crate::http::Response;
+use crate::journal::{Framed, Kind};
 
-pub fn page(app: &App, id: u64) -> Response {
-    let Some(framed) = app.journal().get(id) else {
+pub fn page(inbox: &Inbox, id: u64) -> Response {
+    let Some(framed) = inbox.journal().get(id) else {
         return Response::error(404, format!("no event {id} in the journal"));
     };
     let mut body = String::with_capacity(8192);
@@ -29,7 +31,7 @@ pub fn page(app: &App, id: u64) -> Response {
         "<details class=\"more\" open>",
         1,
     ));
-    if let Some(curl) = curl(app, &framed) {
+    if let Some(curl) = curl(inbox, &framed) {
         let _ = writeln!(
             body,
             "<h3>Replay against this plugin</h3><pre id=\"curl\">{}</pre>\
@@ -52,8 +54,8 @@ pub fn page(app: &App, id: u64) -> Response {
 /// public routes at the server URL (the one a tester reaches; the internal
 /// URL is often a compose service name only the core resolves); `None`
 /// for what no request makes.
-fn curl(app: &App, e: &Framed) -> Option<String> {
-    let base = app.server_url();
+fn curl(inbox: &Inbox, e: &Framed) -> Option<String> {
+    let base = inbox.server_url();
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     match &e.kind {
         Kind::Token { .. } => {

@@ -4,15 +4,18 @@
 
 use serde_json::{json, Value};
 
-use super::journal::{Accepted, Established, Kind, Outcome};
-use super::{App, Exchange, Note, Response};
+use super::exchange::Exchange;
+use super::state::Plugin;
 use crate::feedback::Type;
+use crate::http::Response;
 use crate::jose::{self, Claims, Decoded, KidHint, Reason};
+use crate::journal::{Accepted, Established, Kind, Outcome};
+use crate::log::Note;
 
 /// Journals a refused token received on `route` (for `purpose`); the
 /// answer is 409 for a refused replay, 400 for anything else.
 pub(super) fn refused(
-    app: &App,
+    plugin: &Plugin,
     ex: &Exchange,
     (route, purpose): (&'static str, Option<&str>),
     token: &str,
@@ -25,7 +28,7 @@ pub(super) fn refused(
         established,
     };
     let status = if reason == Reason::Replay { 409 } else { 400 };
-    app.record_for(
+    plugin.record_for(
         ex,
         status,
         route,
@@ -33,7 +36,7 @@ pub(super) fn refused(
         Kind::Token {
             token: token.to_owned(),
             outcome,
-            checked_at: app.now(),
+            checked_at: plugin.now(),
         },
     );
 }
@@ -52,19 +55,19 @@ pub(super) struct Checked {
 /// shows the tester everything that arrived, on failure the 400 (or 409
 /// for a refused replay).
 pub(super) fn check_token(
-    app: &App,
+    plugin: &Plugin,
     ex: &Exchange,
     token: &str,
     route: &'static str,
     purpose: Option<&str>,
 ) -> Result<Checked, Box<Response>> {
-    let now = app.now();
-    let decoded = match jose::decode_or_explain(token, &app.keys, &app.policy, now) {
+    let now = plugin.now();
+    let decoded = match jose::decode_or_explain(token, &plugin.keys, &plugin.policy, now) {
         Ok(d) => d,
-        Err(r) => return Err(undecodable(app, ex, (route, purpose), token, &r)),
+        Err(r) => return Err(undecodable(plugin, ex, (route, purpose), token, &r)),
     };
-    let (replay, identical_to) = seen(app, &decoded, now);
-    if replay && app.reject_replays {
+    let (replay, identical_to) = seen(plugin, &decoded, now);
+    if replay && plugin.reject_replays {
         let detail = "replay: token was accepted before";
         // The journal names the first delivery; the answer does not.
         let journaled = match identical_to {
@@ -73,7 +76,7 @@ pub(super) fn check_token(
         };
         let why = (Reason::Replay, journaled.as_str());
         refused(
-            app,
+            plugin,
             ex,
             (route, purpose),
             token,
@@ -86,10 +89,10 @@ pub(super) fn check_token(
     }
     let mut accepted = Accepted::new(&decoded, replay);
     accepted.identical_to = identical_to.filter(|_| replay);
-    accepted.feedback_off = !app.feedback.is_on();
+    accepted.feedback_off = !plugin.feedback.is_on();
     let session_url = accepted.session_url.clone();
     let outcome = Outcome::Accepted(Box::new(accepted));
-    let id = app.record_for(
+    let id = plugin.record_for(
         ex,
         200,
         route,
@@ -101,7 +104,8 @@ pub(super) fn check_token(
         },
     );
     if !replay {
-        app.replays
+        plugin
+            .replays
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .note_event(decoded.signed_sha256, id);
@@ -110,7 +114,7 @@ pub(super) fn check_token(
     // citizen is active. Once per result: a replay is the same session.
     // A refusal is journaled and logged by the sender.
     if let (Some(url), false) = (&session_url, replay) {
-        let _ = app.feedback.send(url, Type::UserActive, Some(id));
+        let _ = plugin.feedback.send(url, Type::UserActive, Some(id));
     }
     Ok(Checked {
         note: describe(&decoded, replay),
@@ -125,20 +129,21 @@ pub(super) fn check_token(
 /// A token the decoder refused: journaled with what was established, and
 /// its 400.
 fn undecodable(
-    app: &App,
+    plugin: &Plugin,
     ex: &Exchange,
     at: (&'static str, Option<&str>),
     token: &str,
     r: &jose::Refused,
 ) -> Box<Response> {
     let mut detail = r.rejection.to_string();
-    if app.clock.is_some() && matches!(r.rejection.reason(), Reason::Expired | Reason::NotYetValid)
+    if plugin.clock.is_some()
+        && matches!(r.rejection.reason(), Reason::Expired | Reason::NotYetValid)
     {
         // A fixed clock makes every fresh token look wrong: say so.
         detail.push_str("; now is fixed by --clock");
     }
     let why = (r.rejection.reason(), detail.as_str());
-    refused(app, ex, at, token, why, Established::of(r));
+    refused(plugin, ex, at, token, why, Established::of(r));
     let mut answer = Response::error(400, detail);
     answer.note.reason = Some(r.rejection.reason().as_str());
     Box::new(answer)
@@ -146,11 +151,11 @@ fn undecodable(
 
 /// Whether the inner JWS was accepted before (the replay cache notes it
 /// now if not), and which entry accepted it first.
-fn seen(app: &App, decoded: &Decoded, now: u64) -> (bool, Option<u64>) {
-    let until = decoded.claims.exp.saturating_add(app.policy.leeway());
+fn seen(plugin: &Plugin, decoded: &Decoded, now: u64) -> (bool, Option<u64>) {
+    let until = decoded.claims.exp.saturating_add(plugin.policy.leeway());
     // A poisoned lock means another worker panicked mid-insert; the map
     // itself is still sound, so keep using it.
-    let mut cache = app
+    let mut cache = plugin
         .replays
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

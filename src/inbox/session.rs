@@ -2,49 +2,16 @@
 //! `Send logout` for a journaled result's `session_url`, and the report
 //! of every attempt (journal and log), whoever made it.
 
-use std::sync::Arc;
-
-use super::query::query_param;
-use super::{inbox, journal, App, Request, Response};
+use super::state::Inbox;
 use crate::feedback;
-
-/// Every feedback attempt, refusals included: one journal entry (the URL
-/// whole: the inbox is the tester's) and one log line (query values
-/// redacted: they may carry a session secret).
-pub(super) fn journal_and_log(journal: Arc<journal::Shared>) -> feedback::Report {
-    Arc::new(move |a: feedback::Attempt| {
-        let ms = u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX);
-        let outcome = match &a.result {
-            Ok(code) => format!("answered {code}"),
-            Err(e) => e.clone(),
-        };
-        let for_event = a
-            .for_event
-            .map_or(String::new(), |id| format!(" for entry #{id}"));
-        crate::log::message(&format!(
-            "session feedback {} {}: {outcome} in {ms} ms{for_event}",
-            a.kind.as_str(),
-            crate::log::redact_url(&a.url)
-        ));
-        journal.record(
-            "session",
-            None,
-            journal::Kind::Feedback(journal::Feedback {
-                kind: a.kind.as_str(),
-                url: a.url,
-                result: a.result,
-                latency_ms: ms,
-                for_event: a.for_event,
-            }),
-        );
-    })
-}
+use crate::http::query::query_param;
+use crate::http::{Request, Response};
 
 /// Sends `kind` for journal entry `id`'s `session_url`: `None` once
 /// queued, else the refusal's answer.
-fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Option<Response> {
+fn send_feedback(inbox: &Inbox, id: u64, kind: feedback::Type) -> Option<Response> {
     let url = {
-        let journal = app.journal();
+        let journal = inbox.journal();
         let Some(e) = journal.get(id) else {
             return Some(Response::error(
                 404,
@@ -59,7 +26,7 @@ fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Option<Response> {
         };
         url.to_owned()
     };
-    match app.feedback.send(&url, kind, Some(id)) {
+    match inbox.plugin().feedback().send(&url, kind, Some(id)) {
         Ok(()) => None,
         Err(r @ feedback::Refusal::Off) => Some(Response::error(409, r.to_string())),
         Err(r @ feedback::Refusal::QueueFull) => Some(Response::error(503, r.to_string())),
@@ -70,8 +37,8 @@ fn send_feedback(app: &App, id: u64, kind: feedback::Type) -> Option<Response> {
 /// `POST /api/events/{id}/session?type=user_active|logout` on the inbox:
 /// 202 and the attempt's result in the journal; from the page's form
 /// (`back=1`), a redirect back to the page.
-pub(super) fn feedback_route(app: &App, req: &Request) -> Response {
-    let Some(id) = inbox::session_target(req.path) else {
+pub(super) fn feedback_route(inbox: &Inbox, req: &Request) -> Response {
+    let Some(id) = session_target(req.path) else {
         return Response::error(404, "not found");
     };
     let Some(kind) = query_param(req.query, "type")
@@ -81,7 +48,7 @@ pub(super) fn feedback_route(app: &App, req: &Request) -> Response {
         return Response::error(400, "type must be user_active or logout");
     };
     let back = query_param(req.query, "back").is_some();
-    match send_feedback(app, id, kind) {
+    match send_feedback(inbox, id, kind) {
         None if back => Response::redirect("/"),
         None => {
             let body = format!(
@@ -96,4 +63,12 @@ pub(super) fn feedback_route(app: &App, req: &Request) -> Response {
         }
         Some(refused) => refused,
     }
+}
+
+/// `/api/events/{id}/session`: the id.
+pub fn session_target(path: &str) -> Option<u64> {
+    path.strip_prefix("/api/events/")?
+        .strip_suffix("/session")?
+        .parse()
+        .ok()
 }

@@ -1,5 +1,6 @@
-//! Who may reach the inbox, and which pages may make a browser change
-//! anything: the two defences a hostile page in another tab meets.
+//! Who may reach the inbox: the first of the two defences a hostile page
+//! in another tab meets (the second, for every changing request, is
+//! `http::cross_site`).
 //!
 //! - **`Host` (DNS rebinding).** A page whose name the attacker re-points
 //!   at 127.0.0.1 is same-origin with itself, not with us: its requests
@@ -8,18 +9,11 @@
 //!   unless `Host` is one of its own names (`InboxHosts`); anything else
 //!   is 421. The public listener answers any `Host` (the seed's own
 //!   `GET /ui` arrives with `Host: comm-test:8000`).
-//! - **Cross-site requests.** A plain form on any site can POST to us.
-//!   A changing request is refused unless `Sec-Fetch-Site` says
-//!   `same-origin` (or `none`: the user's own navigation); a browser too
-//!   old to send it is judged by `Origin`, which must be `http(s)://` and
-//!   the request's own `Host`. `Origin: null` is never same-origin: a
-//!   sandboxed frame or a redirect on a foreign page sends it too. No
-//!   `Origin` and no `Sec-Fetch-Site` is not a browser (curl, scripts):
-//!   it passes.
 
 use std::net::SocketAddr;
 
 pub use crate::config::HostName;
+pub use crate::http::cross_site::{same_origin, CrossSite, Provenance};
 
 /// Names a rebinding page cannot take: its `Host` is the attacker's own
 /// name, never one of these. So they are the inbox's on any port, which
@@ -63,74 +57,6 @@ impl InboxHosts {
                     (None, p) => p.is_none_or(|p| p == self.port),
                 }
         })
-    }
-}
-
-/// What a browser said of where a request comes from.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Provenance<'a> {
-    pub host: Option<&'a str>,
-    pub origin: Option<&'a str>,
-    pub sec_fetch_site: Option<&'a str>,
-}
-
-impl<'a> Provenance<'a> {
-    pub fn of(req: &crate::http::Request<'a>) -> Self {
-        Provenance {
-            host: req.headers.get("host"),
-            origin: req.headers.get("origin"),
-            sec_fetch_site: req.headers.get("sec-fetch-site"),
-        }
-    }
-}
-
-/// Why a changing request was refused as cross-site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrossSite {
-    /// `Sec-Fetch-Site` is `cross-site` or `same-site` (another port or
-    /// subdomain is another origin).
-    FetchSite,
-    /// `Origin: null`.
-    NullOrigin,
-    /// `Origin` names another origin than the request's `Host`.
-    OtherOrigin,
-}
-
-impl CrossSite {
-    pub fn message(self) -> &'static str {
-        match self {
-            CrossSite::FetchSite => {
-                "cross-site request refused (Sec-Fetch-Site is not same-origin)"
-            }
-            CrossSite::NullOrigin => {
-                "cross-site request refused (Origin: null is never same-origin)"
-            }
-            CrossSite::OtherOrigin => "cross-site request refused (Origin is not this listener)",
-        }
-    }
-}
-
-/// Whether a request that changes something may: `Sec-Fetch-Site` first,
-/// then `Origin` against `Host`; neither is not a browser.
-pub fn same_origin(p: &Provenance<'_>) -> Result<(), CrossSite> {
-    if let Some(site) = p.sec_fetch_site {
-        return match site.to_ascii_lowercase().as_str() {
-            "same-origin" | "none" => Ok(()),
-            _ => Err(CrossSite::FetchSite),
-        };
-    }
-    let Some(origin) = p.origin else {
-        return Ok(());
-    };
-    if origin.eq_ignore_ascii_case("null") {
-        return Err(CrossSite::NullOrigin);
-    }
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    match (authority, p.host) {
-        (Some(a), Some(h)) if a.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err(CrossSite::OtherOrigin),
     }
 }
 
@@ -202,32 +128,5 @@ mod tests {
         assert!(lan.allows(Some("192.0.2.7:8001")) && !lan.allows(Some("192.0.2.7:8002")));
         assert!(HostName::parse("http://x").is_err());
         assert!(HostName::parse("x/y").is_err());
-    }
-
-    #[test]
-    fn cross_site_by_fetch_metadata_then_origin() {
-        let p = |origin, site| Provenance {
-            host: Some("127.0.0.1:8001"),
-            origin,
-            sec_fetch_site: site,
-        };
-        // Chromium with `Referrer-Policy: no-referrer` posts a form with
-        // `Origin: null` and `Sec-Fetch-Site: same-origin`.
-        assert_eq!(same_origin(&p(Some("null"), Some("same-origin"))), Ok(()));
-        assert_eq!(same_origin(&p(None, Some("none"))), Ok(()));
-        assert_eq!(
-            same_origin(&p(Some("http://127.0.0.1:8001"), Some("same-site"))),
-            Err(CrossSite::FetchSite)
-        );
-        assert_eq!(
-            same_origin(&p(Some("null"), None)),
-            Err(CrossSite::NullOrigin)
-        );
-        assert_eq!(same_origin(&p(Some("http://127.0.0.1:8001"), None)), Ok(()));
-        assert_eq!(
-            same_origin(&p(Some("http://evil.example"), None)),
-            Err(CrossSite::OtherOrigin)
-        );
-        assert_eq!(same_origin(&p(None, None)), Ok(()), "curl");
     }
 }

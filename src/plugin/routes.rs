@@ -5,13 +5,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::citizen::{self, Shown};
-use super::journal::{Established, Kind};
-use super::query::{percent_decode, query_param, raw_param};
+use super::exchange::Exchange;
+use super::logout;
+use super::state::Plugin;
 use super::token::{check_token, refused};
-use super::{guard, logout, App, Exchange, Note, Request, Response};
 use crate::config::UiMode;
 use crate::feedback::{Refusal, Type};
+use crate::http::cross_site::{same_origin, Provenance};
+use crate::http::query::{percent_decode, query_param, raw_param};
+use crate::http::{Request, Response};
 use crate::jose::Reason;
+use crate::journal::{Established, Kind};
+use crate::log::Note;
 
 /// Unknown members are ignored, as the ecosystem's own request types
 /// (serde without `deny_unknown_fields`) ignore them, so a newer core
@@ -32,7 +37,7 @@ struct StartResponse {
     attr_url: Option<String>,
 }
 
-pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Response {
+pub(super) fn start_communication(plugin: &Plugin, req: &Request, ex: &Exchange) -> Response {
     let media_type = req.headers.media_type();
     if media_type.is_some_and(|m| m != "application/json") {
         return Response::error(415, "start_communication takes application/json");
@@ -43,11 +48,11 @@ pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Re
     };
     let mut note = Note::default();
     let route = "start_communication";
-    app.record_for(ex, 200, route, Some(&purpose), Kind::Start);
+    plugin.record_for(ex, 200, route, Some(&purpose), Kind::Start);
     // A result that came with the request is checked and shown now, and
     // then there is nothing more to receive: no attr_url.
     if let Some(token) = &start.auth_result {
-        match check_token(app, ex, token, route, Some(&purpose)) {
+        match check_token(plugin, ex, token, route, Some(&purpose)) {
             Ok(checked) => note = checked.note,
             Err(mut rejected) => {
                 rejected.note.fields.push(("purpose", json!(purpose)));
@@ -62,8 +67,8 @@ pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Re
     }
     // With the citizen's "Authenticate again" on, the page must know the
     // session's purpose: its client_url names the session.
-    let session = match &app.auth_only_method {
-        Some(_) => app
+    let session = match &plugin.auth_only_method {
+        Some(_) => plugin
             .auth_sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -72,9 +77,9 @@ pub(super) fn start_communication(app: &App, req: &Request, ex: &Exchange) -> Re
         None => String::new(),
     };
     let body = StartResponse {
-        client_url: format!("{}/ui{session}", app.server_url),
-        attr_url: (app.use_attr_url && start.auth_result.is_none())
-            .then(|| format!("{}/auth_result", app.internal_url)),
+        client_url: format!("{}/ui{session}", plugin.server_url),
+        attr_url: (plugin.use_attr_url && start.auth_result.is_none())
+            .then(|| format!("{}/auth_result", plugin.internal_url)),
     };
     match serde_json::to_vec(&body) {
         Ok(json) => {
@@ -103,33 +108,41 @@ fn parse_start(body: &[u8]) -> Result<(StartRequest, String), &'static str> {
 
 /// The session key the page's "Authenticate again" posts, when the
 /// button is on and the query names a session we opened.
-fn again_key(app: &App, query: Option<&str>) -> Option<String> {
-    app.auth_only_method.as_ref()?;
+fn again_key(plugin: &Plugin, query: Option<&str>) -> Option<String> {
+    plugin.auth_only_method.as_ref()?;
     let key = query_param(query, "session")?;
-    app.auth_sessions
+    plugin
+        .auth_sessions
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .known(&key)
         .then_some(key)
 }
 
-pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
+pub(super) fn ui(plugin: &Plugin, req: &Request, ex: &Exchange) -> Response {
     let result = raw_param(req.query, "result");
-    let html = app.ui == UiMode::Html;
+    let html = plugin.ui == UiMode::Html;
     let Some(encoded) = result else {
         if html {
             let notice = query_param(req.query, "logout").and_then(|v| citizen::notice(&v));
-            return citizen::page(None, notice, again_key(app, req.query).as_deref());
+            return citizen::page(None, notice, again_key(plugin, req.query).as_deref());
         }
         return ui_text();
     };
     let Some(token) = percent_decode(encoded) else {
         let detail = "malformed: result is not valid percent-encoding";
         let why = (Reason::Malformed, detail);
-        refused(app, ex, ("ui", None), encoded, why, Established::default());
+        refused(
+            plugin,
+            ex,
+            ("ui", None),
+            encoded,
+            why,
+            Established::default(),
+        );
         return Response::error(400, detail);
     };
-    match check_token(app, ex, &token, "ui", None) {
+    match check_token(plugin, ex, &token, "ui", None) {
         Ok(checked) => {
             // Rendered from the result as decoded, never read back from
             // the journal, which may already have moved on.
@@ -140,9 +153,10 @@ pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
                         for_event: checked.id,
                         session_url: url.clone(),
                     };
-                    let until = checked.exp.saturating_add(app.policy.leeway());
-                    app.logout_keys()
-                        .insert(key.clone(), session, until, app.now());
+                    let until = checked.exp.saturating_add(plugin.policy.leeway());
+                    plugin
+                        .logout_keys()
+                        .insert(key.clone(), session, until, plugin.now());
                     Some(key)
                 });
                 citizen::page(
@@ -152,7 +166,7 @@ pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
                         logout_key,
                     }),
                     None,
-                    again_key(app, req.query).as_deref(),
+                    again_key(plugin, req.query).as_deref(),
                 )
             } else {
                 ui_text()
@@ -176,21 +190,21 @@ pub(super) fn ui(app: &App, req: &Request, ex: &Exchange) -> Response {
 /// then back to the page saying what happened. Under the cross-site
 /// defence (`guard.rs`), not the inbox's `Host` rule: citizens reach the
 /// public listener by whatever name the deployment gives it.
-pub(super) fn logout(app: &App, req: &Request) -> Response {
-    if let Err(why) = guard::same_origin(&guard::Provenance::of(req)) {
+pub(super) fn logout(plugin: &Plugin, req: &Request) -> Response {
+    if let Err(why) = same_origin(&Provenance::of(req)) {
         return Response::error(403, why.message());
     }
     let key = std::str::from_utf8(req.body)
         .ok()
         .and_then(|b| query_param(Some(b.trim()), "key"));
-    let session = key.and_then(|k| app.logout_keys().take(&k, app.now()));
+    let session = key.and_then(|k| plugin.logout_keys().take(&k, plugin.now()));
     let Some(session) = session else {
         return Response::error(
             404,
             "unknown session (its Logout was used already, or the result has expired)",
         );
     };
-    let to = match app
+    let to = match plugin
         .feedback
         .send(&session.session_url, Type::Logout, Some(session.for_event))
     {
@@ -204,16 +218,16 @@ pub(super) fn logout(app: &App, req: &Request) -> Response {
 
 /// `/ui` as the original plugin answers it.
 fn ui_text() -> Response {
-    Response::new(200, "text/plain; charset=utf-8", super::UI_BODY)
+    Response::new(200, "text/plain; charset=utf-8", super::citizen::UI_BODY)
 }
 
-pub(super) fn auth_result(app: &App, req: &Request, ex: &Exchange) -> Response {
+pub(super) fn auth_result(plugin: &Plugin, req: &Request, ex: &Exchange) -> Response {
     let Ok(text) = std::str::from_utf8(req.body) else {
         let detail = "malformed: body is not UTF-8";
         let shown = String::from_utf8_lossy(req.body);
         let why = (Reason::Malformed, detail);
         refused(
-            app,
+            plugin,
             ex,
             ("auth_result", None),
             &shown,
@@ -222,7 +236,7 @@ pub(super) fn auth_result(app: &App, req: &Request, ex: &Exchange) -> Response {
         );
         return Response::error(400, detail);
     };
-    match check_token(app, ex, text.trim(), "auth_result", None) {
+    match check_token(plugin, ex, text.trim(), "auth_result", None) {
         Ok(checked) => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "accepted\n");
             r.note = checked.note;
@@ -236,14 +250,17 @@ pub(super) fn auth_result(app: &App, req: &Request, ex: &Exchange) -> Response {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::routes::{handle, Method, UI_BODY};
+    use crate::http::Method;
+    use crate::plugin::{handle, UI_BODY};
     use serde_json::Value;
 
-    fn app(extra: &[&str]) -> App {
+    fn plugin(extra: &[&str]) -> Plugin {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        App::new(
+        Plugin::new(
             Config::from_args(&args, &|_| None).unwrap(),
-            &crate::routes::Listening::default(),
+            None,
+            Vec::new(),
+            std::sync::Arc::new(crate::journal::Shared::off()),
         )
     }
 
@@ -271,7 +288,7 @@ mod tests {
 
     #[test]
     fn start_communication_answers_as_the_seed() {
-        let a = app(&[
+        let a = plugin(&[
             "--server-url",
             "http://comm-test.idcontact.test.tweede.golf",
             "--internal-url",
@@ -296,7 +313,7 @@ mod tests {
 
     #[test]
     fn attr_url_left_out_when_disabled_or_result_included() {
-        let a = app(&["--use-attr-url", "false"]);
+        let a = plugin(&["--use-attr-url", "false"]);
         let r = handle(
             &a,
             &req(
@@ -307,7 +324,7 @@ mod tests {
             ),
         );
         assert_eq!(r.body, br#"{"client_url":"http://127.0.0.1:8000/ui"}"#);
-        let a = app(&["--clock", "1615879800"]);
+        let a = plugin(&["--clock", "1615879800"]);
         let body = format!(r#"{{"purpose":"p","auth_result":"{SAMPLE}"}}"#);
         let r = handle(
             &a,
@@ -316,7 +333,7 @@ mod tests {
         assert_eq!(r.body, br#"{"client_url":"http://127.0.0.1:8000/ui"}"#);
         assert_eq!(claim(&r.note, "attributes"), &json!({"email": "bla"}));
         assert_eq!(r.note.fields, vec![("purpose", json!("p"))]);
-        let a = app(&["--clock", "1700000000"]);
+        let a = plugin(&["--clock", "1700000000"]);
         let r = handle(
             &a,
             &req(Method::Post, "/start_communication", None, body.as_bytes()),
@@ -333,7 +350,7 @@ mod tests {
 
     #[test]
     fn start_communication_rejections_name_the_problem() {
-        let a = app(&[]);
+        let a = plugin(&[]);
         for (body, want) in [
             (
                 &b"{"[..],
@@ -388,7 +405,7 @@ mod tests {
     /// one must not break us.
     #[test]
     fn unknown_start_members_are_ignored_and_logged() {
-        let a = app(&[]);
+        let a = plugin(&[]);
         let r = handle(
             &a,
             &req(
@@ -410,7 +427,7 @@ mod tests {
 
     #[test]
     fn ui_with_and_without_result() {
-        let a = app(&["--clock", "1615879800"]);
+        let a = plugin(&["--clock", "1615879800"]);
         let r = handle(&a, &req(Method::Get, "/ui", None, b""));
         assert_eq!((r.status, r.body.as_slice()), (200, UI_BODY.as_bytes()));
         let q = format!("result={}", SAMPLE.replace('.', "%2E"));
@@ -428,7 +445,7 @@ mod tests {
 
     #[test]
     fn auth_result_accepts_sample_at_its_time_and_logs_everything() {
-        let a = app(&["--clock", "1615879800"]);
+        let a = plugin(&["--clock", "1615879800"]);
         let body = format!("\n {SAMPLE} \r\n");
         let r = handle(
             &a,
@@ -443,7 +460,7 @@ mod tests {
 
     #[test]
     fn replays_are_logged_or_refused() {
-        let a = app(&["--clock", "1615879800"]);
+        let a = plugin(&["--clock", "1615879800"]);
         let r1 = handle(
             &a,
             &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
@@ -457,7 +474,7 @@ mod tests {
             (r1.note.verdict, r2.note.verdict),
             (Some("accepted"), Some("replay"))
         );
-        let a = app(&["--clock", "1615879800", "--reject-replays", "true"]);
+        let a = plugin(&["--clock", "1615879800", "--reject-replays", "true"]);
         handle(
             &a,
             &req(Method::Post, "/auth_result", None, SAMPLE.as_bytes()),
@@ -474,7 +491,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_methods() {
-        let a = app(&[]);
+        let a = plugin(&[]);
         assert_eq!(handle(&a, &req(Method::Get, "/", None, b"")).status, 404);
         assert_eq!(handle(&a, &req(Method::Get, "/ui/", None, b"")).status, 404);
         let r = handle(&a, &req(Method::Get, "/auth_result", None, b""));

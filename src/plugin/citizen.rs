@@ -7,8 +7,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::html::{attributes, esc, open_document, open_document_with};
-use super::Response;
+use crate::html::{attributes, esc, open_document, open_document_with};
+use crate::http::Response;
+
+/// The `/ui` page's title and its whole text answer (`--ui text`).
+pub const UI_BODY: &str = "Communication plugin UI";
 
 const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -17,7 +20,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; bas
 pub const STYLE_PATH: &str = "/ui/style.css";
 
 pub fn style() -> Response {
-    Response::new(200, "text/css; charset=utf-8", include_str!("inbox.css"))
+    Response::new(200, "text/css; charset=utf-8", include_str!("../html.css"))
         .with_header("Cache-Control", "no-cache")
 }
 
@@ -25,13 +28,13 @@ pub fn style() -> Response {
 /// answers as text), no token, no claims.
 pub fn refused(detail: &str) -> Response {
     let mut b = String::new();
-    open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
+    open_document(&mut b, UI_BODY, Some(STYLE_PATH));
     let _ = writeln!(
         b,
         ">\n<header><h1>{}</h1></header>\n<main><article class=\"event rejected\">\
          <h2><span class=\"verdict\">rejected</span> the result was refused</h2>\
          <p>{}</p></article></main></body></html>",
-        esc(super::UI_BODY),
+        esc(UI_BODY),
         esc(detail)
     );
     let mut r = Response::new(400, "text/html; charset=utf-8", b);
@@ -50,8 +53,8 @@ pub struct Shown {
 
 pub fn page(result: Option<&Shown>, notice: Option<&str>, again: Option<&str>) -> Response {
     let mut b = String::new();
-    open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
-    let _ = writeln!(b, ">\n<h1>{}</h1>", esc(super::UI_BODY));
+    open_document(&mut b, UI_BODY, Some(STYLE_PATH));
+    let _ = writeln!(b, ">\n<h1>{}</h1>", esc(UI_BODY));
     if let Some(n) = notice {
         let _ = writeln!(b, "<p role=\"status\">{}</p>", esc(n));
     }
@@ -102,11 +105,11 @@ pub fn continue_to(client_url: &str) -> Response {
     let url = esc(client_url);
     let refresh = format!("<meta http-equiv=\"refresh\" content=\"0;url={url}\">");
     let mut b = String::new();
-    open_document_with(&mut b, super::UI_BODY, Some(STYLE_PATH), &refresh);
+    open_document_with(&mut b, UI_BODY, Some(STYLE_PATH), &refresh);
     let _ = writeln!(
         b,
         ">\n<h1>{}</h1><p><a id=\"continue\" href=\"{url}\">Continue to the authentication</a></p></body></html>",
-        esc(super::UI_BODY)
+        esc(UI_BODY)
     );
     let mut r = Response::new(200, "text/html; charset=utf-8", b);
     r.headers.push(("Content-Security-Policy", CSP.into()));
@@ -119,7 +122,7 @@ pub fn continue_to(client_url: &str) -> Response {
 /// answer in time): said plainly, the details are in the inbox.
 pub fn refused_again() -> Response {
     let mut b = String::new();
-    open_document(&mut b, super::UI_BODY, Some(STYLE_PATH));
+    open_document(&mut b, UI_BODY, Some(STYLE_PATH));
     b.push_str(
         ">\n<h1>Authentication could not start</h1>\n<p>The core did not start a new \
          authentication. Go back and try again in a moment.</p></body></html>\n",

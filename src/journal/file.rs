@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::journal::{
-    Accepted, Established, Event, Feedback, Framed, Kind, Outcome, RequestInfo, Shared,
-    JOURNALED_HEADERS,
+use super::event::{
+    cut, Accepted, AuthOnly, Established, Event, Feedback, Framed, Kind, Outcome, RequestInfo,
+    JOURNALED_HEADERS, MAX_EVENT_BYTES, MAX_PURPOSE, MAX_REQUEST_TEXT, ROUTES,
 };
 use crate::jose::Reason;
 use crate::log;
@@ -42,6 +42,17 @@ use crate::log;
 const CHECK_EVERY: usize = 16;
 /// How far from the end the next id is looked for at start.
 const TAIL: u64 = 256 * 1024;
+
+/// What a rewrite reads: the journal as it is now. The store implements
+/// it; the file knows no more of the store than this.
+pub trait Source: Send + Sync {
+    /// Every event held, oldest first.
+    fn snapshot(&self) -> Vec<Arc<Framed>>;
+    /// The newest id.
+    fn last(&self) -> u64;
+    /// How many events the journal holds at most.
+    fn capacity(&self) -> usize;
+}
 
 /// What the writer is asked to append.
 pub enum Line {
@@ -212,7 +223,7 @@ pub fn open(path: &Path) -> Result<Opened, String> {
 /// rewritten from the journal once it holds twice the journal's size, but
 /// never before `loaded` (a rewrite from a journal still being read back
 /// would drop what it has not read yet).
-pub fn start(path: PathBuf, file: File, journal: Arc<Shared>, loaded: Arc<AtomicBool>) -> Sink {
+pub fn start(path: PathBuf, file: File, journal: Arc<dyn Source>, loaded: Arc<AtomicBool>) -> Sink {
     let lost = Arc::new(AtomicU64::new(0));
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let limit = journal.capacity().saturating_mul(2).max(16);
@@ -259,7 +270,7 @@ struct Writer {
     file: File,
     /// The file's length after the last whole line.
     len: u64,
-    journal: Arc<Shared>,
+    journal: Arc<dyn Source>,
     loaded: Arc<AtomicBool>,
     lost: Arc<AtomicU64>,
     /// Lines between rewrites.
@@ -310,7 +321,7 @@ impl Writer {
         // Tried again only after another `limit` lines: a failure that
         // persists is logged once, never per event.
         self.since_rewrite = 0;
-        match rewrite(&self.path, &self.journal, &mut self.file) {
+        match rewrite(&self.path, &*self.journal, &mut self.file) {
             Ok(len) => {
                 self.len = len;
                 if self.rewrite_failing {
@@ -374,7 +385,7 @@ impl Writer {
 /// over (the new file takes the old one's place as the writer's, lock
 /// included). Where nothing can be renamed over it (a single-file bind
 /// mount, a directory not ours), it is rewritten in place instead.
-fn rewrite(path: &Path, journal: &Shared, file: &mut File) -> Result<u64, String> {
+fn rewrite(path: &Path, journal: &dyn Source, file: &mut File) -> Result<u64, String> {
     let events = journal.snapshot();
     let mut body = Vec::new();
     for e in &events {
@@ -424,7 +435,7 @@ fn rewrite(path: &Path, journal: &Shared, file: &mut File) -> Result<u64, String
 /// A line is never longer than an event's bound and its envelope; a
 /// longer one (a corrupt or hand-made file) is skipped, never held whole,
 /// so read-back holds no more than the journal itself would.
-const MAX_FILE_LINE: u64 = super::journal::MAX_EVENT_BYTES as u64 + 4096;
+const MAX_FILE_LINE: u64 = MAX_EVENT_BYTES as u64 + 4096;
 
 enum Next {
     Line,
@@ -656,8 +667,8 @@ fn restore(line: &Value) -> Option<Framed> {
         time_ms,
         // Every route the inbox names (auth-only events came back torn
         // while this list was its own).
-        route: static_of(str_of("route")?, &super::inbox::ROUTES)?,
-        purpose: str_of("purpose").map(|p| super::journal::cut(p, super::journal::MAX_PURPOSE)),
+        route: static_of(str_of("route")?, &ROUTES)?,
+        purpose: str_of("purpose").map(|p| cut(p, MAX_PURPOSE)),
         kind: kind_of(v)?,
         request: v.get("request").and_then(request_of),
         read_back: None,
@@ -674,7 +685,7 @@ fn kind_of(v: &Value) -> Option<Kind> {
         "request" => Kind::Request {
             reason: str_of("reason").map(str::to_owned),
         },
-        "auth_only" => Kind::AuthOnly(super::journal::AuthOnly {
+        "auth_only" => Kind::AuthOnly(AuthOnly {
             auth_method: str_of("auth_method")?.to_owned(),
             url: str_of("url")?.to_owned(),
             result: match u64_of("answer_status") {
@@ -753,7 +764,7 @@ fn request_of(r: &Value) -> Option<RequestInfo> {
         method: str_of("method")?.to_owned(),
         path: str_of("path")?.to_owned(),
         status: u16::try_from(r.get("status")?.as_u64()?).ok()?,
-        fault: str_of("fault").map(|f| super::journal::cut(f, super::journal::MAX_REQUEST_TEXT)),
+        fault: str_of("fault").map(|f| cut(f, MAX_REQUEST_TEXT)),
         ms: r.get("ms").and_then(Value::as_u64).unwrap_or(0),
         client: str_of("client").map(str::to_owned),
         headers,
@@ -762,6 +773,7 @@ fn request_of(r: &Value) -> Option<RequestInfo> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::Shared;
     use super::*;
 
     fn temp(name: &str) -> PathBuf {
@@ -797,7 +809,6 @@ mod tests {
     /// torn line. Every kind of event round-trips.
     #[test]
     fn every_kind_of_event_comes_back() {
-        use super::super::journal::AuthOnly;
         let path = temp("kinds");
         let opened = open(&path).unwrap();
         let journal = Arc::new(Shared::new(10));
@@ -861,7 +872,7 @@ mod tests {
                 "p".repeat(purpose)
             )
         };
-        let max = super::super::journal::MAX_EVENT_BYTES;
+        let max = MAX_EVENT_BYTES;
         file.write_all(line(1, 2000).as_bytes()).unwrap();
         file.write_all(line(2, max + 4096).as_bytes()).unwrap();
         file.write_all(line(3, 10).as_bytes()).unwrap();
@@ -872,7 +883,7 @@ mod tests {
             .iter()
             .map(|e| (e.id, e.purpose.as_ref().map_or(0, String::len)))
             .collect();
-        let cut = super::super::journal::cut(&"p".repeat(2000), 1024).len();
+        let cut = cut(&"p".repeat(2000), 1024).len();
         assert_eq!((got, back.bad), (vec![(1, cut), (3, 10)], 1));
     }
 

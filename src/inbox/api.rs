@@ -22,20 +22,14 @@ use std::borrow::Cow;
 
 use serde_json::json;
 
-use super::guard;
-use super::journal::{Filter, Page};
-use super::query::{id_param, one_of, percent_decode, query_param};
-use super::{page, Answer, App, Method, Request, Response, StreamStart};
+use super::session::session_target;
+use super::state::Inbox;
+use super::stream::StreamStart;
+use super::{guard, page};
+use crate::http::query::{id_param, one_of, percent_decode, query_param};
+use crate::http::{Answer, Method, Request, Response};
+use crate::journal::{Filter, Page, ROUTES, VERDICTS};
 
-pub const ROUTES: [&str; 6] = [
-    "start_communication",
-    "auth_result",
-    "ui",
-    "session",
-    "auth_only",
-    "other",
-];
-pub const VERDICTS: [&str; 5] = ["accepted", "replay", "rejected", "sent", "failed"];
 /// A listing's page when `limit` is not given, and the most it may ask.
 pub const PAGE: usize = 50;
 pub const MAX_PAGE: usize = 1000;
@@ -52,8 +46,8 @@ pub const PRIVATE: [(&str, &str); 4] = [
     ("X-Frame-Options", "DENY"),
 ];
 
-pub fn handle(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
-    let mut answer = guarded(app, req);
+pub fn handle(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
+    let mut answer = guarded(inbox, req);
     if let Some(r) = answer.response_mut() {
         private(r);
     }
@@ -66,10 +60,10 @@ pub fn private(r: &mut Response) {
         .extend(PRIVATE.iter().map(|&(n, v)| (n, Cow::Borrowed(v))));
 }
 
-fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
+fn guarded(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
     use Method::{Delete, Get, Post};
     let host = req.headers.get("host");
-    if !app.inbox_hosts.as_ref().is_some_and(|h| h.allows(host)) {
+    if !inbox.hosts().as_ref().is_some_and(|h| h.allows(host)) {
         return Response::error(421, misdirected(host)).into();
     }
     if matches!(req.method, Post | Delete) {
@@ -88,11 +82,11 @@ fn guarded(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
         }
     }
     match (req.path, req.method) {
-        ("/api/events/stream", Get) => stream(app, req),
-        ("/api/events/wait", Get) => wait(app, req.query),
-        ("/api/auth-only", Post) => core(app, req, false),
-        ("/auth-only", Post) => core(app, req, true),
-        _ => route(app, req).into(),
+        ("/api/events/stream", Get) => stream(inbox, req),
+        ("/api/events/wait", Get) => wait(inbox, req.query),
+        ("/api/auth-only", Post) => core(inbox, req, false),
+        ("/auth-only", Post) => core(inbox, req, true),
+        _ => route(inbox, req).into(),
     }
 }
 
@@ -117,30 +111,30 @@ fn misdirected(host: Option<&str>) -> String {
     )
 }
 
-fn route(app: &App, req: &Request) -> Response {
+fn route(inbox: &Inbox, req: &Request) -> Response {
     use Method::{Delete, Get, Head, Post};
     match (req.path, req.method) {
         ("/", Get | Head) => match listing(req.query, PAGE) {
-            Ok(l) => page::page(app, &l.filter(), l.limit),
+            Ok(l) => page::page(inbox, &l.filter(), l.limit),
             Err(e) => Response::error(400, e),
         },
-        ("/entries", Get) => match (other_run(app, req.query), listing(req.query, MAX_PAGE)) {
+        ("/entries", Get) => match (other_run(inbox, req.query), listing(req.query, MAX_PAGE)) {
             (Some(r), _) => r,
-            (None, Ok(l)) => page::entries(app, &l.filter()),
+            (None, Ok(l)) => page::entries(inbox, &l.filter(), MAX_PAGE),
             (None, Err(e)) => Response::error(400, e),
         },
-        ("/api/events.ndjson", Get | Head) => ndjson(app, req.query),
+        ("/api/events.ndjson", Get | Head) => ndjson(inbox, req.query),
         ("/app.js", Get | Head) => page::script(),
         ("/app.css", Get | Head) => page::style(),
-        ("/api/events", Get | Head) => list(app, req.query),
-        ("/api/events", Delete) => delete(app, req.query, false),
-        ("/api/events/clear", Post) => delete(app, req.query, true),
-        ("/api/reset", Post) => reset(app),
+        ("/api/events", Get | Head) => list(inbox, req.query),
+        ("/api/events", Delete) => delete(inbox, req.query, false),
+        ("/api/events/clear", Post) => delete(inbox, req.query, true),
+        ("/api/reset", Post) => reset(inbox),
         ("/api/reset", _) => Response::method_not_allowed("POST"),
-        ("/api/faults", _) => super::faulted::api(app, req),
-        ("/faults", Get | Head) => page::faults_fragment(app),
-        ("/faults", Post) => super::faulted::form(app, req, false),
-        ("/faults/clear", Post) => super::faulted::form(app, req, true),
+        ("/api/faults", _) => super::faults::api(inbox, req),
+        ("/faults", Get | Head) => page::faults_fragment(inbox),
+        ("/faults", Post) => super::faults::form(inbox, req, false),
+        ("/faults/clear", Post) => super::faults::form(inbox, req, true),
         ("/faults", _) => Response::method_not_allowed("GET, HEAD, POST"),
         ("/faults/clear", _) => Response::method_not_allowed("POST"),
         (
@@ -151,10 +145,10 @@ fn route(app: &App, req: &Request) -> Response {
         ("/api/events", _) => Response::method_not_allowed("GET, HEAD, DELETE"),
         ("/api/events/clear", _) => Response::method_not_allowed("POST"),
         ("/api/auth-only" | "/auth-only", _) => Response::method_not_allowed("POST"),
-        (p, Post) if session_target(p).is_some() => super::session::feedback_route(app, req),
-        (p, Get | Head) if event_target(p).is_some() => one_event(app, p, req.query),
+        (p, Post) if session_target(p).is_some() => super::session::feedback_route(inbox, req),
+        (p, Get | Head) if event_target(p).is_some() => one_event(inbox, p, req.query),
         (p, Get | Head) if page_target(p).is_some() => match page_target(p) {
-            Some(id) => super::event_page::page(app, id),
+            Some(id) => super::event_page::page(inbox, id),
             None => Response::error(404, "not found"),
         },
         (p, _) if event_target(p).is_some() => Response::method_not_allowed("GET, HEAD"),
@@ -163,8 +157,8 @@ fn route(app: &App, req: &Request) -> Response {
 }
 
 /// A request to the core: parked until it answers.
-fn core(app: &App, req: &Request, form: bool) -> Answer<StreamStart, Waiting> {
-    match super::auth_only::from_inbox(app, req, form) {
+fn core(inbox: &Inbox, req: &Request, form: bool) -> Answer<StreamStart, Waiting> {
+    match super::auth_only::from_inbox(inbox, req, form) {
         Ok((a, until)) => Answer::Park(Waiting::Core(a, form), until),
         Err(r) => Answer::Now(*r),
     }
@@ -174,7 +168,7 @@ fn core(app: &App, req: &Request, form: bool) -> Answer<StreamStart, Waiting> {
 /// `POST /api/events/clear`): deletes what the filters match, everything
 /// without one; the replay cache is kept unless `replays=clear`, and the
 /// answer says which.
-fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
+fn delete(inbox: &Inbox, query: Option<&str>, form: bool) -> Response {
     let l = match listing(query, MAX_PAGE) {
         Ok(l) => l,
         Err(e) => return Response::error(400, e),
@@ -182,13 +176,13 @@ fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
     let replays = match query_param(query, "replays").as_deref() {
         None | Some("" | "keep") => "kept",
         Some("clear") => {
-            app.clear_replays();
+            inbox.clear_replays();
             "cleared"
         }
         Some(_) => return Response::error(400, "replays must be keep or clear"),
     };
     let filter = l.filter();
-    let journal = app.shared_journal();
+    let journal = inbox.shared_journal();
     let lost_before = journal.file_lines_lost();
     let n = if filter.is_everything() {
         journal.clear()
@@ -219,13 +213,18 @@ fn delete(app: &App, query: Option<&str>, form: bool) -> Response {
 /// `POST /api/reset`: everything a test run leaves behind, in one call
 /// (WireMock's `/__admin/reset`): the journal, the replay cache, every
 /// fault; the answer says how much of each went.
-fn reset(app: &App) -> Response {
-    let journal = app.shared_journal();
+fn reset(inbox: &Inbox) -> Response {
+    let journal = inbox.shared_journal();
     let lost_before = journal.file_lines_lost();
     let deleted = journal.clear();
-    app.clear_replays();
-    let faults: Vec<&str> = app.faults.clear(None).iter().map(|r| r.name()).collect();
-    app.faults_changed();
+    inbox.clear_replays();
+    let faults: Vec<&str> = inbox
+        .faults()
+        .clear(None)
+        .iter()
+        .map(|r| r.name())
+        .collect();
+    inbox.faults_changed();
     let mut answer = json!({ "deleted": deleted, "replays": "cleared", "faults_cleared": faults });
     if let (Some(saved), Some(o)) = (journal.file_saved(lost_before), answer.as_object_mut()) {
         o.insert(
@@ -248,11 +247,11 @@ fn page_target(path: &str) -> Option<u64> {
 
 /// `GET /api/events/{id}`: the event, as the listing has it;
 /// `?download=1` as a file.
-fn one_event(app: &App, path: &str, query: Option<&str>) -> Response {
+fn one_event(inbox: &Inbox, path: &str, query: Option<&str>) -> Response {
     let Some(id) = event_target(path) else {
         return Response::error(404, "not found");
     };
-    let Some(e) = app.journal().get(id) else {
+    let Some(e) = inbox.journal().get(id) else {
         return Response::error(404, format!("no event {id} in the journal"));
     };
     let r = Response::new(200, "application/json", e.json_text().to_vec());
@@ -267,12 +266,12 @@ fn one_event(app: &App, path: &str, query: Option<&str>) -> Response {
 
 /// `GET /api/events.ndjson[?filters]`: the matching journal, oldest
 /// first, one event per line.
-fn ndjson(app: &App, query: Option<&str>) -> Response {
+fn ndjson(inbox: &Inbox, query: Option<&str>) -> Response {
     let l = match listing(query, MAX_PAGE) {
         Ok(l) => l,
         Err(e) => return Response::error(400, e),
     };
-    let page: Page = app.journal().page(&l.filter(), usize::MAX);
+    let page: Page = inbox.journal().page(&l.filter(), usize::MAX);
     let mut body = Vec::new();
     for e in page.events.iter().rev() {
         body.extend_from_slice(e.json_text());
@@ -289,15 +288,15 @@ fn ndjson(app: &App, query: Option<&str>) -> Response {
 #[derive(Debug)]
 pub enum Waiting {
     Event(EventWait),
-    Core(super::auth_only::Asking, bool),
+    Core(crate::plugin::again::Asking, bool),
 }
 
 impl Waiting {
     /// Its answer, if it has one now.
-    pub fn answer(&self, app: &App) -> Option<Response> {
+    pub fn answer(&self, inbox: &Inbox) -> Option<Response> {
         let mut r = match self {
-            Waiting::Event(w) => w.answer(app)?,
-            Waiting::Core(a, form) => super::auth_only::inbox_answer(app, a, *form)?,
+            Waiting::Event(w) => w.answer(inbox)?,
+            Waiting::Core(a, form) => super::auth_only::inbox_answer(inbox, a, *form)?,
         };
         private(&mut r);
         Some(r)
@@ -323,8 +322,8 @@ pub struct EventWait {
 
 impl EventWait {
     /// Its answer, if the journal now holds a match.
-    fn answer(&self, app: &App) -> Option<Response> {
-        let e = app
+    fn answer(&self, inbox: &Inbox) -> Option<Response> {
+        let e = inbox
             .journal()
             .first_after(self.after, &self.listing.filter())?;
         Some(Response::new(
@@ -339,13 +338,13 @@ impl EventWait {
 /// the oldest matching event after `after` (default: the newest now) at
 /// once if there is one; else the request waits, parked in the inbox's
 /// loop, until one is recorded (200) or `timeout` passes (204).
-fn wait(app: &App, query: Option<&str>) -> Answer<StreamStart, Waiting> {
+fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<StreamStart, Waiting> {
     let l = match listing(query, 1) {
         Ok(l) => l,
         Err(e) => return Response::error(400, e).into(),
     };
     let after = match id_param(query, "after") {
-        Ok(a) => a.unwrap_or_else(|| app.last_event()),
+        Ok(a) => a.unwrap_or_else(|| inbox.last_event()),
         Err(e) => return Response::error(400, e).into(),
     };
     let timeout = match query_param(query, "timeout") {
@@ -362,19 +361,11 @@ fn wait(app: &App, query: Option<&str>) -> Answer<StreamStart, Waiting> {
         },
     };
     let waiting = Waiting::Event(EventWait { after, listing: l });
-    if let Some(r) = waiting.answer(app) {
+    if let Some(r) = waiting.answer(inbox) {
         return Answer::Now(r);
     }
     let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     Answer::Park(waiting, until)
-}
-
-/// `/api/events/{id}/session`: the id.
-pub fn session_target(path: &str) -> Option<u64> {
-    path.strip_prefix("/api/events/")?
-        .strip_suffix("/session")?
-        .parse()
-        .ok()
 }
 
 fn since(query: Option<&str>) -> Result<Option<u64>, String> {
@@ -447,27 +438,27 @@ fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, String>
 
 /// `run=ID` of another run of the server: its ids name other events
 /// here, so a follow-up (`since=`) must start over. 409, naming this run.
-fn other_run(app: &App, query: Option<&str>) -> Option<Response> {
+fn other_run(inbox: &Inbox, query: Option<&str>) -> Option<Response> {
     let asked = query_param(query, "run").filter(|r| !r.is_empty())?;
-    if asked == app.run() {
+    if asked == inbox.run() {
         return None;
     }
     let body = serde_json::json!({
         "error": format!(
             "run {} is over: the server restarted as run {}, whose ids name other events; list again without since",
             crate::log::shown(&asked),
-            app.run()
+            inbox.run()
         ),
         "field": "run",
-        "run": app.run(),
+        "run": inbox.run(),
     });
     let mut r = json_response(&body);
     r.status = 409;
     Some(r)
 }
 
-fn list(app: &App, query: Option<&str>) -> Response {
-    if let Some(r) = other_run(app, query) {
+fn list(inbox: &Inbox, query: Option<&str>) -> Response {
+    if let Some(r) = other_run(inbox, query) {
         return r;
     }
     let l = match listing(query, PAGE) {
@@ -476,14 +467,14 @@ fn list(app: &App, query: Option<&str>) -> Response {
     };
     // Pointer copies under the lock; serialised after it is released.
     let (page, last): (Page, u64) = {
-        let j = app.journal();
+        let j = inbox.journal();
         (j.page(&l.filter(), l.limit), j.last_id())
     };
     // Each event's JSON as it was serialised when recorded, copied, not
     // parsed and serialised again.
     let mut body = format!(
         "{{\"run\":\"{}\",\"last_id\":{last},\"events\":[",
-        app.run()
+        inbox.run()
     )
     .into_bytes();
     for (i, e) in page.events.iter().enumerate() {
@@ -515,7 +506,7 @@ fn json_response(v: &serde_json::Value) -> Response {
 /// The stream's opening: a reconnection delay; the entries after `since`
 /// (or the browser's `Last-Event-ID` on a reconnection) follow from the
 /// journal as the client takes them, never all at once.
-fn stream(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
+fn stream(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
     let since = match since(req.query) {
         Ok(s) => s,
         Err(e) => return Response::error(400, e).into(),
@@ -525,7 +516,7 @@ fn stream(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
         .get("last-event-id")
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = match (since, resumed) {
-        (None, None) => app.last_event(),
+        (None, None) => inbox.last_event(),
         (a, b) => a.max(b).unwrap_or(0),
     };
     // The run first: a client reconnecting after a restart learns that
@@ -535,14 +526,14 @@ fn stream(app: &App, req: &Request) -> Answer<StreamStart, Waiting> {
         "text/event-stream",
         format!(
             "retry: 2000\n\nevent: run\ndata: {{\"run\":\"{}\"}}\n\n",
-            app.run()
+            inbox.run()
         )
         .into_bytes(),
     );
     let start = StreamStart {
         after,
-        clears: app.shared_journal().clears(),
-        faults: app.faults.version(),
+        clears: inbox.shared_journal().clears(),
+        faults: inbox.faults().version(),
     };
     Answer::Stream(opening, start)
 }
