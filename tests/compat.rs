@@ -189,6 +189,13 @@ fn the_original_sample_configuration_is_a_drop_in() {
         ),
         "{log}"
     );
+    // Told to fix it where this user keeps keys: the file, not flags only.
+    assert!(
+        log.contains(&format!(
+            "Set decryption_privkey and signature_pubkey in {IDC_SAMPLE} (or pass"
+        )),
+        "{log}"
+    );
     assert!(
         log.contains(&format!(
             "configuration from {IDC_SAMPLE} (Rocket profile release)"
@@ -310,6 +317,24 @@ fn malformed_rocket_configuration_is_one_line_and_exit_2() {
     }
     let out = command(&[]).env("ROCKET_CONFIG", "").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A missing file is named as the user named it: the variable, or
+    // the flag (it said --config for both).
+    let missing = dir.join("missing.toml");
+    let by_env = command(&[])
+        .env("ROCKET_CONFIG", &missing)
+        .output()
+        .unwrap();
+    let by_flag = command(&["--config", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    for (out, named) in [(by_env, "ROCKET_CONFIG"), (by_flag, "--config")] {
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(
+            err.trim_end(),
+            format!("comm-test: {named} {missing:?}: no such file or directory")
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

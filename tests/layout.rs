@@ -1,4 +1,4 @@
-//! The layout the README's "How it is built" shows, kept true: every
+//! The layout the crate docs' "How it is built" show, kept true: every
 //! source file opens with a comment naming its concern, the transport
 //! names no route, and the modules depend on each other one way only.
 
@@ -335,4 +335,33 @@ fn no_folder_holds_over_22_percent_of_the_code_or_12_files() {
         assert!(n <= 12, "{} holds {n} files", dir.display());
         assert!(share <= 22, "{} holds {share}% of the code", dir.display());
     }
+}
+
+/// The README is for the people who use the plugin, in the order they need
+/// it, and short enough to read: how it is built lives in the crate docs,
+/// the figures in the bench's README.
+#[test]
+fn the_readme_is_a_users_and_at_most_35_kb() {
+    let readme = include_str!("../README.md");
+    assert!(readme.len() <= 35 * 1024, "README is {} bytes", readme.len());
+    let order = [
+        "## The two commands",
+        "## Running it in docker compose",
+        "## The plugin API",
+        "## The inbox",
+        "## Automated tests",
+        "## Faults on demand",
+        "## Authentication during communication",
+        "## The conformance kit",
+        "## Configuration",
+        "## Migrating from the original plugin",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|h| readme.find(h).unwrap_or_else(|| panic!("no {h}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{order:?} out of order");
+    assert!(!readme.contains("## How it is built"));
+    let bench = include_str!("bench/README.md");
+    assert!(bench.starts_with("# Results"));
 }

@@ -27,7 +27,8 @@ pub fn help() -> String {
          Decodes TOKEN (or standard input) exactly as the server does and prints both\n\
          protected headers, the claims and the keys that matched, as JSON.\n\
          Exit 0 accepted, 1 rejected (reason on stderr), 2 bad usage.\n\n\
-         example:\n  comm-test decode --clock 2021-03-16T07:30:00Z < tests/data/sample-token.jwt\n\n{}",
+         example: a token captured on 2021-03-16, replayed at its own time\n  \
+         comm-test decode --clock 2021-03-16T07:30:00Z < captured.jwt\n\n{}",
         options_help(OPTIONS)
     )
 }

@@ -126,7 +126,8 @@ fn overview() -> String {
         s.push_str(&format!("  {:<8} {}\n", c.name, c.summary));
     }
     s.push('\n');
-    s.push_str(serve::HELP);
+    // The server's text without its own usage line: said above already.
+    s.push_str(serve::HELP.trim_start_matches(serve::USAGE).trim_start());
     s.push_str(&config::usage());
     s
 }
@@ -160,7 +161,10 @@ fn options_help(options: &[Flag]) -> String {
                 }
             }
             Flag::Own(flag, value, help) => {
-                s.push_str(&format!("  {flag} {value}\n      {help}\n"))
+                // A switch has no value: no blank after its name.
+                s.push_str(format!("  {flag} {value}").trim_end());
+                s.push('\n');
+                s.push_str(&config::wrap(help, "      ", 80));
             }
         }
     }

@@ -9,6 +9,9 @@ use crate::app::{App, Listening};
 use crate::config::{Config, ConfigError, Env, Inbox};
 use crate::{http, inbox, journal, log, plugin};
 
+/// The first line of `HELP`.
+pub const USAGE: &str = "usage: comm-test [OPTIONS]";
+
 pub const HELP: &str = "usage: comm-test [OPTIONS]
 
 Serves the ID Contact communication plugin API on --listen and the tester's
@@ -224,9 +227,17 @@ fn log_start(
         .collect();
     if !published.is_empty() {
         let whence = if config.test_keys { "built-in " } else { "" };
+        // Told where this user configures keys: their Rocket file, or flags.
+        let fix = match &config.rocket {
+            Some(r) if !config.test_keys && r.file != crate::config::rocket::ENV_ONLY => format!(
+                "Set decryption_privkey and signature_pubkey in {} (or pass --decryption-key and --signature-key) for real keys.",
+                r.file
+            ),
+            _ => "Pass --decryption-key and --signature-key for real keys.".to_owned(),
+        };
         log::message(&format!(
             "WARNING: using the {whence}PUBLIC ID Contact test keys (fingerprint {}); \
-             anyone can mint tokens this server accepts. Pass --decryption-key and --signature-key for real keys.",
+             anyone can mint tokens this server accepts. {fix}",
             dedup(published).join(", ")
         ));
     }

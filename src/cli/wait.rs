@@ -41,7 +41,7 @@ const OPTIONS: &[Flag] = &[
     Flag::Own(
         "--route",
         "ROUTE",
-        "start_communication, auth_result, ui or session",
+        "start_communication, auth_result, ui, session, auth_only or other",
     ),
     Flag::Own(
         "--verdict",

@@ -1,5 +1,5 @@
 //! `NAME[:PORT]`, as `--inbox-host` takes it and as a request's `Host`
-//! carries it: parsed once, compared as parsed (`routes::guard`).
+//! carries it: parsed once, compared as parsed (`inbox::guard`).
 
 use std::net::SocketAddr;
 

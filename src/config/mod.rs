@@ -153,9 +153,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "FILE",
         default: "none",
         range: None,
-        help: "the original plugin's Rocket TOML file: profiles [default], ROCKET_PROFILE\n      \
-         (default release), [global]; ROCKET_* variables override it, and our own\n      \
-         flags and COMM_TEST_* variables override both (README, \"Migrating\")",
+        help: "the original plugin's Rocket TOML file: profiles [default], ROCKET_PROFILE (default release), [global]; ROCKET_* variables override it, and our own flags and COMM_TEST_* variables override both (README, \"Migrating\")",
     },
     Opt {
         flag: "--listen",
@@ -171,8 +169,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "URL",
         default: "http://<listen host>:<port>",
         range: None,
-        help: "public base URL; client_url is <URL>/ui. The default follows --listen\n      \
-         (its bound port; a wildcard address gives localhost)",
+        help: "public base URL; client_url is <URL>/ui. The default follows --listen (its bound port; a wildcard address gives localhost)",
     },
     Opt {
         flag: "--internal-url",
@@ -196,9 +193,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "[KID=]FILE",
         default: "built-in test keys",
         range: None,
-        help: "private key PEM for the outer JWE; repeatable (env: comma-separated).\n      \
-         KID: 1-64 of A-Z a-z 0-9 . _ - : (no other character); a path containing\n      \
-         '=' is written with its KID, or with an empty one: =PATH",
+        help: "private key PEM for the outer JWE; repeatable (env: comma-separated). KID: 1-64 of A-Z a-z 0-9 . _ - : (no other character); a path containing '=' is written with its KID, or with an empty one: =PATH",
     },
     Opt {
         flag: "--signature-key",
@@ -218,8 +213,7 @@ pub const OPTIONS: &[Opt] = &[
             max: 253_402_300_799,
             why: "the last second of 9999, the last RFC 3339 can write",
         }),
-        help: "validate tokens at this fixed time (replaying captured tokens), as Unix\n      \
-         seconds or RFC 3339 (2021-03-16T07:30:00Z)",
+        help: "validate tokens at this fixed time (replaying captured tokens), as Unix seconds or RFC 3339 (2021-03-16T07:30:00Z)",
     },
     Opt {
         flag: "--leeway",
@@ -299,8 +293,7 @@ pub const OPTIONS: &[Opt] = &[
             max: 64,
             why: "each loop is one core's worth of work",
         }),
-        help: "request-handling loops; 1 keeps the server single-threaded, auto is one\n      \
-         per available core",
+        help: "request-handling loops; 1 keeps the server single-threaded, auto is one per available core",
     },
     Opt {
         flag: "--inbox",
@@ -308,8 +301,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "ADDR|off",
         default: "127.0.0.1:8001",
         range: None,
-        help: "the tester's inbox (page, JSON API, event stream) on its own listener;\n      \
-         it shows personal data: a non-loopback address is warned about at start",
+        help: "the tester's inbox (page, JSON API, event stream) on its own listener; it shows personal data: a non-loopback address is warned about at start",
     },
     Opt {
         flag: "--inbox-host",
@@ -318,9 +310,7 @@ pub const OPTIONS: &[Opt] = &[
         default: "none",
         range: None,
         help:
-            "further names the inbox answers to (a reverse proxy's); repeatable. Any other\n      \
-         Host gets 421: a page re-pointed at us by DNS rebinding reads nothing. Its\n      \
-         own IP:PORT, and localhost, 127.0.0.1, [::1] on loopback, always work",
+            "further names the inbox answers to (a reverse proxy's); repeatable. Any other Host gets 421: a page re-pointed at us by DNS rebinding reads nothing. Its own IP:PORT, and localhost, 127.0.0.1, [::1] on loopback, always work",
     },
     Opt {
         flag: "--journal-size",
@@ -340,9 +330,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "PATH",
         default: "none",
         range: None,
-        help: "keep the journal in PATH too (JSON lines, created 0600, never through a link) and\n      \
-         read it back at start, so a restart keeps the inbox; PATH stays within twice the\n      \
-         journal's size. Needs the inbox",
+        help: "keep the journal in PATH too (JSON lines, created 0600, never through a link) and read it back at start, so a restart keeps the inbox; PATH stays within twice the journal's size. Needs the inbox",
     },
     Opt {
         flag: "--fault",
@@ -350,12 +338,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "ROUTE[:KEY=VALUE,…]",
         default: "none",
         range: None,
-        help: "misbehave on demand; repeatable (env: separated by ;), one per route.\n      \
-         ROUTE: start_communication, ui, auth_result. KEYs: status=100-599, body=TEXT\n      \
-         (last: takes the rest, commas too), delay_ms=0-60000, close, times=N (default:\n      \
-         until cleared), answer=malformed_json|no_client_url (start_communication).\n      \
-         E.g. ui:status=503,body=down  start_communication:delay_ms=6000,times=1.\n      \
-         Set and cleared at run time too: the inbox's /api/faults (README, \"Faults\")",
+        help: "misbehave on demand; repeatable (env: separated by ;), one per route. ROUTE: start_communication, ui, auth_result. KEYs: status=100-599, body=TEXT (last: takes the rest, commas too), delay_ms=0-60000, close, times=N (default: until cleared), answer=malformed_json|no_client_url (start_communication). E.g. ui:status=503,body=down  start_communication:delay_ms=6000,times=1. Set and cleared at run time too: the inbox's /api/faults (README, \"Faults on demand\")",
     },
     Opt {
         flag: "--core-url",
@@ -363,9 +346,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "URL",
         default: "none",
         range: None,
-        help: "the core, for authentication during communication: POST /api/auth-only\n      \
-         (and the page's button) ask <URL>/start for one. Needs --auth-only-key; the only\n      \
-         destination of those requests, and never one of session feedback",
+        help: "the core, for authentication during communication: POST /api/auth-only (and the page's button) ask <URL>/start for one. Needs --auth-only-key; the only destination of those requests, and never one of session feedback",
     },
     Opt {
         flag: "--auth-only-key",
@@ -373,8 +354,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "KID=FILE",
         default: "none",
         range: None,
-        help: "private key PEM (RSA: RS256, P-256: ES256) that signs those requests; the KID\n      \
-         is required: the core picks its verifier by kid ([global.authonly_request_keys.KID])",
+        help: "private key PEM (RSA: RS256, P-256: ES256) that signs those requests; the KID is required: the core picks its verifier by kid ([global.authonly_request_keys.KID])",
     },
     Opt {
         flag: "--auth-only-method",
@@ -382,9 +362,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "TAG",
         default: "none",
         range: None,
-        help: "with --ui html: the citizen's page offers \"Authenticate again\" with this\n      \
-         auth_method, for the purpose its session was started with (at most once per\n      \
-         session every 10 s)",
+        help: "with --ui html: the citizen's page offers \"Authenticate again\" with this auth_method, for the purpose its session was started with (at most once per session every 10 s)",
     },
     Opt {
         flag: "--session-feedback",
@@ -392,8 +370,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "HOST[:PORT],…|*",
         default: "off",
         range: None,
-        help: "send user_active and logout to a result's session_url, only on these hosts\n      \
-         (a bare host: any port; * : anywhere). Off by default: a token chooses the URL",
+        help: "send user_active and logout to a result's session_url, only on these hosts (a bare host: any port; * : anywhere). Off by default: a token chooses the URL",
     },
     Opt {
         flag: "--ui",
@@ -409,10 +386,7 @@ pub const OPTIONS: &[Opt] = &[
         value: "auto|id-contact|verder-helpen",
         default: "auto",
         range: None,
-        help: "the claims' spelling: auto takes what a consumer of either ecosystem\n      \
-         takes and names which it matched; id-contact only sub id-contact-attributes\n      \
-         with status succes/failed; verder-helpen only verder-helpen-attributes\n      \
-         with success/failed",
+        help: "the claims' spelling: auto takes what a consumer of either ecosystem takes and names which it matched; id-contact only sub id-contact-attributes with status succes/failed; verder-helpen only verder-helpen-attributes with success/failed",
     },
     Opt {
         flag: "--log-format",
@@ -428,15 +402,44 @@ impl Opt {
     /// The option's entry in `--help`: flag and value, what it does, its
     /// range and why, its variable and its default.
     pub fn describe(&self) -> String {
-        let mut s = format!("  {} {}\n      {}", self.flag, self.value, self.help);
+        let mut text = self.help.to_owned();
         if let Some(r) = self.range {
-            s.push_str(&format!(";\n      {}-{}: {}", r.min, r.max, r.why));
+            text.push_str(&format!("; {}-{}: {}", r.min, r.max, r.why));
         }
+        let mut s = format!("  {} {}\n", self.flag, self.value);
+        s.push_str(&wrap(&text, "      ", 80));
         s.push_str(&format!(
-            "\n      env {}; default: {}\n",
+            "      env {}; default: {}\n",
             self.env, self.default
         ));
         s
+    }
+
+    /// Its row of the README's configuration table: the same words as
+    /// `describe`, so the two cannot differ.
+    pub fn markdown_row(&self) -> String {
+        // Markdown: a pipe ends a cell, `<…>` is a tag, `*…*` emphasis.
+        let cell = |t: &str| {
+            t.replace('|', "\\|")
+                .replace('<', "&lt;")
+                .replace('*', "\\*")
+        };
+        let mut text = self.help.to_owned();
+        if let Some(r) = self.range {
+            text.push_str(&format!("; {}–{}: {}", r.min, r.max, r.why));
+        }
+        let default = if self.default.contains(' ') || ["none", "off"].contains(&self.default) {
+            cell(self.default)
+        } else {
+            format!("`{}`", cell(self.default))
+        };
+        format!(
+            "| `{} {}` | `{}` | {default} | {} |\n",
+            self.flag,
+            cell(self.value),
+            self.env,
+            cell(&text)
+        )
     }
 
     /// How the flag reader takes it: `BOOL` options are switches.
@@ -464,6 +467,40 @@ fn default_of(flag: &str) -> &'static str {
 /// A PEM key is a few KB (RSA-4096 PKCS#8 is 3.3 KB); anything larger is
 /// not a key, and is not read.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// `text` in lines of at most `width` columns (a longer word alone on
+/// its line), each after `indent`.
+pub fn wrap(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if line.len() > indent.len() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The README's configuration table, generated from `OPTIONS` (a test
+/// holds the README to it).
+pub fn options_table() -> String {
+    let mut s =
+        String::from("| option | environment | default | meaning |\n| --- | --- | --- | --- |\n");
+    for o in OPTIONS {
+        s.push_str(&o.markdown_row());
+    }
+    s
+}
 
 pub fn usage() -> String {
     let mut s = String::from(
@@ -513,13 +550,22 @@ impl<'a> Settings<'a> {
     /// `ROCKET_CONFIG` names, else `./Rocket.toml` if there is one, else
     /// the `ROCKET_*` variables alone if any is set.
     pub fn with_rocket(mut self) -> Result<Self, ConfigError> {
+        // Named as the user named it: the flag, the variable, or Rocket's
+        // own default file.
+        let named = if self.flags.iter().any(|(n, _)| n == "--config") {
+            "--config"
+        } else {
+            "ROCKET_CONFIG"
+        };
         let file = match self.one("--config")? {
-            Some(f) => Some(f),
-            None if std::path::Path::new("Rocket.toml").is_file() => Some("Rocket.toml".into()),
+            Some(f) => Some((named, f)),
+            None if std::path::Path::new("Rocket.toml").is_file() => {
+                Some(("the Rocket configuration", "Rocket.toml".into()))
+            }
             None => None,
         };
-        if let Some(file) = file {
-            let text = read_small_file("--config", &file, MAX_CONFIG_FILE)?;
+        if let Some((named, file)) = file {
+            let text = read_small_file(named, &file, MAX_CONFIG_FILE)?;
             self.rocket = Some(rocket::load(&file, &text, self.env)?);
         } else if rocket::named_in_env(self.env) {
             self.rocket = Some(rocket::load(rocket::ENV_ONLY, "", self.env)?);

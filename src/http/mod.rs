@@ -5,6 +5,9 @@
 //! (`request.rs`) and handed, complete, to a `Service` (`service.rs`),
 //! whose answers are framed by `response.rs`. Each listener gets loops of
 //! its own: nothing one service does takes a turn from another's clients.
+//! Two helpers every application on it uses: the query string
+//! (`query.rs`) and the cross-site defence for changing requests
+//! (`cross_site.rs`); neither names a route.
 //!
 //! What one client can take, and no more:
 //! - **Its turn.** Connections with work are served round-robin, one

@@ -67,7 +67,7 @@
 //! - **Tag truncation**: tag length must be exactly 16 (9, 10).
 //! - **Marvin / Bleichenbacher-style RSA timing**: RSA1_5 is not allowed;
 //!   `rsa` 0.10 blinds with the RNG we hand it and decodes OAEP in
-//!   constant time (RUSTSEC-2023-0071; README, "The advisory"); a failed
+//!   constant time (RUSTSEC-2023-0071; the crate docs, "The advisory"); a failed
 //!   unwrap takes the random-CEK path, so it fails where a bad tag fails
 //!   (8a, 12); malformed lengths are refused before any private-key
 //!   operation (7), so they reveal nothing of it. `just timing` compares
@@ -108,7 +108,7 @@
 //!   constant-time compare; SHA-1 for OAEP; SHA-256 for Concat KDF and fingerprints.
 //! - `base64`: base64url. `serde`, `serde_json` (+ `itoa`, `memchr`, `zmij`):
 //!   JSON. (Outside `jose`: `httparse`, `mio` + `libc`, `signal-hook`
-//!   + `signal-hook-registry`; see the README.)
+//!   + `signal-hook-registry`; the README's "Dependencies" says why each.)
 
 pub(crate) mod b64;
 pub(crate) mod cbc_hmac;

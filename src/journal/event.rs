@@ -27,7 +27,7 @@ pub const DEFAULT_CAPACITY: usize = 200;
 /// 16 KiB token, the headers' text, which the token's base64 holds in
 /// less than its length, and the claims, likewise), the typed claims
 /// once more (less than the token), and bookkeeping. Measured worst:
-/// about 29 KB (README, "The tester's inbox").
+/// about 29 KB (`tests/bench/README.md`).
 pub const MAX_EVENT_BYTES: usize = 48 * 1024;
 
 /// The routes an event is journaled under: a listing's `route` filter.
@@ -345,7 +345,7 @@ impl Event {
         }
     }
 
-    /// The JSON shape of `GET /api/events` (README, "The tester's inbox").
+    /// The JSON shape of `GET /api/events` (README, "Automated tests").
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "id": self.id,
