@@ -61,7 +61,7 @@ fn the_core_verifies_our_rs256_request_and_its_client_url_comes_back() {
     assert_eq!(r.status, 200, "{}", r.text());
     let got = json_of(&r);
     assert_eq!(got["client_url"], format!("{}/auth/1", core.url()));
-    assert_eq!(got["status"], 200);
+    assert_eq!(got["answer_status"], 200);
     let seen = core.seen();
     assert_eq!(seen.len(), 1);
     let seen = &seen[0];
@@ -134,7 +134,7 @@ fn a_core_that_refuses_or_cannot_be_reached_is_a_502_naming_why() {
     let s = server(&core, "comm-test=keys/idcontact-test-rsa.key.pem", &[]);
     let r = ask(&s, &json!({"purpose": "p", "auth_method": "irma"}));
     assert_eq!(r.status, 502);
-    assert_eq!(json_of(&r)["status"], 400);
+    assert_eq!(json_of(&r)["answer_status"], 400);
     assert!(json_of(&r)["error"]
         .as_str()
         .unwrap()

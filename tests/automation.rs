@@ -80,7 +80,7 @@ fn a_waiter_gets_the_next_result_its_filters_match_and_nothing_before() {
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     let e = json_of(&r);
     assert_eq!(e["id"].as_u64().unwrap(), last + 3);
-    assert_eq!(e["attributes"]["email"], "wanted@example.nl");
+    assert_eq!(e["claims"]["attributes"]["email"], "wanted@example.nl");
     assert_eq!(e["verdict"], "accepted");
 }
 
@@ -153,7 +153,7 @@ fn one_event_by_id_and_search_over_decoded_values() {
 
     let r = s.inbox_request("GET", "/api/events/1");
     assert_eq!(r.status, 200);
-    assert_eq!(json_of(&r)["attributes"]["city"], "Utrecht");
+    assert_eq!(json_of(&r)["claims"]["attributes"]["city"], "Utrecht");
     let r = s.inbox_request("GET", "/api/events/99");
     assert_eq!(
         (r.status, r.text().as_str()),
@@ -256,7 +256,7 @@ fn comm_test_wait_prints_the_matching_event_and_exits_0() {
         String::from_utf8_lossy(&out.stderr)
     );
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(e["attributes"]["email"], "wanted@example.nl");
+    assert_eq!(e["claims"]["attributes"]["email"], "wanted@example.nl");
     assert_eq!(e["id"].as_u64().unwrap(), after.parse::<u64>().unwrap() + 2);
 }
 
@@ -357,7 +357,7 @@ fn every_public_request_is_journaled_with_its_answer_but_health_checks() {
             (
                 e["route"].as_str().unwrap(),
                 e["kind"].as_str().unwrap(),
-                e["request"]["status"].as_u64().unwrap(),
+                e["request"]["http_status"].as_u64().unwrap(),
                 e["request"]["path"].as_str().unwrap(),
             )
         })
@@ -719,7 +719,10 @@ fn the_journal_file_survives_a_restart_and_a_torn_last_line() {
     );
     let e1 = json_of(&second.inbox_request("GET", "/api/events/1"));
     assert_eq!(
-        (e1["verdict"].clone(), e1["attributes"]["email"].clone()),
+        (
+            e1["verdict"].clone(),
+            e1["claims"]["attributes"]["email"].clone()
+        ),
         (json!("accepted"), json!("bla"))
     );
     assert!(
@@ -1021,7 +1024,7 @@ fn wait_finds_the_event_that_arrived_just_before_it() {
     assert_eq!(code, 0, "{err}");
     let e: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        (e["id"].as_u64(), &e["attributes"]["email"]),
+        (e["id"].as_u64(), &e["claims"]["attributes"]["email"]),
         (Some(1), &json!("wanted@example.nl"))
     );
     let (code, out, _) = common::run(

@@ -498,7 +498,12 @@ fn the_digid_plugins_shape_is_accepted_on_defaults_and_named_everywhere() {
     let listing: Value = serde_json::from_slice(&r.body).unwrap();
     let e = &listing["events"][0];
     assert_eq!(
-        (&e["sub"], &e["status"], &e["profile"], &e["profile_note"]),
+        (
+            &e["claims"]["sub"],
+            &e["claims"]["status"],
+            &e["profile"],
+            &e["profile_note"]
+        ),
         (
             &json!(IDC),
             &json!("success"),

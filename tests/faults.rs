@@ -74,10 +74,10 @@ fn a_status_fault_answers_the_next_n_requests_then_the_usual_answer_returns() {
         (200, "Communication plugin UI".into())
     );
     let e = newest(&s);
-    assert_eq!(e["request"]["status"], 200);
+    assert_eq!(e["request"]["http_status"], 200);
     assert!(e["request"].get("fault").is_none(), "{e}");
     let faulted = &json_of(&s.inbox_request("GET", "/api/events?limit=3"))["events"][1];
-    assert_eq!(faulted["request"]["status"], 503);
+    assert_eq!(faulted["request"]["http_status"], 503);
     assert_eq!(faulted["request"]["fault"], "status 503");
     // Not just "fault": the start-up line names the faults too.
     let log = s.wait_log("GET /ui 503 ");
@@ -107,8 +107,8 @@ fn a_token_under_a_fault_is_still_decoded_journaled_and_remembered() {
     assert_eq!(r.header("content-type").unwrap(), "application/json");
     let e = newest(&s);
     assert_eq!(e["verdict"], "accepted", "{e}");
-    assert_eq!(e["attributes"], json!({"email": "bla"}), "{e}");
-    assert_eq!(e["request"]["status"], 500);
+    assert_eq!(e["claims"]["attributes"], json!({"email": "bla"}), "{e}");
+    assert_eq!(e["request"]["http_status"], 500);
     assert_eq!(e["request"]["fault"], "status 500");
     // Used up; the second arrival is the usual answer, and a replay.
     let r = s.post_token(SAMPLE);
@@ -174,7 +174,7 @@ fn a_close_fault_drops_the_connection_without_an_answer() {
     assert_eq!(e["verdict"], "accepted");
     assert_eq!(
         (
-            e["request"]["status"].clone(),
+            e["request"]["http_status"].clone(),
             e["request"]["fault"].clone()
         ),
         (json!(0), json!("close"))

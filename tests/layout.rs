@@ -343,7 +343,11 @@ fn no_folder_holds_over_22_percent_of_the_code_or_12_files() {
 #[test]
 fn the_readme_is_a_users_and_at_most_35_kb() {
     let readme = include_str!("../README.md");
-    assert!(readme.len() <= 35 * 1024, "README is {} bytes", readme.len());
+    assert!(
+        readme.len() <= 35 * 1024,
+        "README is {} bytes",
+        readme.len()
+    );
     let order = [
         "## The two commands",
         "## Running it in docker compose",

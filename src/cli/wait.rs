@@ -261,7 +261,7 @@ fn missed_by(e: &serde_json::Value, flags: &crate::config::Flags) -> String {
             continue;
         };
         match e.pointer(&format!(
-            "/attributes/{}",
+            "/claims/attributes/{}",
             name.replace('~', "~0").replace('/', "~1")
         )) {
             Some(got) if got.as_str() == Some(want) => {}

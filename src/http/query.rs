@@ -46,25 +46,51 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A parameter that cannot be met: which, and why, in a line a person
+/// reads (an API answers both, so a script can tell which field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &str, message: impl Into<String>) -> Invalid {
+        Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// A whole-number parameter (an event id), or what is wrong with it.
-pub fn id_param(query: Option<&str>, name: &str) -> Result<Option<u64>, String> {
+pub fn id_param(query: Option<&str>, name: &str) -> Result<Option<u64>, Invalid> {
     match query_param(query, name) {
         None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{name} must be a whole number (an event id)")),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            Invalid::new(name, format!("{name} must be a whole number (an event id)"))
+        }),
     }
 }
 
 /// A parameter whose value, if given and not empty, must be one of
 /// `allowed`.
-pub fn one_of(query: Option<&str>, name: &str, allowed: &[&str]) -> Result<Option<String>, String> {
+pub fn one_of(
+    query: Option<&str>,
+    name: &str,
+    allowed: &[&str],
+) -> Result<Option<String>, Invalid> {
     let v = query_param(query, name).filter(|v| !v.is_empty());
     match v {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(format!(
-            "{name} must be one of {}, not {v:?}",
-            allowed.join(", ")
+        Some(v) if !allowed.contains(&v.as_str()) => Err(Invalid::new(
+            name,
+            format!("{name} must be one of {}, not {v:?}", allowed.join(", ")),
         )),
         v => Ok(v),
     }
@@ -100,11 +126,11 @@ mod tests {
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(
             id_param(Some("since=x"), "since").unwrap_err(),
-            "since must be a whole number (an event id)"
+            Invalid::new("since", "since must be a whole number (an event id)")
         );
         assert_eq!(
             one_of(Some("route=x"), "route", &["ui"]).unwrap_err(),
-            "route must be one of ui, not \"x\""
+            Invalid::new("route", "route must be one of ui, not \"x\"")
         );
         assert_eq!(one_of(Some("route="), "route", &["ui"]), Ok(None));
     }

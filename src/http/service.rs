@@ -142,6 +142,24 @@ impl Response {
         r
     }
 
+    /// An API's error: JSON `{"error", "field"}` with its status; `field`
+    /// names the parameter or member at fault, if one is.
+    pub fn json_error(status: u16, error: &str, field: Option<&str>) -> Self {
+        let body = serde_json::json!({ "error": error, "field": field });
+        let mut r = Response::new(status, "application/json", body.to_string());
+        r.note = Note {
+            verdict: Some("rejected"),
+            detail: Some(error.to_owned()),
+            ..Note::default()
+        };
+        r
+    }
+
+    /// A parameter that cannot be met: 400, naming it.
+    pub fn invalid(e: &super::query::Invalid) -> Self {
+        Response::json_error(400, &e.message, Some(&e.field))
+    }
+
     /// 405, with the methods the path takes.
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Response::error(405, "method not allowed").with_header("Allow", allow)

@@ -26,7 +26,7 @@ use super::session::session_target;
 use super::state::Inbox;
 use super::stream::StreamStart;
 use super::{guard, page};
-use crate::http::query::{id_param, one_of, percent_decode, query_param};
+use crate::http::query::{id_param, one_of, percent_decode, query_param, Invalid};
 use crate::http::{Answer, Method, Request, Response};
 use crate::journal::{Filter, Page, ROUTES, VERDICTS};
 
@@ -49,9 +49,26 @@ pub const PRIVATE: [(&str, &str); 4] = [
 pub fn handle(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
     let mut answer = guarded(inbox, req);
     if let Some(r) = answer.response_mut() {
+        if req.path.starts_with("/api/") {
+            as_json_error(r);
+        }
         private(r);
     }
     answer
+}
+
+/// Every error of the API is JSON, whoever made it (the `Host` rule, the
+/// cross-site defence, a 404, a 405): a text error becomes
+/// `{"error", "field": null}` with its status and headers.
+fn as_json_error(r: &mut Response) {
+    if r.status < 400 || !r.content_type.starts_with("text/plain") {
+        return;
+    }
+    let text = String::from_utf8_lossy(&r.body).trim_end().to_owned();
+    r.content_type = "application/json";
+    r.body = json!({ "error": text, "field": null })
+        .to_string()
+        .into_bytes();
 }
 
 /// The headers every inbox answer carries (`PRIVATE`).
@@ -114,14 +131,16 @@ fn misdirected(host: Option<&str>) -> String {
 fn route(inbox: &Inbox, req: &Request) -> Response {
     use Method::{Delete, Get, Head, Post};
     match (req.path, req.method) {
+        ("/api/openapi.json", Get | Head) => openapi(),
+        ("/api/openapi.json", _) => Response::method_not_allowed("GET, HEAD"),
         ("/", Get | Head) => match listing(req.query, PAGE) {
             Ok(l) => page::page(inbox, &l.filter(), l.limit),
-            Err(e) => Response::error(400, e),
+            Err(e) => Response::error(400, e.message),
         },
         ("/entries", Get) => match (other_run(inbox, req.query), listing(req.query, MAX_PAGE)) {
             (Some(r), _) => r,
             (None, Ok(l)) => page::entries(inbox, &l.filter(), MAX_PAGE),
-            (None, Err(e)) => Response::error(400, e),
+            (None, Err(e)) => Response::error(400, e.message),
         },
         ("/api/events.ndjson", Get | Head) => ndjson(inbox, req.query),
         ("/app.js", Get | Head) => page::script(),
@@ -171,7 +190,7 @@ fn core(inbox: &Inbox, req: &Request, form: bool) -> Answer<StreamStart, Waiting
 fn delete(inbox: &Inbox, query: Option<&str>, form: bool) -> Response {
     let l = match listing(query, MAX_PAGE) {
         Ok(l) => l,
-        Err(e) => return Response::error(400, e),
+        Err(e) => return Response::invalid(&e),
     };
     let replays = match query_param(query, "replays").as_deref() {
         None | Some("" | "keep") => "kept",
@@ -179,7 +198,9 @@ fn delete(inbox: &Inbox, query: Option<&str>, form: bool) -> Response {
             inbox.clear_replays();
             "cleared"
         }
-        Some(_) => return Response::error(400, "replays must be keep or clear"),
+        Some(_) => {
+            return Response::invalid(&Invalid::new("replays", "replays must be keep or clear"))
+        }
     };
     let filter = l.filter();
     let journal = inbox.shared_journal();
@@ -235,6 +256,12 @@ fn reset(inbox: &Inbox) -> Response {
     json_response(&answer)
 }
 
+/// `GET /api/openapi.json`: the API's contract, built into the binary;
+/// `tests/api_contract.rs` holds every route's live answers to it.
+fn openapi() -> Response {
+    Response::new(200, "application/json", include_str!("openapi.json"))
+}
+
 /// `/api/events/{id}`: the id.
 fn event_target(path: &str) -> Option<u64> {
     path.strip_prefix("/api/events/")?.parse().ok()
@@ -252,7 +279,7 @@ fn one_event(inbox: &Inbox, path: &str, query: Option<&str>) -> Response {
         return Response::error(404, "not found");
     };
     let Some(e) = inbox.journal().get(id) else {
-        return Response::error(404, format!("no event {id} in the journal"));
+        return Response::json_error(404, &format!("no event {id} in the journal"), None);
     };
     let r = Response::new(200, "application/json", e.json_text().to_vec());
     if query_param(query, "download").is_some() {
@@ -269,7 +296,7 @@ fn one_event(inbox: &Inbox, path: &str, query: Option<&str>) -> Response {
 fn ndjson(inbox: &Inbox, query: Option<&str>) -> Response {
     let l = match listing(query, MAX_PAGE) {
         Ok(l) => l,
-        Err(e) => return Response::error(400, e),
+        Err(e) => return Response::invalid(&e),
     };
     let page: Page = inbox.journal().page(&l.filter(), usize::MAX);
     let mut body = Vec::new();
@@ -341,22 +368,19 @@ impl EventWait {
 fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<StreamStart, Waiting> {
     let l = match listing(query, 1) {
         Ok(l) => l,
-        Err(e) => return Response::error(400, e).into(),
+        Err(e) => return Response::invalid(&e).into(),
     };
     let after = match id_param(query, "after") {
         Ok(a) => a.unwrap_or_else(|| inbox.last_event()),
-        Err(e) => return Response::error(400, e).into(),
+        Err(e) => return Response::invalid(&e).into(),
     };
     let timeout = match query_param(query, "timeout") {
         None => DEFAULT_WAIT,
         Some(v) => match v.parse::<u64>() {
             Ok(n) if n <= MAX_WAIT => n,
             _ => {
-                return Response::error(
-                    400,
-                    format!("timeout must be a whole number of seconds from 0 to {MAX_WAIT}"),
-                )
-                .into()
+                let why = format!("timeout must be a whole number of seconds from 0 to {MAX_WAIT}");
+                return Response::invalid(&Invalid::new("timeout", why)).into();
             }
         },
     };
@@ -368,7 +392,7 @@ fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<StreamStart, Waiting> {
     Answer::Park(waiting, until)
 }
 
-fn since(query: Option<&str>) -> Result<Option<u64>, String> {
+fn since(query: Option<&str>) -> Result<Option<u64>, Invalid> {
     id_param(query, "since")
 }
 
@@ -398,7 +422,7 @@ impl Listing {
 }
 
 /// Every `attr.NAME=VALUE` of a query, decoded; at most 16.
-fn attr_params(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
+fn attr_params(query: Option<&str>) -> Result<Vec<(String, String)>, Invalid> {
     let mut out = Vec::new();
     for kv in query.into_iter().flat_map(|q| q.split('&')) {
         let Some(rest) = kv.strip_prefix("attr.") else {
@@ -408,21 +432,27 @@ fn attr_params(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
         let decode = |s: &str| percent_decode(&s.replace('+', " "));
         match (decode(name), decode(value)) {
             (Some(n), Some(v)) if !n.is_empty() => out.push((n, v)),
-            _ => return Err("attr.NAME=VALUE: a name, and both percent-encoded".into()),
+            _ => {
+                let why = "attr.NAME=VALUE: a name, and both percent-encoded";
+                return Err(Invalid::new("attr", why));
+            }
         }
     }
     if out.len() > 16 {
-        return Err("at most 16 attr.NAME=VALUE filters".into());
+        return Err(Invalid::new("attr", "at most 16 attr.NAME=VALUE filters"));
     }
     Ok(out)
 }
 
-fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, String> {
+fn listing(query: Option<&str>, default_limit: usize) -> Result<Listing, Invalid> {
     let limit = match query_param(query, "limit") {
         None => default_limit,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(format!("limit must be a whole number from 1 to {MAX_PAGE}")),
+            _ => {
+                let why = format!("limit must be a whole number from 1 to {MAX_PAGE}");
+                return Err(Invalid::new("limit", why));
+            }
         },
     };
     Ok(Listing {
@@ -463,7 +493,7 @@ fn list(inbox: &Inbox, query: Option<&str>) -> Response {
     }
     let l = match listing(query, PAGE) {
         Ok(l) => l,
-        Err(e) => return Response::error(400, e),
+        Err(e) => return Response::invalid(&e),
     };
     // Pointer copies under the lock; serialised after it is released.
     let (page, last): (Page, u64) = {
@@ -509,7 +539,7 @@ fn json_response(v: &serde_json::Value) -> Response {
 fn stream(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
     let since = match since(req.query) {
         Ok(s) => s,
-        Err(e) => return Response::error(400, e).into(),
+        Err(e) => return Response::invalid(&e).into(),
     };
     let resumed = req
         .headers

@@ -9,15 +9,20 @@ use super::state::Inbox;
 use crate::auth_only::Ask;
 use crate::http::query::query_param;
 use crate::http::{Request, Response};
-use crate::plugin::again::{ask, json_error, Asking, Parked};
+use crate::plugin::again::{ask, Asking, Parked};
 
 /// `{"purpose", "auth_method"}`: each a string of 1-256 characters.
 fn parse(body: &[u8]) -> Result<(String, String), Box<Response>> {
-    let v: serde_json::Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|_| Box::new(json_error(400, "the request is not a JSON object", None)))?;
+    let v: serde_json::Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
+        Box::new(Response::json_error(
+            400,
+            "the request is not a JSON object",
+            None,
+        ))
+    })?;
     let field = |name: &'static str| match v.get(name).and_then(Value::as_str) {
         Some(s) if (1..=256).contains(&s.chars().count()) => Ok(s.to_owned()),
-        _ => Err(Box::new(json_error(
+        _ => Err(Box::new(Response::json_error(
             400,
             &format!("{name}: a string of 1-256 characters"),
             Some(name),
@@ -67,7 +72,7 @@ pub fn inbox_answer(inbox: &Inbox, waiting: &Asking, form: bool) -> Option<Respo
     Some(match a.client_url() {
         Some(u) => json_response(
             200,
-            &json!({"client_url": u, "status": status, "event": id}),
+            &json!({"client_url": u, "answer_status": status, "event": id}),
         ),
         None => {
             let said = match &a.result {
@@ -77,7 +82,10 @@ pub fn inbox_answer(inbox: &Inbox, waiting: &Asking, form: bool) -> Option<Respo
                 ),
                 Err(e) => format!("no answer from the core: {e}"),
             };
-            json_response(502, &json!({"error": said, "status": status, "event": id}))
+            json_response(
+                502,
+                &json!({"error": said, "field": null, "answer_status": status, "event": id}),
+            )
         }
     })
 }
@@ -88,5 +96,5 @@ fn json_response(status: u16, v: &Value) -> Response {
 
 /// The core did not answer in time (the client's own deadline passed).
 pub fn timed_out() -> Response {
-    json_error(504, "the core did not answer in time", None)
+    Response::json_error(504, "the core did not answer in time", None)
 }

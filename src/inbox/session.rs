@@ -45,7 +45,7 @@ pub(super) fn feedback_route(inbox: &Inbox, req: &Request) -> Response {
         .as_deref()
         .and_then(feedback::Type::parse)
     else {
-        return Response::error(400, "type must be user_active or logout");
+        return Response::json_error(400, "type must be user_active or logout", Some("type"));
     };
     let back = query_param(req.query, "back").is_some();
     match send_feedback(inbox, id, kind) {

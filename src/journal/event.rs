@@ -209,7 +209,8 @@ impl RequestInfo {
         let mut v = json!({
             "method": self.method,
             "path": self.path,
-            "status": self.status,
+            // Named apart from the claim `status`: what the client was sent.
+            "http_status": self.status,
             "ms": self.ms,
             "client": self.client,
             "headers": headers,
@@ -408,7 +409,25 @@ impl Event {
 fn outcome_json(obj: &mut serde_json::Map<String, Value>, outcome: &Outcome) {
     match outcome {
         Outcome::Accepted(a) => {
+            // The claims as verified, in the one place a refused token's
+            // claims are too; what is absent from the token is absent here.
+            let mut claims = serde_json::Map::new();
+            claims.insert("sub".into(), json!(a.spelling.map(Spelling::subject)));
+            claims.insert("status".into(), json!(a.status));
+            let optional = [
+                ("attributes", a.attributes.as_ref().map(|m| json!(m))),
+                ("session_url", a.session_url.as_ref().map(|u| json!(u))),
+                ("iat", a.iat.map(|t| json!(t))),
+                ("nbf", a.nbf.map(|t| json!(t))),
+            ];
+            for (name, value) in optional {
+                if let Some(v) = value {
+                    claims.insert(name.into(), v);
+                }
+            }
+            claims.insert("exp".into(), json!(a.exp));
             let fields = json!({
+                "claims": claims,
                 "replay": a.replay,
                 "identical_to": a.identical_to,
                 "session_feedback": match (&a.session_url, a.feedback_off) {
@@ -416,15 +435,8 @@ fn outcome_json(obj: &mut serde_json::Map<String, Value>, outcome: &Outcome) {
                     (Some(_), true) => json!("off"),
                     (Some(_), false) => json!("on"),
                 },
-                "sub": a.spelling.map(Spelling::subject),
-                "status": a.status,
                 "profile": a.spelling.map(|s| s.profile().name()),
                 "profile_note": a.spelling.and_then(Spelling::note),
-                "attributes": a.attributes,
-                "session_url": a.session_url,
-                "iat": a.iat,
-                "nbf": a.nbf,
-                "exp": a.exp,
                 "outer_header": raw_json(&a.outer_header),
                 "inner_header": raw_json(&a.inner_header),
                 "decrypted_with": a.decrypted_with,
@@ -473,10 +485,12 @@ impl Event {
     }
 }
 
-/// A header's JSON text as a value, for a listing: parsed for the moment
-/// of serialising, never kept as a tree.
+/// A header's (or claims') JSON text as a value, for a listing: parsed for
+/// the moment of serialising, never kept as a tree. Text the parser will
+/// not take as a tree (nested past its depth limit) is shown as the text:
+/// what the decoder accepted is never hidden.
 fn raw_json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 /// The SSE frame of one event: `id`, `event: entry`, and its JSON on one

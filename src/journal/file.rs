@@ -656,7 +656,9 @@ fn static_of(s: &str, of: &[&'static str]) -> Option<&'static str> {
 fn restore(line: &Value) -> Option<Framed> {
     let id = line.get("id")?.as_u64()?;
     let time_ms = line.get("time_ms")?.as_u64()?;
-    let v = line.get("event")?;
+    let mut v = line.get("event")?.clone();
+    upgrade(&mut v);
+    let v = &v;
     // The envelope and the event name one id, or the line is corrupt.
     if v.get("id").and_then(Value::as_u64) != Some(id) {
         return None;
@@ -675,6 +677,48 @@ fn restore(line: &Value) -> Option<Framed> {
     };
     let json = serde_json::to_vec(v).ok()?;
     Some(Framed::from_json(event, &json))
+}
+
+/// A line written before API version 2 in today's shape: an accepted
+/// token's claims moved under `claims`, the HTTP status named
+/// `http_status`. A file outlives the binary that wrote it.
+fn upgrade(v: &mut Value) {
+    let Some(obj) = v.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(r)) = obj.get_mut("request") {
+        if let Some(status) = r.remove("status") {
+            r.entry("http_status").or_insert(status);
+        }
+    }
+    let accepted = matches!(
+        obj.get("verdict").and_then(Value::as_str),
+        Some("accepted" | "replay")
+    );
+    if obj.get("kind").and_then(Value::as_str) != Some("token")
+        || !accepted
+        || obj.contains_key("claims")
+    {
+        return;
+    }
+    let mut claims = serde_json::Map::new();
+    for name in [
+        "sub",
+        "status",
+        "attributes",
+        "session_url",
+        "iat",
+        "nbf",
+        "exp",
+    ] {
+        match obj.remove(name) {
+            Some(Value::Null) | None => {}
+            Some(value) => {
+                claims.insert(name.into(), value);
+            }
+        }
+    }
+    obj.insert("claims".into(), Value::Object(claims));
 }
 
 fn kind_of(v: &Value) -> Option<Kind> {
@@ -724,13 +768,18 @@ fn kind_of(v: &Value) -> Option<Kind> {
     })
 }
 
-fn accepted_of(v: &Value) -> Option<Accepted> {
+fn accepted_of(event: &Value) -> Option<Accepted> {
+    let v = event.get("claims")?;
     let str_of = |k: &str| v.get(k).and_then(Value::as_str);
     let u64_of = |k: &str| v.get(k).and_then(Value::as_u64);
+    let top = |k: &str| event.get(k).and_then(Value::as_str);
     Some(Accepted {
-        replay: v.get("replay").and_then(Value::as_bool).unwrap_or(false),
-        identical_to: u64_of("identical_to"),
-        feedback_off: str_of("session_feedback") == Some("off"),
+        replay: event
+            .get("replay")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        identical_to: event.get("identical_to").and_then(Value::as_u64),
+        feedback_off: top("session_feedback") == Some("off"),
         status: static_of(str_of("status")?, &["succes", "success", "failed"])?,
         spelling: str_of("sub").and_then(|sub| crate::jose::Spelling::of(sub, str_of("status")?)),
         attributes: v
@@ -742,8 +791,8 @@ fn accepted_of(v: &Value) -> Option<Accepted> {
         exp: u64_of("exp")?,
         outer_header: String::new(),
         inner_header: String::new(),
-        decrypted_with: str_of("decrypted_with").unwrap_or("").to_owned(),
-        verified_with: str_of("verified_with").unwrap_or("").to_owned(),
+        decrypted_with: top("decrypted_with").unwrap_or("").to_owned(),
+        verified_with: top("verified_with").unwrap_or("").to_owned(),
     })
 }
 
@@ -763,7 +812,7 @@ fn request_of(r: &Value) -> Option<RequestInfo> {
     Some(RequestInfo {
         method: str_of("method")?.to_owned(),
         path: str_of("path")?.to_owned(),
-        status: u16::try_from(r.get("status")?.as_u64()?).ok()?,
+        status: u16::try_from(r.get("http_status")?.as_u64()?).ok()?,
         fault: str_of("fault").map(|f| cut(f, MAX_REQUEST_TEXT)),
         ms: r.get("ms").and_then(Value::as_u64).unwrap_or(0),
         client: str_of("client").map(str::to_owned),
@@ -775,6 +824,40 @@ fn request_of(r: &Value) -> Option<RequestInfo> {
 mod tests {
     use super::super::store::Shared;
     use super::*;
+
+    /// A file written by API version 1 reads back in today's shape: an
+    /// accepted token's claims under `claims`, `request.http_status`.
+    #[test]
+    fn a_version_1_line_reads_back_in_todays_shape() {
+        let line = serde_json::json!({"id": 3, "time_ms": 1, "event": {
+            "id": 3, "route": "auth_result", "kind": "token", "verdict": "accepted",
+            "purpose": null, "checked_at": 1615879800, "replay": false,
+            "sub": "id-contact-attributes", "status": "succes",
+            "attributes": {"email": "bla"}, "session_url": null, "iat": 1615879800,
+            "nbf": null, "exp": 1615880100, "decrypted_with": "f39b64a429a25336",
+            "verified_with": "f39b64a429a25336",
+            "request": {"method": "POST", "path": "/auth_result", "status": 200, "ms": 2,
+                        "client": null, "headers": {}}
+        }});
+        let framed = restore(&line).unwrap();
+        let v = framed.json();
+        assert_eq!(
+            v["claims"],
+            serde_json::json!({"sub": "id-contact-attributes", "status": "succes",
+                "attributes": {"email": "bla"}, "iat": 1615879800, "exp": 1615880100})
+        );
+        assert_eq!(v["request"]["http_status"], 200);
+        assert!(v.get("attributes").is_none() && v["request"].get("status").is_none());
+        assert_eq!(framed.request.as_ref().unwrap().status, 200);
+        assert_eq!(
+            framed
+                .attributes()
+                .unwrap()
+                .get("email")
+                .map(String::as_str),
+            Some("bla")
+        );
+    }
 
     fn temp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("comm-test-jf-{}-{name}", std::process::id()));

@@ -1,13 +1,12 @@
 //! Authentication during communication, from the plugin's side: the
 //! citizen's "Authenticate again" button (`--auth-only-method`), the
 //! queue every caller's request goes through (the inbox's form and API,
-//! `crate::inbox::auth_only`, included), and the core's answers. The request itself is `crate::auth_only`'s: signed there,
-//! sent by its thread. A caller's request is parked in its loop (no
-//! thread, counted against the cap) until the core's answer is in.
+//! `crate::inbox::auth_only`, included), and the core's answers. The
+//! request itself is `crate::auth_only`'s: signed there, sent by its
+//! thread. A caller's request is parked in its loop (no thread, counted
+//! against the cap) until the core's answer is in.
 
 use std::time::Instant;
-
-use serde_json::json;
 
 use super::answers::{locked, GRACE};
 use super::exchange::Exchange;
@@ -29,23 +28,12 @@ impl Asking {
 }
 
 fn off() -> Response {
-    json_error(
+    Response::json_error(
         409,
         "authentication during communication is off: start with --core-url URL and \
          --auth-only-key KID=FILE",
         None,
     )
-}
-
-pub fn json_error(status: u16, error: &str, field: Option<&str>) -> Response {
-    let mut body = json!({ "error": error });
-    if let (Some(f), Some(o)) = (field, body.as_object_mut()) {
-        o.insert("field".into(), json!(f));
-    }
-    let mut r = Response::new(status, "application/json", body.to_string());
-    r.note.verdict = Some("rejected");
-    r.note.detail = Some(error.to_owned());
-    r
 }
 
 /// A queued request: what its caller parks on, and until when.
@@ -64,10 +52,11 @@ pub fn ask(plugin: &Plugin, ask: Ask) -> Parked {
         Err(e @ crate::auth_only::Refusal::CitizensTooFast(wait)) => {
             let s = wait.as_secs() + 1;
             Err(Box::new(
-                json_error(429, &e.to_string(), None).with_header("Retry-After", s.to_string()),
+                Response::json_error(429, &e.to_string(), None)
+                    .with_header("Retry-After", s.to_string()),
             ))
         }
-        Err(e) => Err(Box::new(json_error(503, &e.to_string(), None))),
+        Err(e) => Err(Box::new(Response::json_error(503, &e.to_string(), None))),
     }
 }
 
