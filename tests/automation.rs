@@ -108,23 +108,31 @@ fn a_waiter_with_no_match_in_time_gets_204() {
 #[test]
 fn wait_refuses_what_it_cannot_meet_by_name() {
     let s = Server::start(&[]);
-    for (q, want) in [
+    for (q, field, want) in [
         (
             "timeout=61",
-            "timeout must be a whole number of seconds from 0 to 60\n",
+            "timeout",
+            "timeout must be a whole number of seconds from 0 to 60",
         ),
-        ("after=x", "after must be a whole number (an event id)\n"),
+        (
+            "after=x",
+            "after",
+            "after must be a whole number (an event id)",
+        ),
         (
             "attr.=x",
-            "attr.NAME=VALUE: a name, and both percent-encoded\n",
+            "attr",
+            "attr.NAME=VALUE: a name, and both percent-encoded",
         ),
         (
             "verdict=maybe",
-            "verdict must be one of accepted, replay, rejected, sent, failed, not \"maybe\"\n",
+            "verdict",
+            "verdict must be one of accepted, replay, rejected, sent, failed, not \"maybe\"",
         ),
     ] {
         let r = s.inbox_request("GET", &format!("/api/events/wait?{q}"));
-        assert_eq!((r.status, r.text().as_str()), (400, want), "{q}");
+        assert_eq!(r.status, 400, "{q}");
+        assert_eq!(json_of(&r), json!({"error": want, "field": field}), "{q}");
     }
     let r = s.inbox_request("POST", "/api/events/wait");
     assert_eq!((r.status, r.header("allow").as_deref()), (405, Some("GET")));
@@ -156,8 +164,11 @@ fn one_event_by_id_and_search_over_decoded_values() {
     assert_eq!(json_of(&r)["claims"]["attributes"]["city"], "Utrecht");
     let r = s.inbox_request("GET", "/api/events/99");
     assert_eq!(
-        (r.status, r.text().as_str()),
-        (404, "no event 99 in the journal\n")
+        (r.status, json_of(&r)),
+        (
+            404,
+            json!({"error": "no event 99 in the journal", "field": null})
+        )
     );
 
     let ids = |q: &str| -> Vec<u64> {
@@ -216,8 +227,11 @@ fn delete_by_search_keeps_the_rest_and_says_what_became_of_replays() {
     );
     let r = s.inbox_request("DELETE", "/api/events?replays=maybe");
     assert_eq!(
-        (r.status, r.text().as_str()),
-        (400, "replays must be keep or clear\n")
+        (r.status, json_of(&r)),
+        (
+            400,
+            json!({"error": "replays must be keep or clear", "field": "replays"})
+        )
     );
 }
 

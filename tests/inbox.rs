@@ -762,3 +762,154 @@ fn an_accepted_header_too_deep_for_a_tree_is_shown_as_text() {
         .text();
     assert!(page.contains("[[[[[[[[[["), "the page shows it too");
 }
+
+/// Regression: a start refused 400 for its inline token was journaled as
+/// answered 200. The start's `request.http_status` is what the client got,
+/// and it still comes before its token.
+#[test]
+fn a_start_refused_for_its_inline_token_is_journaled_as_refused() {
+    let s = Server::start(&[]);
+    let r = start(
+        &s,
+        r#"{"purpose":"report_move","auth_result":"not.a.token"}"#,
+    );
+    assert_eq!(r.status, 400);
+    let listed = events(&s, "");
+    let e = listed["events"].as_array().unwrap();
+    assert_eq!(
+        e.iter()
+            .map(|e| (e["kind"].clone(), e["request"]["http_status"].clone()))
+            .collect::<Vec<_>>(),
+        [(json!("token"), json!(400)), (json!("start"), json!(400))],
+        "newest first: the token after its start"
+    );
+    // Accepted, both answered 200.
+    let ok = start(
+        &s,
+        &format!(r#"{{"purpose":"p","auth_result":"{}"}}"#, SAMPLE.trim()),
+    );
+    assert_eq!(ok.status, 400, "expired without --clock");
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    let ok = start(
+        &s,
+        &format!(r#"{{"purpose":"p","auth_result":"{}"}}"#, SAMPLE.trim()),
+    );
+    assert_eq!(ok.status, 200);
+    let listed = events(&s, "");
+    let statuses: Vec<&Value> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["request"]["http_status"])
+        .collect();
+    assert_eq!(statuses, [&json!(200), &json!(200)]);
+}
+
+/// Regression: `q` found an accepted result by its attributes but not a
+/// refused one whose verified claims hold the same value.
+#[test]
+fn a_search_finds_the_claims_of_a_refused_token() {
+    let s = Server::start(&[]);
+    assert_eq!(
+        s.post_token(SAMPLE).status,
+        400,
+        "expired: its claims verified"
+    );
+    let found = events(&s, "?q=BLA");
+    assert_eq!(found["matched"], 1, "{found}");
+    assert_eq!(found["events"][0]["reason"], "expired");
+    assert_eq!(found["events"][0]["claims"]["attributes"]["email"], "bla");
+    // Never the raw token: a piece of its base64 finds nothing.
+    let piece = &SAMPLE[40..52];
+    assert_eq!(events(&s, &format!("?q={piece}"))["matched"], 0);
+}
+
+/// Regression (red team): 40 clients that never read
+/// `GET /api/events.ndjson` of a full journal cost +604 MB, each
+/// connection building the whole export. Exports are fed as the client
+/// takes them: each holds at most the stream bound plus one event.
+#[test]
+fn exports_that_are_never_read_hold_no_more_than_the_stream_bound() {
+    let s = Server::start(&[]);
+    let pid = s.pid();
+    fill_with_big_refusals(&s, 200);
+    let before = rss_kib(pid);
+    let clients: Vec<(TcpStream, Vec<u8>)> = (0..40)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.inbox()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            c.write_all(&s.inbox_head("/api/events.ndjson")).unwrap();
+            (c, Vec::new())
+        })
+        .collect();
+    // Each has been answered (its head read), then reads nothing more.
+    let clients: Vec<TcpStream> = clients
+        .into_iter()
+        .map(|(mut c, mut buf)| {
+            let read = read_until(&mut c, &mut buf, "\r\n\r\n");
+            let head = read.split("\r\n\r\n").next().unwrap();
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            assert!(
+                !head.to_ascii_lowercase().contains("content-length"),
+                "{head}"
+            );
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(pid);
+    eprintln!("40 unread exports of 200 x 16 KB events: RSS {before} -> {after} KiB");
+    // 40 x (256 KiB + one 48 KB event), and slack for the allocator; the
+    // whole export built per connection was 40 x 3.2 MB.
+    assert!(
+        after.saturating_sub(before) < 40 * 310 + 2048,
+        "{before} -> {after} KiB"
+    );
+    drop(clients);
+    // A client that reads gets every event, once, oldest first, and the
+    // connection's end ends the export.
+    let mut c = TcpStream::connect(s.inbox()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(&s.inbox_head("/api/events.ndjson")).unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8(all).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let ids: Vec<u64> = body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, (1..=200).collect::<Vec<u64>>());
+}
+
+/// A listing larger than 64 KiB is sent as the client takes it (no
+/// length; the connection's end ends it) and is the same JSON a small one
+/// is; its `HEAD` is its head alone.
+#[test]
+fn a_large_listing_is_streamed_and_whole() {
+    let s = Server::start(&[]);
+    fill_with_big_refusals(&s, 30);
+    let small = s.inbox_request("GET", "/api/events?limit=3");
+    assert!(small.header("content-length").is_some());
+    let large = s.inbox_request("GET", "/api/events?limit=1000");
+    assert_eq!(large.status, 200);
+    assert_eq!(large.header("content-length"), None);
+    let v: Value = serde_json::from_slice(&large.body).unwrap();
+    let ids: Vec<u64> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=30).rev().collect::<Vec<u64>>());
+    assert_eq!(
+        (&v["matched"], &v["total"], &v["next_before"]),
+        (&json!(30), &json!(30), &Value::Null)
+    );
+    let head = s.inbox_request("HEAD", "/api/events.ndjson");
+    assert_eq!((head.status, head.body.len()), (200, 0));
+}

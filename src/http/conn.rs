@@ -154,8 +154,9 @@ impl<S: Service> Conn<S> {
     pub fn on_deadline(&mut self, now: Instant, service: &S) -> Step {
         match std::mem::replace(&mut self.state, reading()) {
             State::Streaming(s) => {
+                let comment = service.heartbeat(&s);
                 self.state = State::Streaming(s);
-                if self.heartbeat(now) {
+                if self.heartbeat(now, comment) {
                     Step::More
                 } else {
                     Step::Close
@@ -225,10 +226,13 @@ impl<S: Service> Conn<S> {
 
     /// A comment line on a quiet stream; false if the client has not
     /// taken what was queued (it is closed: it stopped reading).
-    fn heartbeat(&mut self, now: Instant) -> bool {
+    fn heartbeat(&mut self, now: Instant, comment: bool) -> bool {
         self.wire.since = now;
         if self.wire.out.len() - self.wire.written >= MAX_STREAM_BACKLOG {
             return false;
+        }
+        if !comment {
+            return true;
         }
         if self.wire.written > 0 {
             self.wire.out.drain(..self.wire.written);
@@ -413,6 +417,13 @@ impl<S: Service> Conn<S> {
     fn step_stream(&mut self, service: &S) -> Step {
         if !self.wire.flush() {
             return Step::Close;
+        }
+        if let State::Streaming(stream) = &self.state {
+            // A stream that has said all it will ends with its connection,
+            // once its last bytes are out.
+            if self.wire.written == self.wire.out.len() && service.finished(stream) {
+                return Step::Close;
+            }
         }
         if self.wire.ready.writable && self.feed(service) {
             // More may follow once this is out: serve it again next turn.

@@ -189,6 +189,9 @@ pub struct Loop<'a, S: Service> {
     declines: u32,
     /// The service woke this loop since waiters were last woken.
     woken: bool,
+    /// Where the last turn's waking stopped, its `ROUND_SLICE` spent: the
+    /// next turn goes on from there.
+    wake_from: usize,
     /// Streams and parked requests (a lower bound; exact after a scan).
     waiters: usize,
     /// Shared with the service's `Wake`: armed while there are waiters.
@@ -238,6 +241,7 @@ impl<'a, S: Service> Loop<'a, S> {
             accept_retry: None,
             declines: 0,
             woken: false,
+            wake_from: 0,
             waiters: 0,
             waking,
         })
@@ -265,8 +269,10 @@ impl<S: Service> Loop<'_, S> {
     /// deadline. Readiness is noted on the connections.
     fn wait(&mut self, events: &mut Events) -> io::Result<Option<Stop>> {
         let now = Instant::now();
-        let busy =
-            !self.conns.queue.is_empty() || (self.accept_pending && self.accept_retry.is_none());
+        // Waiters left unwoken last turn are work too.
+        let busy = !self.conns.queue.is_empty()
+            || self.wake_from > 0
+            || (self.accept_pending && self.accept_retry.is_none());
         let timeout = if busy {
             Some(Duration::ZERO)
         } else {
@@ -403,12 +409,18 @@ impl<S: Service> Loop<'_, S> {
     }
 
     /// The service woke the loop: every stream takes what it has room
-    /// for, every parked request its answer if it has one.
+    /// for, every parked request its answer if it has one. Bounded like
+    /// any other work: past `ROUND_SLICE` the rest wait for the next turn
+    /// (which goes on where this one stopped), so a crowd of waiters never
+    /// holds up the connections that have requests.
     fn wake_waiters(&mut self) {
         if !std::mem::take(&mut self.woken) || self.waiters == 0 {
             return;
         }
-        for idx in 0..self.conns.slots.len() {
+        let round = Instant::now();
+        let slots = self.conns.slots.len();
+        let from = std::mem::take(&mut self.wake_from).min(slots);
+        for idx in from..slots {
             let work = match self.conns.slots.get_mut(idx) {
                 Some(Some(c)) if matches!(c.phase(), Phase::Stream | Phase::Parked) => {
                     c.on_wake(self.service)
@@ -417,6 +429,11 @@ impl<S: Service> Loop<'_, S> {
             };
             if work {
                 self.conns.enqueue(idx);
+            }
+            if round.elapsed() >= ROUND_SLICE && idx + 1 < slots {
+                self.wake_from = idx + 1;
+                self.woken = true;
+                return;
             }
         }
     }

@@ -336,6 +336,20 @@ fn then<S, P>(
                 connection: framing.connection,
             }
         }
+        Answer::Stream(mut r, _) if framing.body == Body::HeadOnly => {
+            // A stream's `HEAD` is its head: nothing follows it.
+            log_line(Some(method), Some(path), &r, started);
+            r.body = Vec::new();
+            let framing = Framing {
+                body: Body::UntilClose,
+                connection: Connection::Close,
+                ..framing
+            };
+            Then::Send {
+                bytes: serialize(&r, framing),
+                connection: Connection::Close,
+            }
+        }
         Answer::Stream(r, stream) => {
             log_line(Some(method), Some(path), &r, started);
             let framing = Framing {

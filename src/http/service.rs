@@ -237,6 +237,21 @@ pub trait Service {
     /// Whether `feed` has something for this stream.
     fn behind(&self, stream: &Self::Stream) -> bool;
 
+    /// Whether this stream has said all it will: once its bytes are out,
+    /// the connection closes (its body ends there). Streams that run until
+    /// the client goes never finish.
+    fn finished(&self, stream: &Self::Stream) -> bool {
+        let _ = stream;
+        false
+    }
+
+    /// Whether a quiet stream gets a comment line (`: keep-alive`) now and
+    /// then; a body that is not an event stream must not.
+    fn heartbeat(&self, stream: &Self::Stream) -> bool {
+        let _ = stream;
+        true
+    }
+
     /// The waker fired: the parked request's answer, if it has one now.
     fn resume(&self, parked: &mut Self::Parked) -> Option<Response>;
 

@@ -24,11 +24,15 @@ use serde_json::json;
 
 use super::session::session_target;
 use super::state::Inbox;
-use super::stream::StreamStart;
+use super::stream::{Export, Feed, StreamStart};
 use super::{guard, page};
 use crate::http::query::{id_param, one_of, percent_decode, query_param, Invalid};
 use crate::http::{Answer, Method, Request, Response};
 use crate::journal::{Filter, Page, ROUTES, VERDICTS};
+
+/// A listing larger than this is sent as the client takes it, not built
+/// whole: what one connection holds does not grow with the journal.
+pub const LISTING_INLINE: usize = 64 * 1024;
 
 /// A listing's page when `limit` is not given, and the most it may ask.
 pub const PAGE: usize = 50;
@@ -46,7 +50,7 @@ pub const PRIVATE: [(&str, &str); 4] = [
     ("X-Frame-Options", "DENY"),
 ];
 
-pub fn handle(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
+pub fn handle(inbox: &Inbox, req: &Request) -> Answer<Feed, Waiting> {
     let mut answer = guarded(inbox, req);
     if let Some(r) = answer.response_mut() {
         if req.path.starts_with("/api/") {
@@ -77,8 +81,8 @@ pub fn private(r: &mut Response) {
         .extend(PRIVATE.iter().map(|&(n, v)| (n, Cow::Borrowed(v))));
 }
 
-fn guarded(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
-    use Method::{Delete, Get, Post};
+fn guarded(inbox: &Inbox, req: &Request) -> Answer<Feed, Waiting> {
+    use Method::{Delete, Get, Head, Post};
     let host = req.headers.get("host");
     if !inbox.hosts().as_ref().is_some_and(|h| h.allows(host)) {
         return Response::error(421, misdirected(host)).into();
@@ -100,6 +104,8 @@ fn guarded(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
     }
     match (req.path, req.method) {
         ("/api/events/stream", Get) => stream(inbox, req),
+        ("/api/events.ndjson", Get | Head) => ndjson(inbox, req.query),
+        ("/api/events", Get | Head) => list(inbox, req.query),
         ("/api/events/wait", Get) => wait(inbox, req.query),
         ("/api/auth-only", Post) => core(inbox, req, false),
         ("/auth-only", Post) => core(inbox, req, true),
@@ -142,10 +148,8 @@ fn route(inbox: &Inbox, req: &Request) -> Response {
             (None, Ok(l)) => page::entries(inbox, &l.filter(), MAX_PAGE),
             (None, Err(e)) => Response::error(400, e.message),
         },
-        ("/api/events.ndjson", Get | Head) => ndjson(inbox, req.query),
         ("/app.js", Get | Head) => page::script(),
         ("/app.css", Get | Head) => page::style(),
-        ("/api/events", Get | Head) => list(inbox, req.query),
         ("/api/events", Delete) => delete(inbox, req.query, false),
         ("/api/events/clear", Post) => delete(inbox, req.query, true),
         ("/api/reset", Post) => reset(inbox),
@@ -176,7 +180,7 @@ fn route(inbox: &Inbox, req: &Request) -> Response {
 }
 
 /// A request to the core: parked until it answers.
-fn core(inbox: &Inbox, req: &Request, form: bool) -> Answer<StreamStart, Waiting> {
+fn core(inbox: &Inbox, req: &Request, form: bool) -> Answer<Feed, Waiting> {
     match super::auth_only::from_inbox(inbox, req, form) {
         Ok((a, until)) => Answer::Park(Waiting::Core(a, form), until),
         Err(r) => Answer::Now(*r),
@@ -293,21 +297,18 @@ fn one_event(inbox: &Inbox, path: &str, query: Option<&str>) -> Response {
 
 /// `GET /api/events.ndjson[?filters]`: the matching journal, oldest
 /// first, one event per line.
-fn ndjson(inbox: &Inbox, query: Option<&str>) -> Response {
+fn ndjson(inbox: &Inbox, query: Option<&str>) -> Answer<Feed, Waiting> {
     let l = match listing(query, MAX_PAGE) {
         Ok(l) => l,
-        Err(e) => return Response::invalid(&e),
+        Err(e) => return Response::invalid(&e).into(),
     };
-    let page: Page = inbox.journal().page(&l.filter(), usize::MAX);
-    let mut body = Vec::new();
-    for e in page.events.iter().rev() {
-        body.extend_from_slice(e.json_text());
-        body.push(b'\n');
-    }
-    Response::new(200, "application/x-ndjson", body).with_header(
+    // The ids now; each event is looked up as the client takes it.
+    let ids = inbox.journal().ids(&l.filter(), usize::MAX);
+    let head = Response::new(200, "application/x-ndjson", "").with_header(
         "Content-Disposition",
         "attachment; filename=\"comm-test-journal.ndjson\"",
-    )
+    );
+    Answer::Stream(head, Feed::Export(Export::ndjson(ids)))
 }
 
 /// A parked inbox request: a wait for an event, or a request to the core
@@ -320,7 +321,7 @@ pub enum Waiting {
 
 impl Waiting {
     /// Its answer, if it has one now.
-    pub fn answer(&self, inbox: &Inbox) -> Option<Response> {
+    pub fn answer(&mut self, inbox: &Inbox) -> Option<Response> {
         let mut r = match self {
             Waiting::Event(w) => w.answer(inbox)?,
             Waiting::Core(a, form) => super::auth_only::inbox_answer(inbox, a, *form)?,
@@ -343,16 +344,31 @@ impl Waiting {
 /// A request waiting for the first event after `after` its filters match.
 #[derive(Debug)]
 pub struct EventWait {
-    after: u64,
+    /// The newest id it has examined: each wake looks only past it, so a
+    /// parked waiter costs what arrived since, never the whole journal.
+    examined: u64,
     listing: Listing,
 }
 
 impl EventWait {
-    /// Its answer, if the journal now holds a match.
-    fn answer(&self, inbox: &Inbox) -> Option<Response> {
-        let e = inbox
-            .journal()
-            .first_after(self.after, &self.listing.filter())?;
+    fn new(after: u64, listing: Listing) -> EventWait {
+        EventWait {
+            examined: after,
+            listing,
+        }
+    }
+
+    /// Its answer, if the journal now holds a match past what it has
+    /// examined.
+    fn answer(&mut self, inbox: &Inbox) -> Option<Response> {
+        let journal = inbox.journal();
+        let found = journal.first_after(self.examined, &self.listing.filter());
+        self.examined = match &found {
+            Some(e) => e.id,
+            None => journal.last_id().max(self.examined),
+        };
+        drop(journal);
+        let e = found?;
         Some(Response::new(
             200,
             "application/json",
@@ -365,7 +381,7 @@ impl EventWait {
 /// the oldest matching event after `after` (default: the newest now) at
 /// once if there is one; else the request waits, parked in the inbox's
 /// loop, until one is recorded (200) or `timeout` passes (204).
-fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<StreamStart, Waiting> {
+fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<Feed, Waiting> {
     let l = match listing(query, 1) {
         Ok(l) => l,
         Err(e) => return Response::invalid(&e).into(),
@@ -384,7 +400,7 @@ fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<StreamStart, Waiting> {
             }
         },
     };
-    let waiting = Waiting::Event(EventWait { after, listing: l });
+    let mut waiting = Waiting::Event(EventWait::new(after, l));
     if let Some(r) = waiting.answer(inbox) {
         return Answer::Now(r);
     }
@@ -487,43 +503,48 @@ fn other_run(inbox: &Inbox, query: Option<&str>) -> Option<Response> {
     Some(r)
 }
 
-fn list(inbox: &Inbox, query: Option<&str>) -> Response {
+fn list(inbox: &Inbox, query: Option<&str>) -> Answer<Feed, Waiting> {
     if let Some(r) = other_run(inbox, query) {
-        return r;
+        return r.into();
     }
     let l = match listing(query, PAGE) {
         Ok(l) => l,
-        Err(e) => return Response::invalid(&e),
+        Err(e) => return Response::invalid(&e).into(),
     };
     // Pointer copies under the lock; serialised after it is released.
     let (page, last): (Page, u64) = {
         let j = inbox.journal();
         (j.page(&l.filter(), l.limit), j.last_id())
     };
-    // Each event's JSON as it was serialised when recorded, copied, not
-    // parsed and serialised again.
     let mut body = format!(
         "{{\"run\":\"{}\",\"last_id\":{last},\"events\":[",
         inbox.run()
     )
     .into_bytes();
+    let next = page
+        .next_before()
+        .map_or("null".to_owned(), |b| b.to_string());
+    let tail = format!(
+        "],\"next_before\":{next},\"matched\":{},\"total\":{}}}",
+        page.matched, page.total
+    )
+    .into_bytes();
+    let size: usize = page.events.iter().map(|e| e.json_text().len() + 1).sum();
+    if size > LISTING_INLINE {
+        let ids = page.events.iter().map(|e| e.id).collect();
+        let head = Response::new(200, "application/json", body);
+        return Answer::Stream(head, Feed::Export(Export::json_array(ids, tail)));
+    }
+    // Each event's JSON as it was serialised when recorded, copied, not
+    // parsed and serialised again.
     for (i, e) in page.events.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
         body.extend_from_slice(e.json_text());
     }
-    let next = page
-        .next_before()
-        .map_or("null".to_owned(), |b| b.to_string());
-    body.extend_from_slice(
-        format!(
-            "],\"next_before\":{next},\"matched\":{},\"total\":{}}}",
-            page.matched, page.total
-        )
-        .as_bytes(),
-    );
-    Response::new(200, "application/json", body)
+    body.extend_from_slice(&tail);
+    Response::new(200, "application/json", body).into()
 }
 
 fn json_response(v: &serde_json::Value) -> Response {
@@ -536,7 +557,7 @@ fn json_response(v: &serde_json::Value) -> Response {
 /// The stream's opening: a reconnection delay; the entries after `since`
 /// (or the browser's `Last-Event-ID` on a reconnection) follow from the
 /// journal as the client takes them, never all at once.
-fn stream(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
+fn stream(inbox: &Inbox, req: &Request) -> Answer<Feed, Waiting> {
     let since = match since(req.query) {
         Ok(s) => s,
         Err(e) => return Response::invalid(&e).into(),
@@ -565,5 +586,48 @@ fn stream(inbox: &Inbox, req: &Request) -> Answer<StreamStart, Waiting> {
         clears: inbox.shared_journal().clears(),
         faults: inbox.faults().version(),
     };
-    Answer::Stream(opening, start)
+    Answer::Stream(opening, Feed::Events(start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Kind;
+    use std::sync::Arc;
+
+    fn inbox() -> Inbox {
+        let config = crate::config::Config::from_args(&[], &|_| None).unwrap();
+        let journal = Arc::new(crate::journal::Shared::new(1000));
+        let plugin = crate::plugin::Plugin::new(config, None, Vec::new(), journal);
+        Inbox::new(None, &[], None, Arc::new(plugin))
+    }
+
+    /// Regression (red team): each parked waiter rescanned the whole
+    /// journal after `after` on every new event, so 30 waiters and a
+    /// steady flow made the inbox's answers seconds late. A waiter now
+    /// remembers what it examined and looks only past it.
+    #[test]
+    fn a_waiter_examines_only_what_arrived_since_it_last_looked() {
+        let inbox = inbox();
+        let journal = inbox.shared_journal();
+        for _ in 0..500 {
+            journal.record("ui", None, Kind::Start);
+        }
+        let mut w = EventWait::new(0, listing(Some("route=auth_result"), 1).unwrap());
+        assert!(w.answer(&inbox).is_none());
+        assert_eq!(w.examined, 500, "all 500 looked at once");
+        journal.record("ui", None, Kind::Start);
+        assert!(w.answer(&inbox).is_none());
+        assert_eq!(w.examined, 501, "then only the one new event");
+        let id = journal.record("auth_result", None, Kind::Start);
+        let r = w.answer(&inbox).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["id"],
+            id
+        );
+        // Cleared: ids keep counting, and a waiter never looks back.
+        journal.clear();
+        assert!(w.answer(&inbox).is_none());
+        assert_eq!(w.examined, id);
+    }
 }

@@ -24,4 +24,4 @@ mod stream;
 
 pub use service::InboxService;
 pub use state::Inbox;
-pub use stream::StreamStart;
+pub use stream::{Feed, StreamStart};

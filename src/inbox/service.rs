@@ -4,29 +4,37 @@
 
 use super::api::{self, Waiting};
 use super::state::Inbox;
-use super::stream::StreamStart;
+use super::stream::Feed;
 use crate::http::{Answer, Request, Response, Service, Wake};
 
 /// The inbox's service: the page, the journal's API and its event stream.
 pub struct InboxService<'a>(pub &'a Inbox);
 
 impl Service for InboxService<'_> {
-    type Stream = StreamStart;
+    type Stream = Feed;
     type Parked = Waiting;
 
-    fn call(&self, req: &Request<'_>) -> Answer<StreamStart, Waiting> {
+    fn call(&self, req: &Request<'_>) -> Answer<Feed, Waiting> {
         if req.path == "/healthz" {
             return crate::plugin::healthz(req).into();
         }
         api::handle(self.0, req)
     }
 
-    fn feed(&self, stream: &mut StreamStart, budget: usize, out: &mut Vec<u8>) {
-        stream.next_frames(self.0, budget, out);
+    fn feed(&self, stream: &mut Feed, budget: usize, out: &mut Vec<u8>) {
+        stream.next(self.0, budget, out);
     }
 
-    fn behind(&self, stream: &StreamStart) -> bool {
+    fn behind(&self, stream: &Feed) -> bool {
         stream.behind(self.0)
+    }
+
+    fn finished(&self, stream: &Feed) -> bool {
+        stream.finished()
+    }
+
+    fn heartbeat(&self, stream: &Feed) -> bool {
+        stream.heartbeat()
     }
 
     fn resume(&self, waiting: &mut Waiting) -> Option<Response> {

@@ -1,9 +1,107 @@
-//! Where an inbox's event stream stands, and its next frames: a `faults`
-//! event when the faults in force changed, a `clear` event when the
-//! journal was emptied, then the entries the stream has not been sent,
-//! within the budget the transport gives.
+//! What the inbox sends as the client takes it, within the budget the
+//! transport gives: an event stream (a `faults` event when the faults in
+//! force changed, a `clear` event when the journal was emptied, then the
+//! entries the stream has not been sent), and an export or a large
+//! listing (the events by id, looked up one at a time), so what one
+//! connection holds never grows with the journal.
+
+use std::collections::VecDeque;
 
 use super::state::Inbox;
+
+/// A connection the inbox feeds: an endless event stream, or an export
+/// that ends.
+#[derive(Debug)]
+pub enum Feed {
+    Events(StreamStart),
+    Export(Export),
+}
+
+impl Feed {
+    pub fn next(&mut self, inbox: &Inbox, budget: usize, out: &mut Vec<u8>) {
+        match self {
+            Feed::Events(s) => s.next_frames(inbox, budget, out),
+            Feed::Export(e) => e.next(inbox, budget, out),
+        }
+    }
+
+    pub fn behind(&self, inbox: &Inbox) -> bool {
+        match self {
+            Feed::Events(s) => s.behind(inbox),
+            Feed::Export(e) => !e.done,
+        }
+    }
+
+    /// An export ends once its last bytes are out; a stream never does.
+    pub fn finished(&self) -> bool {
+        matches!(self, Feed::Export(e) if e.done)
+    }
+
+    /// A quiet event stream gets a comment line now and then; an export
+    /// is never quiet, and a comment would corrupt it.
+    pub fn heartbeat(&self) -> bool {
+        matches!(self, Feed::Events(_))
+    }
+}
+
+/// Events by id, each as serialised when recorded, then a tail: an NDJSON
+/// export (each followed by a newline) or a JSON listing's array (commas
+/// between, the listing's closing members after). An event deleted
+/// meanwhile is left out.
+#[derive(Debug)]
+pub struct Export {
+    ids: VecDeque<u64>,
+    json_array: bool,
+    sent_one: bool,
+    tail: Vec<u8>,
+    done: bool,
+}
+
+impl Export {
+    /// One event per line, oldest first.
+    pub fn ndjson(ids: Vec<u64>) -> Export {
+        Export {
+            ids: ids.into(),
+            json_array: false,
+            sent_one: false,
+            tail: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The members of a JSON array, then `tail` (the opening went with
+    /// the answer's head).
+    pub fn json_array(ids: Vec<u64>, tail: Vec<u8>) -> Export {
+        Export {
+            ids: ids.into(),
+            json_array: true,
+            sent_one: false,
+            tail,
+            done: false,
+        }
+    }
+
+    fn next(&mut self, inbox: &Inbox, budget: usize, out: &mut Vec<u8>) {
+        let start = out.len();
+        while out.len() - start < budget {
+            let Some(id) = self.ids.pop_front() else {
+                out.extend_from_slice(&std::mem::take(&mut self.tail));
+                self.done = true;
+                return;
+            };
+            let Some(e) = inbox.journal().get(id) else {
+                continue;
+            };
+            if self.json_array && std::mem::replace(&mut self.sent_one, true) {
+                out.push(b',');
+            }
+            out.extend_from_slice(e.json_text());
+            if !self.json_array {
+                out.push(b'\n');
+            }
+        }
+    }
+}
 
 /// Where an event stream stands: the last journal id it was sent, the
 /// journal's clear count and the faults' version it last told its client of.

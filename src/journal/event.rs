@@ -560,6 +560,40 @@ impl Framed {
         self.frame.get(self.data.clone()).unwrap_or(b"null")
     }
 
+    /// Whether a refused token's verified claims (kept only in the frame)
+    /// hold `q`, in any case, in a name or a value: a search finds the
+    /// result a claim check refused as it finds an accepted one.
+    pub fn refused_claims_mention(&self, q: &str) -> bool {
+        let refused = matches!(
+            self.event.kind,
+            Kind::Token {
+                outcome: Outcome::Rejected { .. },
+                ..
+            }
+        );
+        let q = q.to_lowercase();
+        // The frame's text first: no parse for what cannot match.
+        if !refused
+            || !String::from_utf8_lossy(self.json_text())
+                .to_lowercase()
+                .contains(&q)
+        {
+            return false;
+        }
+        fn holds(v: &Value, q: &str) -> bool {
+            match v {
+                Value::String(s) => s.to_lowercase().contains(q),
+                Value::Number(n) => n.to_string().contains(q),
+                Value::Array(a) => a.iter().any(|x| holds(x, q)),
+                Value::Object(o) => o
+                    .iter()
+                    .any(|(k, x)| k.to_lowercase().contains(q) || holds(x, q)),
+                _ => false,
+            }
+        }
+        self.json().get("claims").is_some_and(|c| holds(c, &q))
+    }
+
     /// The event's whole JSON as a value, read back from the frame (for
     /// the page's bulky parts).
     pub fn json(&self) -> Value {

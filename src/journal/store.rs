@@ -263,12 +263,14 @@ pub struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn matches(&self, e: &Event) -> bool {
+    fn matches(&self, e: &Framed) -> bool {
         self.since.is_none_or(|s| e.id > s)
             && self.before.is_none_or(|b| e.id < b)
             && self.route.is_none_or(|r| e.route == r)
             && self.verdict.is_none_or(|v| e.verdict() == Some(v))
-            && self.q.is_none_or(|q| e.mentions(q))
+            && self
+                .q
+                .is_none_or(|q| e.mentions(q) || e.refused_claims_mention(q))
             && self
                 .attrs
                 .iter()
@@ -329,7 +331,24 @@ impl Journal {
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Framed>> {
-        self.events.iter().rev().find(|e| e.id == id).cloned()
+        // Ids ascend: a binary search, so an export's lookups stay cheap.
+        let at = self.events.partition_point(|e| e.id < id);
+        self.events.get(at).filter(|e| e.id == id).cloned()
+    }
+
+    /// The ids `f` matches, oldest first (at most `limit`, the newest of
+    /// them): what an export will send, as numbers, not copies.
+    pub fn ids(&self, f: &Filter<'_>, limit: usize) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .events
+            .iter()
+            .rev()
+            .filter(|e| f.matches(e))
+            .take(limit)
+            .map(|e| e.id)
+            .collect();
+        ids.reverse();
+        ids
     }
 
     /// A page of matching events, newest first: pointer copies only.

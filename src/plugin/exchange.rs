@@ -12,8 +12,18 @@ pub struct Exchange<'r> {
     req: &'r Request<'r>,
     started: std::time::Instant,
     pub(super) recorded: std::cell::Cell<bool>,
+    /// An event journaled just before this exchange's next one, with that
+    /// one's status: a start whose inline token decides what it answers.
+    preceding: std::cell::RefCell<Option<Preceding>>,
     /// The fault that replaces the route's answer, if one does.
     fault: Option<&'r Fault>,
+}
+
+/// An event waiting for the status its exchange will answer.
+pub struct Preceding {
+    pub route: &'static str,
+    pub purpose: Option<String>,
+    pub kind: journal::Kind,
 }
 
 impl<'r> Exchange<'r> {
@@ -22,8 +32,20 @@ impl<'r> Exchange<'r> {
             req,
             started: std::time::Instant::now(),
             recorded: std::cell::Cell::new(false),
+            preceding: std::cell::RefCell::new(None),
             fault,
         }
+    }
+
+    /// Journals `p` just before the next event of this exchange, with the
+    /// status that one answers (`take_preceding`).
+    pub fn precede(&self, p: Preceding) {
+        *self.preceding.borrow_mut() = Some(p);
+    }
+
+    /// The event waiting to go first, if one is.
+    pub fn take_preceding(&self) -> Option<Preceding> {
+        self.preceding.borrow_mut().take()
     }
 
     /// The request as the journal keeps it, answered with `status` (or

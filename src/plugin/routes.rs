@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::citizen::{self, Shown};
-use super::exchange::Exchange;
+use super::exchange::{Exchange, Preceding};
 use super::logout;
 use super::state::Plugin;
 use super::token::{check_token, refused};
@@ -48,9 +48,20 @@ pub(super) fn start_communication(plugin: &Plugin, req: &Request, ex: &Exchange)
     };
     let mut note = Note::default();
     let route = "start_communication";
-    plugin.record_for(ex, 200, route, Some(&purpose), Kind::Start);
     // A result that came with the request is checked and shown now, and
-    // then there is nothing more to receive: no attr_url.
+    // then there is nothing more to receive: no attr_url. The start goes
+    // into the journal first, with what the token's check answers.
+    let start_event = Preceding {
+        route,
+        purpose: Some(purpose.clone()),
+        kind: Kind::Start,
+    };
+    match &start.auth_result {
+        Some(_) => ex.precede(start_event),
+        None => {
+            plugin.record_for(ex, 200, route, Some(&purpose), Kind::Start);
+        }
+    }
     if let Some(token) = &start.auth_result {
         match check_token(plugin, ex, token, route, Some(&purpose)) {
             Ok(checked) => note = checked.note,

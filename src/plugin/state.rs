@@ -137,6 +137,12 @@ impl Plugin {
         kind: journal::Kind,
     ) -> u64 {
         ex.recorded.set(true);
+        if let Some(first) = ex.take_preceding() {
+            let info = Some(ex.info(status));
+            let purpose = first.purpose.as_deref();
+            self.journal
+                .record_request(first.route, purpose, first.kind, info);
+        }
         self.journal
             .record_request(route, purpose, kind, Some(ex.info(status)))
     }
