@@ -368,8 +368,16 @@ fn every_inbox_api_answer_is_what_its_openapi_document_says() {
     let r = inbox(&s, "POST", "/api/auth-only", Some("{}"), CROSS_SITE);
     c.check("POST", "/api/auth-only", &r, 403);
 
-    // Deleting: by filter, the form's way, refused, then everything.
+    // Deleting: one, by filter, the form's way, refused, then everything.
     for (method, target, extra, status) in [
+        (
+            "DELETE",
+            &format!("/api/events/{plain_event}") as &str,
+            CROSS_SITE,
+            403,
+        ),
+        ("DELETE", &format!("/api/events/{plain_event}"), "", 200),
+        ("DELETE", &format!("/api/events/{plain_event}"), "", 404),
         ("DELETE", "/api/events?route=nope", "", 400),
         ("DELETE", "/api/events", CROSS_SITE, 403),
         ("DELETE", "/api/events?route=other", "", 200),

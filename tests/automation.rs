@@ -596,7 +596,7 @@ fn search_form_event_pages_and_exports_over_http() {
         "{one}"
     );
     assert!(
-        one.contains("curl -sS -H &#39;Content-Type: application/jwt&#39; --data-binary"),
+        one.contains("curl -sS --globoff -H &#39;Content-Type: application/jwt&#39; --data-raw"),
         "{one}"
     );
     assert_eq!(s.inbox_request("GET", "/events/9").status, 404);

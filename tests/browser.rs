@@ -246,7 +246,7 @@ fn the_inbox_in_a_browser_a_test_drives() {
     assert!(b.text("#decoded").contains("\"purpose\": \"live_1\""));
     assert!(b
         .text("#curl")
-        .starts_with("curl -sS -H 'Content-Type: application/json'"));
+        .starts_with("curl -sS --globoff -H 'Content-Type: application/json' --data-raw"));
     assert!(b.text("#curl").contains("/start_communication"));
     b.open(&inbox);
     b.wait_for(|b| b.text("#live"), |t| t == "live");
@@ -266,6 +266,8 @@ fn the_inbox_in_a_browser_a_test_drives() {
     assert_eq!(s.post_token("not.a.token").status, 400);
     b.wait_for(|b| b.entry_ids().len(), |n| *n == 1);
     b.click("#clear");
+    assert_eq!(b.text("#confirm"), "Delete the 1 event?");
+    b.click("#confirm-delete");
     let left = b.wait_for(|b| b.entry_ids(), |ids| ids.is_empty());
     assert!(left.is_empty(), "{left:?}");
     assert!(b.text("#empty").starts_with("No events yet."));
@@ -335,7 +337,7 @@ fn faults_are_set_followed_and_cleared_from_the_inbox_page() {
     assert_eq!(gone, true);
     let ids = b.wait_for(|b| b.entry_ids(), |ids| !ids.is_empty());
     assert!(b
-        .text(&format!("#e{} h2", ids[0]))
+        .text(&format!("#e{} summary", ids[0]))
         .contains("fault: status 503"));
     // Set by a script while the page is open: shown live; then cleared
     // with the panel's own button.
@@ -514,4 +516,219 @@ fn a_page_left_open_across_a_restart_shows_exactly_the_new_runs_events() {
     // `#3` opens the result listed as #3.
     b.open(&format!("http://{inbox_at}/events/3"));
     assert!(b.text("main").contains("new-2@example.nl"));
+}
+
+/// The page a tester scans, as one does in Chromium at 1200×900 in Tokyo:
+/// one row per event with who first, at least 12 of 20 in view, times in
+/// the browser's zone (UTC on hover), a faulted start named by what its
+/// client got, filters that apply as they change with the filtered count,
+/// a Clear that asks with the count and deletes only what the search
+/// shows, one event deleted from its page, a refused fault form that
+/// keeps what was typed and names the field, and singular and plural.
+#[test]
+fn the_page_a_tester_scans() {
+    let Some(driver) = driver_or_skip() else {
+        return;
+    };
+    let s = Server::start(&["--clock", SAMPLE_TIME]);
+    for i in 0..10 {
+        let body = format!(r#"{{"purpose":"report_move_{i}"}}"#);
+        let r = s.request(
+            "POST",
+            "/start_communication",
+            Some("application/json"),
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(s.post_token(SAMPLE).status, 200);
+    }
+    let fault = s.inbox_post_json(
+        "/api/faults",
+        r#"{"route":"start_communication","status":500,"body":"{}","times":1}"#,
+    );
+    assert_eq!(fault.status, 201);
+    let r = s.request(
+        "POST",
+        "/start_communication",
+        Some("application/json"),
+        br#"{"purpose":"faulted"}"#,
+    );
+    assert_eq!(r.status, 500);
+    let api = |q: &str| -> serde_json::Value {
+        serde_json::from_slice(&s.inbox_request("GET", &format!("/api/events{q}")).body).unwrap()
+    };
+    assert_eq!(api("")["total"], 21);
+
+    let b = webdriver::Browser::start_with(driver, Some((1200, 900)), Some("Asia/Tokyo"));
+    let inbox = format!("http://{}/", s.inbox());
+    b.open(&inbox);
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    assert_eq!(b.text("#count"), "21");
+    assert_eq!(b.text("#noun"), "events");
+    // One row each, and at least 12 of them wholly in view.
+    let in_view = b.eval(
+        "return Array.from(document.querySelectorAll('article')).filter(a => { \
+           const r = a.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }).length;",
+    );
+    assert!(in_view.as_u64().unwrap() >= 12, "{in_view} rows in view");
+    let heights = b.eval(
+        "return Array.from(document.querySelectorAll('summary.row')).map(s => s.getBoundingClientRect().height);",
+    );
+    let line = heights[0].as_f64().unwrap();
+    assert!(
+        heights
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h.as_f64().unwrap() < 1.6 * line),
+        "every row one line: {heights}"
+    );
+    // Who first: the citizen's email before what the result was.
+    let accepted = b.text("#e2 summary");
+    let (who, what) = (
+        accepted.find("email: bla").unwrap(),
+        accepted.find("result succes").unwrap(),
+    );
+    assert!(who < what, "{accepted}");
+    // The faulted start, named by what its client got.
+    assert!(
+        b.text("#e21 summary")
+            .contains("start answered 500 (fault)"),
+        "{}",
+        b.text("#e21 summary")
+    );
+    // Times in Tokyo's zone (UTC+9), UTC on hover.
+    let time = api("?limit=1")["events"][0]["time"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let utc_hour: u32 = time[11..13].parse().unwrap();
+    let shown = b.text("#e21 time");
+    assert_eq!(
+        shown,
+        format!("{:02}{}", (utc_hour + 9) % 24, &time[13..19]),
+        "local time of {time}"
+    );
+    let title = b.eval("return document.querySelector('#e21 time').title;");
+    assert_eq!(title, format!("{} {} UTC", &time[..10], &time[11..19]));
+
+    // A filter applies when chosen: no Search button pressed.
+    b.eval("const s = document.getElementById('route'); s.value = 'start_communication'; s.dispatchEvent(new Event('change')); return 0;");
+    b.wait_for(|b| b.url(), |u| u.contains("route=start_communication"));
+    b.wait_for(|b| b.entry_ids().len(), |n| *n == 11);
+    assert_eq!(
+        (b.text("#matched"), b.text("#count")),
+        ("11".into(), "21".into())
+    );
+    // Clear asks first, with the count, and deletes only what is shown.
+    b.click("#clear");
+    b.wait_for(
+        |b| b.url(),
+        |u| u.contains("/clear?route=start_communication"),
+    );
+    assert_eq!(
+        b.text("#confirm"),
+        "Delete the 11 events this search shows; the other 10 stay?"
+    );
+    b.click("#confirm-delete");
+    b.wait_for(|b| b.url(), |u| u.ends_with('/'));
+    b.wait_for(|b| b.entry_ids().len(), |n| *n == 10);
+    assert_eq!(api("")["total"], 10, "the hidden ten stay");
+    assert_eq!(api("?route=start_communication")["matched"], 0);
+
+    // One event deleted from its own page.
+    b.open(&format!("{inbox}events/20"));
+    b.click("#delete-event");
+    b.wait_for(|b| b.url(), |u| u.ends_with('/'));
+    assert_eq!(api("")["total"], 9);
+    assert!(s.inbox_request("GET", "/api/events/20").status == 404);
+
+    // A fault that cannot be met (the browser cannot tell: only the
+    // server knows which route answers JSON): the form again, as typed,
+    // the field named.
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    b.click("#faults > summary");
+    b.eval("document.getElementById('fault-route').value = 'ui'; return 0;");
+    b.eval("document.getElementById('fault-answer').value = 'malformed_json'; return 0;");
+    b.type_into("#fault-delay", "250");
+    b.click("#set-fault");
+    b.wait_for(
+        |b| b.eval("return !!document.getElementById('fault-error');"),
+        |v| *v == true,
+    );
+    assert_eq!(
+        b.text("#fault-error"),
+        "Not set: answer only start_communication answers JSON"
+    );
+    let kept = b.eval(
+        "return ['fault-route', 'fault-answer', 'fault-delay'].map(i => document.getElementById(i).value);",
+    );
+    assert_eq!(kept, serde_json::json!(["ui", "malformed_json", "250"]));
+    assert_eq!(
+        b.eval("return document.getElementById('fault-answer').getAttribute('aria-invalid');"),
+        "true"
+    );
+    assert_eq!(
+        b.eval("return document.getElementById('faults').open;"),
+        true
+    );
+    assert!(api("")["total"] == 9);
+
+    // Singular: one event is "1 event".
+    assert_eq!(
+        s.inbox_request("DELETE", "/api/events?verdict=replay")
+            .status,
+        200
+    );
+    b.open(&inbox);
+    b.wait_for(|b| b.text("#live"), |t| t == "live");
+    assert_eq!(
+        (b.text("#count"), b.text("#noun")),
+        ("1".into(), "event".into())
+    );
+}
+
+/// Copy as curl is a replay, not a template: run as copied, it sends the
+/// journaled token in one request, even one that starts with `@` (curl
+/// would post that file) or holds `[1-5]` (curl would send five).
+#[test]
+fn copy_as_curl_replays_exactly_the_journaled_bytes() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have curl");
+        eprintln!("SKIPPED: no curl");
+        return;
+    }
+    let s = Server::start(&[]);
+    let token = "@/etc/passwd[1-5]";
+    assert_eq!(s.post_token(token).status, 400);
+    let r = s.request("GET", "/ui?result=%40%2Fetc%2Fpasswd%5B1-5%5D", None, b"");
+    assert_eq!(r.status, 400);
+    for id in [1, 2] {
+        let page = s.inbox_request("GET", &format!("/events/{id}")).text();
+        let start = page.find("<pre id=\"curl\">").unwrap() + "<pre id=\"curl\">".len();
+        let command = page[start..][..page[start..].find("</pre>").unwrap()]
+            .replace("&#39;", "'")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">");
+        let before = s.inbox_request("GET", "/api/events?limit=1");
+        let before: serde_json::Value = serde_json::from_slice(&before.body).unwrap();
+        let out = Command::new("sh").arg("-c").arg(&command).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after: serde_json::Value =
+            serde_json::from_slice(&s.inbox_request("GET", "/api/events?limit=5").body).unwrap();
+        let new: Vec<&serde_json::Value> = after["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["id"].as_u64() > before["last_id"].as_u64())
+            .collect();
+        assert_eq!(new.len(), 1, "one request: {command}");
+        assert_eq!(new[0]["token"], token, "{command}");
+    }
 }

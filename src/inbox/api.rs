@@ -143,6 +143,11 @@ fn route(inbox: &Inbox, req: &Request) -> Response {
             Ok(l) => page::page(inbox, &l.filter(), l.limit),
             Err(e) => Response::error(400, e.message),
         },
+        ("/clear", Get | Head) => match listing(req.query, PAGE) {
+            Ok(l) => page::confirm_clear(inbox, &l.filter()),
+            Err(e) => Response::error(400, e.message),
+        },
+        ("/clear", _) => Response::method_not_allowed("GET, HEAD"),
         ("/entries", Get) => match (other_run(inbox, req.query), listing(req.query, MAX_PAGE)) {
             (Some(r), _) => r,
             (None, Ok(l)) => page::entries(inbox, &l.filter(), MAX_PAGE),
@@ -156,8 +161,18 @@ fn route(inbox: &Inbox, req: &Request) -> Response {
         ("/api/reset", _) => Response::method_not_allowed("POST"),
         ("/api/faults", _) => super::faults::api(inbox, req),
         ("/faults", Get | Head) => page::faults_fragment(inbox),
-        ("/faults", Post) => super::faults::form(inbox, req, false),
-        ("/faults/clear", Post) => super::faults::form(inbox, req, true),
+        ("/faults", Post) => match super::faults::set_form(inbox, req) {
+            Ok(r) => r,
+            // The page again, its faults panel open on the form as typed.
+            Err(refused) => {
+                let mut r = page::with_fault_form(inbox, PAGE, &refused.form);
+                r.status = 400;
+                r.note.verdict = Some("rejected");
+                r.note.detail = Some(format!("fault not set: {}", refused.why));
+                r
+            }
+        },
+        ("/faults/clear", Post) => super::faults::clear_form(inbox, req),
         ("/faults", _) => Response::method_not_allowed("GET, HEAD, POST"),
         ("/faults/clear", _) => Response::method_not_allowed("POST"),
         (
@@ -169,12 +184,14 @@ fn route(inbox: &Inbox, req: &Request) -> Response {
         ("/api/events/clear", _) => Response::method_not_allowed("POST"),
         ("/api/auth-only" | "/auth-only", _) => Response::method_not_allowed("POST"),
         (p, Post) if session_target(p).is_some() => super::session::feedback_route(inbox, req),
+        (p, Delete) if event_target(p).is_some() => delete_one(inbox, event_target(p), false),
+        (p, Post) if delete_target(p).is_some() => delete_one(inbox, delete_target(p), true),
         (p, Get | Head) if event_target(p).is_some() => one_event(inbox, p, req.query),
         (p, Get | Head) if page_target(p).is_some() => match page_target(p) {
             Some(id) => super::event_page::page(inbox, id),
             None => Response::error(404, "not found"),
         },
-        (p, _) if event_target(p).is_some() => Response::method_not_allowed("GET, HEAD"),
+        (p, _) if event_target(p).is_some() => Response::method_not_allowed("GET, HEAD, DELETE"),
         _ => Response::error(404, "not found"),
     }
 }
@@ -220,14 +237,7 @@ fn delete(inbox: &Inbox, query: Option<&str>, form: bool) -> Response {
     if form && query_param(query, "back").is_some() && saved != Some(false) {
         return Response::redirect("/");
     }
-    let file = saved.map(|saved| {
-        if saved {
-            "saved"
-        } else {
-            "NOT saved: the journal file could not be written (see the log); what was deleted comes back after a restart"
-        }
-    });
-    match file {
+    match saved.map(file_said) {
         Some(file) => {
             json_response(&json!({ "deleted": n, "replays": replays, "journal_file": file }))
         }
@@ -252,10 +262,7 @@ fn reset(inbox: &Inbox) -> Response {
     inbox.faults_changed();
     let mut answer = json!({ "deleted": deleted, "replays": "cleared", "faults_cleared": faults });
     if let (Some(saved), Some(o)) = (journal.file_saved(lost_before), answer.as_object_mut()) {
-        o.insert(
-            "journal_file".into(),
-            json!(if saved { "saved" } else { "NOT saved: the journal file could not be written (see the log); what was deleted comes back after a restart" }),
-        );
+        o.insert("journal_file".into(), json!(file_said(saved)));
     }
     json_response(&answer)
 }
@@ -269,6 +276,50 @@ fn openapi() -> Response {
 /// `/api/events/{id}`: the id.
 fn event_target(path: &str) -> Option<u64> {
     path.strip_prefix("/api/events/")?.parse().ok()
+}
+
+/// `/events/{id}/delete`: the id (the event page's Delete form).
+fn delete_target(path: &str) -> Option<u64> {
+    path.strip_prefix("/events/")?
+        .strip_suffix("/delete")?
+        .parse()
+        .ok()
+}
+
+/// `DELETE /api/events/{id}` (and the event page's form): that one event;
+/// the replay cache is kept. The form goes back to the page.
+fn delete_one(inbox: &Inbox, id: Option<u64>, form: bool) -> Response {
+    let Some(id) = id else {
+        return Response::error(404, "not found");
+    };
+    let only = Filter {
+        since: id.checked_sub(1),
+        before: id.checked_add(1),
+        ..Filter::default()
+    };
+    let journal = inbox.shared_journal();
+    let lost_before = journal.file_lines_lost();
+    if journal.delete(&only) == 0 {
+        return Response::json_error(404, &format!("no event {id} in the journal"), None);
+    }
+    let saved = journal.file_saved(lost_before);
+    if form && saved != Some(false) {
+        return Response::redirect("/");
+    }
+    let mut answer = json!({ "deleted": 1, "replays": "kept" });
+    if let (Some(saved), Some(o)) = (saved, answer.as_object_mut()) {
+        o.insert("journal_file".into(), json!(file_said(saved)));
+    }
+    json_response(&answer)
+}
+
+/// What a change's answer says of the journal file.
+fn file_said(saved: bool) -> &'static str {
+    if saved {
+        "saved"
+    } else {
+        "NOT saved: the journal file could not be written (see the log); what was deleted comes back after a restart"
+    }
 }
 
 /// `/events/{id}`: the id.

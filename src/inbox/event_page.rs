@@ -8,6 +8,7 @@ use super::page;
 use super::state::Inbox;
 use crate::date;
 use crate::html::{esc, open_document};
+use crate::http::query::percent_encode;
 use crate::http::Response;
 use crate::journal::{Framed, Kind};
 
@@ -21,7 +22,10 @@ pub fn page(inbox: &Inbox, id: u64) -> Response {
         body,
         " data-event=\"{id}\"><header><h1>comm-test inbox</h1><p><a href=\"/\">← all events</a> · \
          <a href=\"/api/events/{id}\">JSON</a> · \
-         <a href=\"/api/events/{id}?download=1\" download>Download</a></p></header>\n<main id=\"events\">\n"
+         <a href=\"/api/events/{id}?download=1\" download>Download</a> · \
+         <form method=\"post\" action=\"/events/{id}/delete\" class=\"inline\">\
+         <button type=\"submit\" id=\"delete-event\">Delete this event</button></form></p></header>\n\
+         <main id=\"events\">\n"
     );
     let mut article = String::new();
     page::entry_into(&mut article, &framed, date::unix_now_millis());
@@ -53,7 +57,10 @@ pub fn page(inbox: &Inbox, id: u64) -> Response {
 /// The request that made this event, as a shell command against our own
 /// public routes at the server URL (the one a tester reaches; the internal
 /// URL is often a compose service name only the core resolves); `None`
-/// for what no request makes.
+/// for what no request makes. One request with exactly the journaled
+/// bytes: the body by `--data-raw` (never `@file`), the URL with
+/// `--globoff` (never a `[1-5]` pattern), the token percent-encoded
+/// where it is a query value.
 fn curl(inbox: &Inbox, e: &Framed) -> Option<String> {
     let base = inbox.server_url();
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
@@ -61,20 +68,23 @@ fn curl(inbox: &Inbox, e: &Framed) -> Option<String> {
         Kind::Token { .. } => {
             let token = e.json().get("token")?.as_str()?.to_owned();
             Some(match e.route {
-                "ui" => format!("curl -sS {}", quote(&format!("{base}/ui?result={token}"))),
+                "ui" => format!(
+                    "curl -sS --globoff {}",
+                    quote(&format!("{base}/ui?result={}", percent_encode(&token)))
+                ),
                 "start_communication" => {
                     let body = serde_json::json!({
                         "purpose": e.purpose.as_deref().unwrap_or(""),
                         "auth_result": token,
                     });
                     format!(
-                        "curl -sS -H 'Content-Type: application/json' --data-binary {} {}",
+                        "curl -sS --globoff -H 'Content-Type: application/json' --data-raw {} {}",
                         quote(&body.to_string()),
                         quote(&format!("{base}/start_communication"))
                     )
                 }
                 _ => format!(
-                    "curl -sS -H 'Content-Type: application/jwt' --data-binary {} {}",
+                    "curl -sS --globoff -H 'Content-Type: application/jwt' --data-raw {} {}",
                     quote(&token),
                     quote(&format!("{base}/auth_result"))
                 ),
@@ -83,7 +93,7 @@ fn curl(inbox: &Inbox, e: &Framed) -> Option<String> {
         Kind::Start => {
             let body = serde_json::json!({ "purpose": e.purpose.as_deref().unwrap_or("") });
             Some(format!(
-                "curl -sS -H 'Content-Type: application/json' --data-binary {} {}",
+                "curl -sS --globoff -H 'Content-Type: application/json' --data-raw {} {}",
                 quote(&body.to_string()),
                 quote(&format!("{base}/start_communication"))
             ))

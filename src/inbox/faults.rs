@@ -40,27 +40,40 @@ pub fn api(inbox: &Inbox, req: &Request) -> Response {
     }
 }
 
-/// The page's form (`POST /faults`, form-encoded) and its Clear buttons
-/// (`POST /faults/clear?route=R`): back to the page, or a page saying why.
-pub fn form(inbox: &Inbox, req: &Request, clear: bool) -> Response {
-    if clear {
-        return match route_param(req.query) {
-            Ok(route) => {
-                inbox.faults().clear(route);
-                inbox.faults_changed();
-                Response::redirect("/#faults")
-            }
-            Err(e) => Response::error(400, e.to_string()),
-        };
+/// A refused form: the form again as typed, and why, for the page.
+pub struct Refused {
+    pub form: String,
+    pub why: faults::Invalid,
+}
+
+/// The panel's Clear buttons (`POST /faults/clear?route=R`).
+pub fn clear_form(inbox: &Inbox, req: &Request) -> Response {
+    match route_param(req.query) {
+        Ok(route) => {
+            inbox.faults().clear(route);
+            inbox.faults_changed();
+            Response::redirect("/#faults")
+        }
+        Err(e) => Response::error(400, e.to_string()),
     }
+}
+
+/// The panel's form (`POST /faults`, form-encoded): back to the page, or
+/// the form refused, for the page to show again.
+pub fn set_form(inbox: &Inbox, req: &Request) -> Result<Response, Refused> {
     let body = std::str::from_utf8(req.body).unwrap_or("");
     match faults::from_form(&|k| query_param(Some(body.trim()), k)) {
         Ok(f) => {
             inbox.faults().set(f);
             inbox.faults_changed();
-            Response::redirect("/#faults")
+            Ok(Response::redirect("/#faults"))
         }
-        Err(e) => Response::error(400, format!("fault not set: {e}")),
+        // The form as the tester left it, the field at fault named in it:
+        // nothing typed is lost.
+        Err(why) => Err(Refused {
+            form: form_html(Some(body), Some(&why)),
+            why,
+        }),
     }
 }
 
@@ -127,18 +140,97 @@ pub fn panel(inbox: &Inbox) -> String {
     out
 }
 
-/// The panel's form: one fault at a time, for one route.
-pub const FORM: &str = "<form method=\"post\" action=\"/faults\" id=\"fault-form\">\
- <select name=\"route\" id=\"fault-route\" aria-label=\"route\">\
- <option>start_communication</option><option>ui</option><option>auth_result</option></select> \
- <select name=\"answer\" id=\"fault-answer\" aria-label=\"answer\">\
- <option value=\"status\">answer a status</option>\
- <option value=\"usual\">the usual answer (delayed)</option>\
- <option value=\"close\">close without answering</option>\
- <option value=\"malformed_json\">malformed JSON (start_communication)</option>\
- <option value=\"no_client_url\">no client_url (start_communication)</option></select> \
- <input name=\"status\" id=\"fault-status\" type=\"number\" min=\"100\" max=\"599\" value=\"500\" aria-label=\"status\"> \
- <input name=\"body\" id=\"fault-body\" placeholder=\"body\" aria-label=\"body\"> \
- <input name=\"delay_ms\" id=\"fault-delay\" type=\"number\" min=\"0\" max=\"60000\" placeholder=\"delay ms\" aria-label=\"delay in ms\"> \
- <input name=\"times\" id=\"fault-times\" type=\"number\" min=\"1\" placeholder=\"times (empty: until cleared)\" aria-label=\"times\"> \
- <button type=\"submit\" id=\"set-fault\">Set fault</button></form>";
+/// The panel's form: one fault at a time, for one route. After a refused
+/// submit, it keeps what the tester typed (`posted`, the form's body) and
+/// says what is wrong beside the field at fault.
+pub fn form_html(posted: Option<&str>, error: Option<&faults::Invalid>) -> String {
+    let value = |name: &str| posted.and_then(|p| query_param(Some(p.trim()), name));
+    let wrong = |name: &str| error.is_some_and(|e| e.field == name);
+    let mut out = String::from("<form method=\"post\" action=\"/faults\" id=\"fault-form\">");
+    if let Some(e) = error {
+        out.push_str(&format!(
+            "<p id=\"fault-error\" role=\"alert\">Not set: <b>{}</b> {}</p>",
+            esc(&e.field),
+            esc(&e.why)
+        ));
+    }
+    let select = |name: &str, options: &[(&str, &str)]| {
+        let chosen = value(name);
+        let mut s = format!(
+            "<select name=\"{name}\" id=\"fault-{name}\" aria-label=\"{name}\"{}>",
+            invalid_attr(wrong(name))
+        );
+        for (v, label) in options {
+            let selected = if chosen.as_deref() == Some(*v) {
+                " selected"
+            } else {
+                ""
+            };
+            s.push_str(&format!("<option value=\"{v}\"{selected}>{label}</option>"));
+        }
+        s.push_str("</select> ");
+        s
+    };
+    out.push_str(&select(
+        "route",
+        &[
+            ("start_communication", "start_communication"),
+            ("ui", "ui"),
+            ("auth_result", "auth_result"),
+        ],
+    ));
+    out.push_str(&select(
+        "answer",
+        &[
+            ("status", "answer a status"),
+            ("usual", "the usual answer (delayed)"),
+            ("close", "close without answering"),
+            ("malformed_json", "malformed JSON (start_communication)"),
+            ("no_client_url", "no client_url (start_communication)"),
+        ],
+    ));
+    for (name, id, attrs, default) in [
+        (
+            "status",
+            "fault-status",
+            "type=\"number\" min=\"100\" max=\"599\"",
+            "500",
+        ),
+        ("body", "fault-body", "placeholder=\"body\"", ""),
+        (
+            "delay_ms",
+            "fault-delay",
+            "type=\"number\" min=\"0\" max=\"60000\" placeholder=\"delay ms\"",
+            "",
+        ),
+        (
+            "times",
+            "fault-times",
+            "type=\"number\" min=\"1\" placeholder=\"times (empty: until cleared)\"",
+            "",
+        ),
+    ] {
+        let shown = value(name).unwrap_or_else(|| {
+            if posted.is_some() {
+                String::new()
+            } else {
+                default.to_owned()
+            }
+        });
+        out.push_str(&format!(
+            "<input name=\"{name}\" id=\"{id}\" {attrs} value=\"{}\" aria-label=\"{name}\"{}> ",
+            esc(&shown),
+            invalid_attr(wrong(name))
+        ));
+    }
+    out.push_str("<button type=\"submit\" id=\"set-fault\">Set fault</button></form>");
+    out
+}
+
+fn invalid_attr(wrong: bool) -> &'static str {
+    if wrong {
+        " aria-invalid=\"true\" class=\"invalid\" autofocus"
+    } else {
+        ""
+    }
+}

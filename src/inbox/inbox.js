@@ -1,14 +1,17 @@
 // comm-test inbox: live updates, copy buttons and keys. The page works
 // without this file; with it, new entries (those the page's filters
-// match) appear as they arrive, each exactly once, the count follows, a
-// cleared journal empties the page, and "/" searches, j/k move, Enter
-// opens the entry.
+// match) appear as they arrive, each exactly once, the counts follow, a
+// cleared journal empties the page, times show in the browser's zone
+// (UTC on hover), filters apply as they change, and "/" searches, j/k
+// move, Enter opens the entry.
 (function () {
   "use strict";
   var main = document.getElementById("events");
   if (!main) return;
   var live = document.getElementById("live") || document.createElement("span");
   var count = document.getElementById("count") || document.createElement("span");
+  var matched = document.getElementById("matched");
+  var noun = document.getElementById("noun");
   var body = document.body;
   var last = Number(body.getAttribute("data-last")) || 0;
   // The server run this page's ids belong to: after a restart the ids
@@ -33,11 +36,25 @@
     return Math.floor(s / 86400) + " d ago";
   }
 
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+
+  // An event's time in the browser's zone: the clock alone for today,
+  // with its date otherwise. The server wrote UTC, which stays the title.
+  function local(ms) {
+    var d = new Date(ms);
+    var now = new Date();
+    var clock = two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+    if (d.toDateString() === now.toDateString()) return clock;
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + clock;
+  }
+
   function tick() {
     var times = document.querySelectorAll("time[data-ms]");
     for (var i = 0; i < times.length; i++) {
+      var ms = Number(times[i].getAttribute("data-ms"));
+      times[i].textContent = local(ms);
       var a = times[i].parentNode.querySelector(".ago");
-      if (a) a.textContent = ago(Date.now() - Number(times[i].getAttribute("data-ms")));
+      if (a) a.textContent = ago(Date.now() - ms);
     }
   }
 
@@ -67,7 +84,20 @@
   function setCount(n) {
     if (cap) n = Math.min(n, cap);
     count.textContent = String(n);
+    if (noun) noun.textContent = n === 1 ? "event" : "events";
     document.title = (n ? "(" + n + ") " : "") + "comm-test inbox";
+  }
+
+  // The counts as the server has them: how many the filters match, of
+  // how many the journal holds.
+  function recount() {
+    fetch("/api/events?limit=1&run=" + run + filters(), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (v) {
+        if (matched) matched.textContent = String(v.matched);
+        setCount(v.total);
+      })
+      .catch(function () {});
   }
 
   // The fragment's articles, newest first, that this page does not show.
@@ -89,6 +119,7 @@
     if (added) {
       var empty = document.getElementById("empty");
       if (empty) empty.remove();
+      if (matched) matched.textContent = String(Number(matched.textContent) + added);
       setCount(Number(count.textContent) + added);
       tick();
     }
@@ -105,6 +136,7 @@
       })
       .then(insert, function () {})
       .then(function () {
+        if (matched) recount();
         fetching = false;
         if (again) { again = false; refresh(); }
       });
@@ -157,6 +189,7 @@
     }
     var older = document.getElementById("older");
     if (older) older.remove();
+    if (matched) matched.textContent = "0";
     setCount(0);
   }
 
@@ -191,8 +224,27 @@
     shown();
   }
 
+  // Filters apply as they change: a choice at once, typing after a pause.
+  function liveFilters() {
+    var form = document.getElementById("search");
+    if (!form) return;
+    var selects = form.querySelectorAll("select");
+    for (var i = 0; i < selects.length; i++) {
+      selects[i].addEventListener("change", function () { form.submit(); });
+    }
+    var q = document.getElementById("q");
+    var timer = 0;
+    if (q) {
+      q.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () { form.submit(); }, 600);
+      });
+    }
+  }
+
   wire(document);
   faultForm();
+  liveFilters();
   tick();
   setInterval(tick, 15000);
   if (single) return;

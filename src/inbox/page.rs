@@ -41,6 +41,16 @@ pub fn html(body: String) -> Response {
 /// `before`), with a link to the next. The journal is locked only to copy
 /// the page's events; rendering happens after.
 pub fn page(inbox: &Inbox, filter: &Filter<'_>, limit: usize) -> Response {
+    render(inbox, filter, limit, None)
+}
+
+/// The first page, its faults panel open on `form` (a refused submit,
+/// kept as typed, with why).
+pub fn with_fault_form(inbox: &Inbox, limit: usize, form: &str) -> Response {
+    render(inbox, &Filter::default(), limit, Some(form))
+}
+
+fn render(inbox: &Inbox, filter: &Filter<'_>, limit: usize, fault_form: Option<&str>) -> Response {
     let now = date::unix_now_millis();
     let (shown, last, len, cap) = {
         let j = inbox.journal();
@@ -48,20 +58,43 @@ pub fn page(inbox: &Inbox, filter: &Filter<'_>, limit: usize) -> Response {
     };
     let mut body = String::with_capacity(4096 + shown.events.len() * 2048);
     open_document(&mut body, "comm-test inbox", Some("/app.css"));
+    // With a filter, how many it shows of how many there are.
+    let filtered = filter.q.is_some()
+        || filter.route.is_some()
+        || filter.verdict.is_some()
+        || !filter.attrs.is_empty();
+    let counts = if filtered {
+        format!(
+            "<span id=\"matched\">{}</span> of <span id=\"count\">{len}</span> <span id=\"noun\">{}</span>",
+            shown.matched,
+            if len == 1 { "event" } else { "events" }
+        )
+    } else {
+        format!(
+            "<span id=\"count\">{len}</span> <span id=\"noun\">{}</span>",
+            if len == 1 { "event" } else { "events" }
+        )
+    };
     let _ = writeln!(
         body,
-        " data-run=\"{run}\" data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\"><header><h1>comm-test inbox</h1>\
-         <p><span id=\"count\">{len}</span> events, newest first (the last {cap} are kept) · times in UTC · \
+        " data-run=\"{run}\" data-last=\"{last}\" data-cap=\"{cap}\" data-paged=\"{paged}\" data-filtered=\"{filtered}\">\
+         <header><h1>comm-test inbox</h1>\
+         <p>{counts}, newest first (the last {cap} are kept) · \
          <a href=\"/api/events\">JSON</a> · <a href=\"/api/events.ndjson\">NDJSON</a> · \
-         <span id=\"live\">reload for new events</span></p>\
-         <form method=\"post\" action=\"/api/events/clear?back=1\" class=\"clear\">\
-         <button type=\"submit\" id=\"clear\">Clear</button></form>",
+         <span id=\"live\">reload for new events</span> · \
+         <a id=\"clear\" class=\"button\" href=\"/clear{clear_query}\">{clear_label}</a></p>",
         paged = filter.before.is_some(),
         run = inbox.run(),
+        clear_query = esc(&question(&filter_query(filter))),
+        clear_label = if filtered {
+            format!("Clear the {}…", events(shown.matched))
+        } else {
+            "Clear…".to_owned()
+        },
     );
     search_form(&mut body, filter);
     settings(&mut body, inbox);
-    faults(&mut body, inbox);
+    faults(&mut body, inbox, fault_form);
     auth_only(&mut body, inbox);
     body.push_str("</header>\n<main id=\"events\">\n");
     if len == 0 {
@@ -114,6 +147,53 @@ fn search_form(out: &mut String, filter: &Filter<'_>) {
     out.push_str("<button type=\"submit\">Search</button> <a href=\"/\">all</a></form>\n");
 }
 
+/// `&a=b&c=d` as a query of its own: `?a=b&c=d` (or nothing).
+fn question(q: &str) -> String {
+    match q.strip_prefix('&') {
+        Some(rest) => format!("?{rest}"),
+        None => q.to_owned(),
+    }
+}
+
+/// `GET /clear[?filters]`: Clear asks first, with the count, and deletes
+/// exactly what the filters match (everything without one); what they
+/// hide is never deleted unasked. A plain form: it works without
+/// JavaScript.
+pub fn confirm_clear(inbox: &Inbox, filter: &Filter<'_>) -> Response {
+    let (matched, total) = {
+        let j = inbox.journal();
+        let p = j.page(filter, 1);
+        (p.matched, p.total)
+    };
+    let query = filter_query(filter);
+    let mut body = String::with_capacity(2048);
+    open_document(&mut body, "comm-test inbox: clear", Some("/app.css"));
+    let what = if filter.is_everything() && total == 1 {
+        "the 1 event".to_owned()
+    } else if filter.is_everything() {
+        format!("all {}", events(total))
+    } else {
+        format!(
+            "the {} this search shows; the other {} stay",
+            events(matched),
+            total.saturating_sub(matched)
+        )
+    };
+    let _ = writeln!(
+        body,
+        "><header><h1>comm-test inbox</h1></header><main>\
+         <p id=\"confirm\">Delete {what}?</p>\
+         <form method=\"post\" action=\"/api/events/clear?back=1{q}\">\
+         <button type=\"submit\" id=\"confirm-delete\">Delete {n}</button> \
+         <a href=\"/{back}\" id=\"cancel\">Cancel</a></form></main></body></html>",
+        what = esc(&what),
+        q = esc(&query),
+        n = esc(&events(matched)),
+        back = esc(&question(&query)),
+    );
+    html(body)
+}
+
 /// `&q=…&route=…`: the filters of `filter`, for a link that keeps them.
 fn filter_query(filter: &Filter<'_>) -> String {
     let mut q = String::new();
@@ -141,17 +221,24 @@ fn settings(out: &mut String, inbox: &Inbox) {
 
 /// The faults in force and the form that sets one; open while any is set,
 /// so nobody tests against a plugin that misbehaves without seeing it.
-fn faults(out: &mut String, inbox: &Inbox) {
-    let open = if inbox.faults().list().is_empty() {
+fn faults(out: &mut String, inbox: &Inbox, form: Option<&str>) {
+    let open = if inbox.faults().list().is_empty() && form.is_none() {
         ""
     } else {
         " open"
     };
+    let fresh;
+    let form = match form {
+        Some(f) => f,
+        None => {
+            fresh = super::faults::form_html(None, None);
+            &fresh
+        }
+    };
     let _ = writeln!(
         out,
-        "<details id=\"faults\"{open}><summary>Faults on demand</summary>{}{}</details>",
+        "<details id=\"faults\"{open}><summary>Faults on demand</summary>{}{form}</details>",
         super::faults::panel(inbox),
-        super::faults::FORM
     );
 }
 
@@ -271,7 +358,19 @@ fn entry(out: &mut String, framed: &Framed, now_ms: u64) {
     out.push_str("</details></article>\n");
 }
 
-/// The article's opening: verdict, title, id, route, time.
+/// "1 event", "2 events".
+pub fn events(n: usize) -> String {
+    if n == 1 {
+        "1 event".into()
+    } else {
+        format!("{n} events")
+    }
+}
+
+/// The article's one row (its details a click away): time, verdict,
+/// route, who (the citizen's email or bsn before anything else), what it
+/// was, the id. The time is UTC here; the page's script shows it in the
+/// browser's zone, UTC on hover.
 fn heading(out: &mut String, e: &Event, now_ms: u64) {
     let verdict = e.verdict().unwrap_or(match e.kind {
         Kind::Request { .. } => "request",
@@ -279,30 +378,20 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
     });
     let time =
         date::rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.time_ms));
-    let shown = date::rfc3339(e.time_ms / 1000)
+    let utc = date::rfc3339(e.time_ms / 1000)
         .replace('T', " ")
-        .replace('Z', "");
-    let title = match &e.kind {
-        Kind::Request { .. } => match &e.request {
-            Some(r) => format!("{} {} → {}", r.method, r.path, r.status),
-            None => "request".to_string(),
-        },
-        Kind::Start => "session started".to_string(),
-        Kind::Token {
-            outcome: Outcome::Accepted(a),
-            ..
-        } => format!("result {}", a.status),
-        Kind::Token { .. } => "result refused".to_string(),
-        Kind::Feedback(f) => format!("session feedback {}", f.kind),
-        Kind::AuthOnly(a) => format!("authentication asked of the core ({})", a.auth_method),
-    };
+        .replace('Z', " UTC");
+    let clock = utc.get(11..19).unwrap_or(&utc).to_owned();
     let _ = write!(
         out,
         "<article class=\"event {verdict}\" id=\"e{id}\" data-id=\"{id}\" tabindex=\"-1\">\n\
-         <h2><span class=\"verdict\">{verdict}</span> {title}{faulted}{read_back} <small><a class=\"open\" href=\"/events/{id}\">#{id}</a> via {route}</small></h2>\n\
-         <p class=\"when\"><time datetime=\"{time}\" data-ms=\"{ms}\">{shown} UTC</time> \
-         <span class=\"ago\">{ago}</span> <span class=\"gist\">{gist}</span></p>\n\
-         <details class=\"more\"><summary>Details</summary>\n",
+         <details class=\"more\"><summary class=\"row\">\
+         <time datetime=\"{time}\" data-ms=\"{ms}\" title=\"{utc}\">{clock}</time> \
+         <span class=\"verdict\">{verdict}</span> <span class=\"route\">{route}</span> \
+         <span class=\"who\">{who}</span> <span class=\"title\">{title}{faulted}{read_back}</span> \
+         <span class=\"gist\">{gist}</span> <span class=\"ago\">{ago}</span> \
+         <a class=\"open\" href=\"/events/{id}\">#{id}</a></summary>\n",
+        who = esc(&who(e)),
         gist = esc(&gist(e)),
         faulted = match e.request.as_ref().and_then(|r| r.fault.as_ref()) {
             Some(f) => format!(" <span class=\"faulted\">fault: {}</span>", esc(f)),
@@ -314,23 +403,81 @@ fn heading(out: &mut String, e: &Event, now_ms: u64) {
         },
         id = e.id,
         verdict = esc(verdict),
-        title = esc(&title),
+        title = esc(&title(e)),
         route = esc(e.route),
         time = esc(&time),
         ms = e.time_ms,
-        shown = esc(&shown),
+        utc = esc(&utc),
+        clock = esc(&clock),
         ago = esc(&ago(now_ms, e.time_ms)),
     );
 }
 
-/// The one line of the compact list: the purpose, the first attribute,
-/// the reason, or the request, whichever the event has first.
+/// What an event was, named by what the client got: a faulted start is
+/// `start answered 500 (fault)`, never "session started".
+fn title(e: &Event) -> String {
+    let faulted = e
+        .request
+        .as_ref()
+        .filter(|r| r.fault.is_some())
+        .map(|r| match r.status {
+            0 => "closed without an answer (fault)".to_owned(),
+            s => format!("answered {s} (fault)"),
+        });
+    match (&e.kind, faulted) {
+        (Kind::Start, Some(f)) => format!("start {f}"),
+        (Kind::Start, None) => "session started".to_string(),
+        (Kind::Request { .. }, _) => match &e.request {
+            Some(r) => format!("{} {} → {}", r.method, r.path, r.status),
+            None => "request".to_string(),
+        },
+        (
+            Kind::Token {
+                outcome: Outcome::Accepted(a),
+                ..
+            },
+            f,
+        ) => with(format!("result {}", a.status), f),
+        (Kind::Token { .. }, f) => with("result refused".to_string(), f),
+        (Kind::Feedback(f), _) => format!("session feedback {}", f.kind),
+        (Kind::AuthOnly(a), _) => format!("authentication asked of the core ({})", a.auth_method),
+    }
+}
+
+fn with(title: String, faulted: Option<String>) -> String {
+    match faulted {
+        Some(f) => format!("{title}, {f}"),
+        None => title,
+    }
+}
+
+/// The citizen an accepted result names: `email`, else `bsn`, else its
+/// first attribute; nothing for other events.
+fn who(e: &Event) -> String {
+    let Some(attrs) = e.attributes() else {
+        return String::new();
+    };
+    ["email", "bsn"]
+        .iter()
+        .find_map(|k| attrs.get(*k).map(|v| format!("{k}: {v}")))
+        .or_else(|| attrs.iter().next().map(|(k, v)| format!("{k}: {v}")))
+        .unwrap_or_default()
+}
+
+/// The rest of the row: the purpose, the other attributes, the reason,
+/// or the request, whichever the event has first.
 fn gist(e: &Event) -> String {
     if let Some(p) = &e.purpose {
         return format!("purpose {p}");
     }
-    if let Some((k, v)) = e.attributes().and_then(|a| a.iter().next()) {
-        return format!("{k}: {v}");
+    if let Some(attrs) = e.attributes() {
+        let shown = who(e);
+        return attrs
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .filter(|kv| *kv != shown)
+            .collect::<Vec<_>>()
+            .join(", ");
     }
     match &e.kind {
         Kind::Token {

@@ -44,11 +44,21 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
 
 impl Browser {
     pub fn start(driver: &str) -> Browser {
+        Browser::start_with(driver, None, None)
+    }
+
+    /// A browser with its window `size` (width, height) and its time zone
+    /// `tz` (the `TZ` the driver, and so Chromium, runs with).
+    pub fn start_with(driver: &str, size: Option<(u32, u32)>, tz: Option<&str>) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let child = Command::new(driver)
+        let mut command = Command::new(driver);
+        if let Some(tz) = tz {
+            command.env("TZ", tz);
+        }
+        let child = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -61,12 +71,20 @@ impl Browser {
         }
         let profile =
             std::env::temp_dir().join(format!("comm-test-webdriver-{}-{port}", std::process::id()));
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--no-first-run".into(),
+            "--disable-dev-shm-usage".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        if let Some((w, h)) = size {
+            args.push(format!("--window-size={w},{h}"));
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display())
-            ]}
+            "goog:chromeOptions": {"args": args}
         }}});
         let r = http(port, "POST", "/session", Some(&caps));
         let session = r["value"]["sessionId"]
