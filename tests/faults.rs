@@ -307,3 +307,71 @@ fn delayed_connections_count_against_the_connection_cap() {
         "exactly one delayed connection gave way to the fifth"
     );
 }
+
+/// Regression: a delayed answer the client gave up on (curl
+/// `--max-time 5` against a 6 s delay) was journaled `200 0 ms`. It is
+/// journaled as not delivered, 499 as nginx logs it, with the time until
+/// the client left; one that was waited for says the time until it went.
+/// Both survive a restart through the journal file.
+#[test]
+fn a_delayed_answer_whose_client_left_first_is_journaled_499() {
+    let dir = std::env::temp_dir().join(format!("comm-test-499-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("journal.jsonl");
+    let path = file.to_str().unwrap();
+    let s = Server::start(&["--journal-file", path]);
+    let r = set_fault(&s, &json!({"route": "ui", "delay_ms": 60000, "times": 1}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let impatient = send(&s, "GET /ui HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    wait_events(&s, 1);
+    assert_eq!(
+        newest(&s)["request"]["http_status"],
+        200,
+        "meant to answer 200"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(impatient);
+    // The loop sees the close on its next turn.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let e = loop {
+        let e = json_of(&s.inbox_request("GET", "/api/events/1"));
+        if e["request"]["http_status"] != 200 || std::time::Instant::now() > deadline {
+            break e;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(e["request"]["http_status"], 499, "{e}");
+    let ms = e["request"]["ms"].as_u64().unwrap();
+    assert!((300..60_000).contains(&ms), "until it left: {ms} ms");
+    assert!(s
+        .wait_log("event #1: the client closed its connection")
+        .contains("not delivered (499)"));
+
+    // Waited for: 200, and the time until it went.
+    let r = set_fault(&s, &json!({"route": "ui", "delay_ms": 700, "times": 1}));
+    assert_eq!(r.status, 201);
+    let mut patient = send(
+        &s,
+        "GET /ui HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(read_reply(&mut patient).status, 200);
+    let e = json_of(&s.inbox_request("GET", "/api/events/2"));
+    assert_eq!(e["request"]["http_status"], 200);
+    assert!(e["request"]["ms"].as_u64().unwrap() >= 700, "{e}");
+    drop(s);
+
+    let again = Server::start(&["--journal-file", path]);
+    let back = |id| {
+        let r = again.inbox_request(
+            "GET",
+            &format!("/api/events/wait?after={}&timeout=10", id - 1),
+        );
+        json_of(&r)["request"].clone()
+    };
+    assert_eq!(back(1)["http_status"], 499);
+    assert_eq!(back(2)["http_status"], 200);
+    assert!(back(2)["ms"].as_u64().unwrap() >= 700);
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}

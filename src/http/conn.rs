@@ -46,6 +46,9 @@ enum State<S, P> {
         answer: Vec<u8>,
         at: Instant,
         then: Connection,
+        /// Told it was sent, or, dropped with the connection, that the
+        /// client left first.
+        settle: crate::http::Settle,
     },
     /// An event stream, fed by the service until the client goes.
     Streaming(S),
@@ -167,7 +170,13 @@ impl<S: Service> Conn<S> {
                 self.answer(answer, then, now);
                 Step::More
             }
-            State::Delayed { answer, then, .. } => {
+            State::Delayed {
+                answer,
+                then,
+                settle,
+                ..
+            } => {
+                settle.sent();
                 self.answer(answer, then, now);
                 Step::More
             }
@@ -386,11 +395,13 @@ impl<S: Service> Conn<S> {
                 bytes,
                 at,
                 connection,
+                settle,
             } => {
                 self.state = State::Delayed {
                     answer: bytes,
                     at,
                     then: connection,
+                    settle,
                 };
                 Some(Step::Wait)
             }

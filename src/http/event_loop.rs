@@ -524,13 +524,13 @@ mod tests {
                 "/later" => {
                     let at = now + Duration::from_millis(1500);
                     *self.delay.lock().unwrap() = Some(at);
-                    Answer::At(ok("late"), at)
+                    Answer::At(ok("late"), at, crate::http::Settle::none())
                 }
                 "/close" => Answer::Close(Note::default()),
                 "/close-later" => {
                     let at = now + Duration::from_millis(1500);
                     *self.delay.lock().unwrap() = Some(at);
-                    Answer::CloseAt(Note::default(), at)
+                    Answer::CloseAt(Note::default(), at, crate::http::Settle::none())
                 }
                 "/stream" => Answer::Stream(ok("open\n"), 0),
                 _ => Answer::Now(ok("now")),

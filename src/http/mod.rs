@@ -49,7 +49,9 @@ use std::time::Duration;
 pub use event_loop::{Balance, Loop, Stop};
 pub use request::{respond, Arrival, Outcome, Then};
 pub use response::{Body, Connection, Framing, Version};
-pub use service::{Answer, Headers, Method, Refusal, Request, Response, Service, Wake};
+pub use service::{
+    Answer, Headers, Method, Refusal, Request, Response, Service, Settle, Settled, Wake,
+};
 
 pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 32;

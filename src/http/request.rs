@@ -114,6 +114,7 @@ pub enum Then<S, P> {
         bytes: Vec<u8>,
         at: Instant,
         connection: Connection,
+        settle: super::service::Settle,
     },
     /// Close without answering.
     Close,
@@ -328,12 +329,13 @@ fn then<S, P>(
                 connection: framing.connection,
             }
         }
-        Answer::At(r, at) => {
+        Answer::At(r, at, settle) => {
             log_line(Some(method), Some(path), &r, started);
             Then::SendAt {
                 bytes: serialize(&r, framing),
                 at,
                 connection: framing.connection,
+                settle,
             }
         }
         Answer::Stream(mut r, _) if framing.body == Body::HeadOnly => {
@@ -373,12 +375,13 @@ fn then<S, P>(
             log_closed(method, path, &note, started);
             Then::Close
         }
-        Answer::CloseAt(note, at) => {
+        Answer::CloseAt(note, at, settle) => {
             log_closed(method, path, &note, started);
             Then::SendAt {
                 bytes: Vec::new(),
                 at,
                 connection: Connection::Close,
+                settle,
             }
         }
     }

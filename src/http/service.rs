@@ -195,13 +195,73 @@ pub enum Answer<S, P> {
     /// No answer yet: ask `Service::resume` each time the service's waker
     /// fires, and `Service::give_up` once `Instant` has passed.
     Park(P, Instant),
-    /// Send this, not before `Instant`.
-    At(Response, Instant),
+    /// Send this, not before `Instant`; `Settle` hears whether it was
+    /// sent or its client went first.
+    At(Response, Instant, Settle),
     /// Close the connection without answering; the note is logged.
     Close(Note),
     /// Close it without answering, not before `Instant` (a plugin that
-    /// hangs, then drops the connection).
-    CloseAt(Note, Instant),
+    /// hangs, then drops the connection); `Settle` as for `At`.
+    CloseAt(Note, Instant, Settle),
+}
+
+/// What became of a delayed answer, and how long after it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Its time came and it went out (or the connection closed as asked).
+    Sent(std::time::Duration),
+    /// The client closed its connection first (nginx logs 499).
+    Left(std::time::Duration),
+}
+
+/// Told once what became of a delayed answer: `sent` when its time
+/// comes, and, if it is dropped before (the client left, the loop
+/// stopped), `Left` on the way out.
+pub struct Settle {
+    tell: Option<Box<dyn FnOnce(Settled) + Send>>,
+    since: Instant,
+}
+
+impl Settle {
+    pub fn new(tell: impl FnOnce(Settled) + Send + 'static) -> Settle {
+        Settle {
+            tell: Some(Box::new(tell)),
+            since: Instant::now(),
+        }
+    }
+
+    /// Nobody to tell.
+    pub fn none() -> Settle {
+        Settle {
+            tell: None,
+            since: Instant::now(),
+        }
+    }
+
+    /// The answer went out.
+    pub fn sent(mut self) {
+        if let Some(tell) = self.tell.take() {
+            tell(Settled::Sent(self.since.elapsed()));
+        }
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if let Some(tell) = self.tell.take() {
+            tell(Settled::Left(self.since.elapsed()));
+        }
+    }
+}
+
+impl std::fmt::Debug for Settle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.tell.is_some() {
+            "Settle(..)"
+        } else {
+            "Settle(none)"
+        })
+    }
 }
 
 impl<S, P> From<Response> for Answer<S, P> {
@@ -214,7 +274,7 @@ impl<S, P> Answer<S, P> {
     /// The response this answer sends, if it sends one now or later.
     pub fn response_mut(&mut self) -> Option<&mut Response> {
         match self {
-            Answer::Now(r) | Answer::Stream(r, _) | Answer::At(r, _) => Some(r),
+            Answer::Now(r) | Answer::Stream(r, _) | Answer::At(r, _, _) => Some(r),
             Answer::Park(..) | Answer::Close(_) | Answer::CloseAt(..) => None,
         }
     }

@@ -529,6 +529,24 @@ pub struct Framed {
 }
 
 impl Framed {
+    /// The event with its request settled: `ms` more, and `status` if one
+    /// replaces what it was answered (`Shared::settle`); `None` for an
+    /// event without a request.
+    pub fn settled(&self, status: Option<u16>, ms: u64) -> Option<Framed> {
+        let mut event = self.event.clone();
+        let r = event.request.as_mut()?;
+        r.ms = r.ms.saturating_add(ms);
+        if let Some(s) = status {
+            r.status = s;
+        }
+        let mut json = self.json();
+        let req = json.get_mut("request")?.as_object_mut()?;
+        req.insert("ms".into(), json!(r.ms));
+        req.insert("http_status".into(), json!(r.status));
+        let text = serde_json::to_vec(&json).ok()?;
+        Some(Framed::from_json(event, &text))
+    }
+
     /// A recorded event, framed once; the frame keeps its bulky parts.
     pub fn new(event: Event) -> Framed {
         let (frame, data) = frame(&event);

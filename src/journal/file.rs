@@ -545,8 +545,12 @@ pub fn load(file: File, len: u64, capacity: usize, recheck: Recheck<'_>) -> Read
                 kept.remove(&id);
             }
         } else if let Some(e) = restore(&v) {
-            order.push_back(e.id);
-            kept.insert(e.id, Arc::new(e));
+            // A later line of an id (a delayed answer settled) replaces
+            // the earlier, in its place.
+            let id = e.id;
+            if kept.insert(id, Arc::new(e)).is_none() {
+                order.push_back(id);
+            }
             while kept.len() > capacity {
                 match order.pop_front() {
                     Some(old) => {

@@ -119,6 +119,37 @@ impl Shared {
         id
     }
 
+    /// A delayed answer settled: event `id`'s request took `ms` more, and,
+    /// if its client left first, says `status` (499). The event is framed
+    /// anew in its place; the file gets the new line (read back, a later
+    /// line of an id replaces the earlier). Streams that sent the old
+    /// frame are not sent it again; listings and the file say what
+    /// happened. Gone (deleted, turned over): nothing to do.
+    pub fn settle(&self, id: u64, status: Option<u16>, ms: u64) {
+        if !self.keeps {
+            return;
+        }
+        let framed = {
+            let mut j = self.lock();
+            let at = j.events.partition_point(|e| e.id < id);
+            let Some(old) = j.events.get(at).filter(|e| e.id == id) else {
+                return;
+            };
+            let Some(new) = old.settled(status, ms) else {
+                return;
+            };
+            let new = Arc::new(new);
+            if let Some(slot) = j.events.get_mut(at) {
+                *slot = new.clone();
+            }
+            new
+        };
+        if let Some(sink) = self.sink.get() {
+            sink.send(Line::Event(framed));
+        }
+        self.changed();
+    }
+
     /// Empties the journal (ids keep counting); how many events went.
     pub fn clear(&self) -> usize {
         let n = self.lock().clear();

@@ -11,7 +11,9 @@ use crate::journal;
 pub struct Exchange<'r> {
     req: &'r Request<'r>,
     started: std::time::Instant,
-    pub(super) recorded: std::cell::Cell<bool>,
+    /// The journal's ids of what this exchange recorded (none yet: the
+    /// route has not journaled it).
+    pub(super) recorded: std::cell::RefCell<Vec<u64>>,
     /// An event journaled just before this exchange's next one, with that
     /// one's status: a start whose inline token decides what it answers.
     preceding: std::cell::RefCell<Option<Preceding>>,
@@ -31,7 +33,7 @@ impl<'r> Exchange<'r> {
         Exchange {
             req,
             started: std::time::Instant::now(),
-            recorded: std::cell::Cell::new(false),
+            recorded: std::cell::RefCell::new(Vec::new()),
             preceding: std::cell::RefCell::new(None),
             fault,
         }

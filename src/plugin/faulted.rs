@@ -9,20 +9,28 @@ use serde_json::{json, Value};
 
 use super::state::Plugin;
 use crate::faults::{Fault, Reply};
-use crate::http::{Answer, Response};
+use crate::http::{Answer, Response, Settle, Settled};
 
 /// The answer `usual` becomes under `fault`, sent after its delay; the
 /// usual answer's note (a token's verdict, its claims) is kept, and names
 /// the fault, so the log line says both what arrived and what was sent.
-pub fn apply<S, P>(plugin: &Plugin, fault: &Fault, mut usual: Response) -> Answer<S, P> {
+/// A delayed answer's events (`journaled`) are settled when it goes out,
+/// or when its client leaves first (then they say 499, as nginx logs it).
+pub fn apply<S, P>(
+    plugin: &Plugin,
+    fault: &Fault,
+    mut usual: Response,
+    journaled: Vec<u64>,
+) -> Answer<S, P> {
     let mut note = std::mem::take(&mut usual.note);
     note.fields.push(("fault", json!(fault.describe())));
     let at = (fault.delay_ms > 0).then(|| Instant::now() + Duration::from_millis(fault.delay_ms));
+    let settle = || settle(plugin, journaled);
     let mut r = match &fault.reply {
         Reply::Close => {
             return match at {
                 None => Answer::Close(note),
-                Some(t) => Answer::CloseAt(note, t),
+                Some(t) => Answer::CloseAt(note, t, settle()),
             }
         }
         Reply::Usual => usual,
@@ -38,9 +46,36 @@ pub fn apply<S, P>(plugin: &Plugin, fault: &Fault, mut usual: Response) -> Answe
     r.note = note;
     match at {
         None => Answer::Now(r),
-        Some(t) => Answer::At(r, t),
+        Some(t) => Answer::At(r, t, settle()),
     }
 }
+
+/// What the journal says once a delayed answer is settled: the time until
+/// it went, or until its client left, and then the status 499 ("client
+/// closed", as nginx logs it): the client never got what was meant for it.
+fn settle(plugin: &Plugin, journaled: Vec<u64>) -> Settle {
+    let journal = plugin.shared_journal_arc();
+    Settle::new(move |how| {
+        let (status, waited) = match how {
+            Settled::Sent(d) => (None, d),
+            Settled::Left(d) => (Some(CLIENT_CLOSED), d),
+        };
+        let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        for id in &journaled {
+            journal.settle(*id, status, ms);
+        }
+        if let (Some(_), Some(first)) = (status, journaled.first()) {
+            crate::log::message(&format!(
+                "event #{first}: the client closed its connection {ms} ms into a delayed answer: \
+                 not delivered (499)"
+            ));
+        }
+    })
+}
+
+/// nginx's status for a request whose client closed the connection before
+/// the answer was sent.
+pub const CLIENT_CLOSED: u16 = 499;
 
 /// JSON is sent as JSON (the core parses a `start_communication` answer
 /// whatever its status), anything else as text.

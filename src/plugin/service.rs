@@ -37,8 +37,8 @@ impl Service for PublicService<'_> {
             return Answer::Now(handle(plugin, req));
         };
         plugin.faults_changed();
-        let usual = handle_faulted(plugin, req, Some(&fault));
-        faulted::apply(plugin, &fault, usual)
+        let (usual, journaled) = handle_faulted(plugin, req, Some(&fault));
+        faulted::apply(plugin, &fault, usual, journaled)
     }
 
     /// A request the transport refused (413, 431, a malformed head) is
@@ -97,7 +97,7 @@ pub fn healthz(req: &Request) -> Response {
 /// journaled: by its route, with what it made of it, or else here, with
 /// its answer.
 pub fn handle(plugin: &Plugin, req: &Request) -> Response {
-    handle_faulted(plugin, req, None)
+    handle_faulted(plugin, req, None).0
 }
 
 /// `handle`, for a request that gets `fault` in place of its answer.
@@ -105,22 +105,23 @@ fn handle_faulted(
     plugin: &Plugin,
     req: &Request,
     fault: Option<&crate::faults::Fault>,
-) -> Response {
+) -> (Response, Vec<u64>) {
     if req.path == "/healthz" {
         plugin
             .healthz
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return healthz(req);
+        return (healthz(req), Vec::new());
     }
     let ex = Exchange::new(req, fault);
     let r = public_routes(plugin, req, &ex);
-    if !ex.recorded.get() {
+    if ex.recorded.borrow().is_empty() {
         let kind = journal::Kind::Request {
             reason: r.note.detail.clone(),
         };
         plugin.record_for(&ex, r.status, route_of(req.path), None, kind);
     }
-    r
+    let journaled = ex.recorded.take();
+    (r, journaled)
 }
 
 /// The journal's name for the route a path belongs to.

@@ -136,15 +136,19 @@ impl Plugin {
         purpose: Option<&str>,
         kind: journal::Kind,
     ) -> u64 {
-        ex.recorded.set(true);
         if let Some(first) = ex.take_preceding() {
             let info = Some(ex.info(status));
             let purpose = first.purpose.as_deref();
-            self.journal
+            let id = self
+                .journal
                 .record_request(first.route, purpose, first.kind, info);
+            ex.recorded.borrow_mut().push(id);
         }
-        self.journal
-            .record_request(route, purpose, kind, Some(ex.info(status)))
+        let id = self
+            .journal
+            .record_request(route, purpose, kind, Some(ex.info(status)));
+        ex.recorded.borrow_mut().push(id);
+        id
     }
 
     /// What the plugin runs with, for the inbox's settings panel: where
