@@ -50,6 +50,12 @@ load *ARGS:
     cargo build --release
     tests/load/run.sh target/release/comm-test {{ARGS}}
 
+# (apt-get install nginx-light wrk strace) ROUNDS=5 SECONDS_EACH=5 by default.
+# comm-test beside nginx (one worker, access log on): throughput ratios per plain route, system calls per request.
+versus-nginx:
+    cargo build --release
+    tests/load/versus-nginx.sh target/release/comm-test
+
 # The token route side by side: BINARIES... [-- OTHER_ATTR_URL] (apt-get install wrk).
 load-token *ARGS:
     tests/load/token.sh {{ARGS}}

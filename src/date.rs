@@ -99,6 +99,25 @@ pub fn http_date(secs: u64) -> String {
     )
 }
 
+thread_local! {
+    /// This thread's `Date` of the current second: one formatting a
+    /// second, not one an answer (nginx caches its time likewise).
+    static HTTP_DATE: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+/// `http_date` of now, appended to `out`; formatted once a second.
+pub fn push_http_date_now(out: &mut Vec<u8>) {
+    let now = unix_now();
+    HTTP_DATE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != now {
+            *cache = (now, http_date(now));
+        }
+        out.extend_from_slice(cache.1.as_bytes());
+    });
+}
+
 /// RFC 3339 UTC to the second, e.g. `2021-03-16T07:30:00Z`.
 pub fn rfc3339(secs: u64) -> String {
     let (year, month, day, rem) = split(secs);

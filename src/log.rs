@@ -11,13 +11,13 @@
 //!   is cut at `MAX_VALUE_CHARS` and every line at `MAX_LINE` bytes, both
 //!   visibly and with the original length.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -25,12 +25,19 @@ use serde_json::Value;
 use crate::date;
 
 /// A line longer than this is cut (text) or re-rendered without claims
-/// (json); with `QUEUE` lines in flight, the log holds ≤ 1 MiB.
+/// (json).
 pub const MAX_LINE: usize = 8 * 1024;
+/// A loop's lines of one turn are handed over together, at most this many
+/// bytes at a time.
+pub const BATCH: usize = 32 * 1024;
 /// Strings longer than this many characters are cut, with their length.
 pub const MAX_VALUE_CHARS: usize = 256;
-/// Lines waiting for the writer; past this they are dropped and counted.
-pub const QUEUE: usize = 128;
+/// Bytes waiting for the writer; lines past this are dropped and counted
+/// (and said, once the writer can again): the log holds at most 1 MiB.
+pub const QUEUE_BYTES: usize = 1024 * 1024;
+/// How long the writer lets lines gather after a write, so a busy server
+/// wakes it a few hundred times a second, not once a request.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Lines for people, or one JSON object per line for pipelines. Defined
 /// here, where it is used: the log depends on nothing of configuration.
@@ -56,15 +63,43 @@ pub struct Note {
     pub claims: Vec<(&'static str, Value)>,
 }
 
+/// Lines for the writer, written with one call.
+struct Batch {
+    text: String,
+    lines: usize,
+}
+
+thread_local! {
+    /// A serving loop's lines of the current turn (`batching`): handed
+    /// to the writer at the turn's end (`end_turn`), not one by one.
+    static TURN: RefCell<Option<Batch>> = const { RefCell::new(None) };
+}
+
+/// What the writer has yet to write, and whether it sleeps waiting for
+/// some (only then is it woken: a busy server's turns add to the queue
+/// without a system call).
+struct Queue {
+    text: Vec<u8>,
+    lines: usize,
+    idle: bool,
+}
+
 struct Logger {
     format: Format,
-    tx: SyncSender<String>,
-    /// Lines accepted by the queue and not yet written (or given up).
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    /// Lines accepted and not yet written (or given up).
     pending: AtomicUsize,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+impl Logger {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Starts the writer thread. Before this (tests, the fuzzer, `decode`),
 /// lines are written directly, still without ever panicking.
@@ -72,43 +107,67 @@ pub fn init(format: Format) {
     let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
         return;
     };
-    let (tx, rx) = sync_channel::<String>(QUEUE);
-    if LOGGER
-        .set(Logger {
-            format,
-            tx,
-            pending: AtomicUsize::new(0),
-        })
-        .is_err()
-    {
+    let logger = Logger {
+        format,
+        queue: Mutex::new(Queue {
+            text: Vec::new(),
+            lines: 0,
+            idle: false,
+        }),
+        ready: Condvar::new(),
+        pending: AtomicUsize::new(0),
+    };
+    if LOGGER.set(logger).is_err() {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("log".into())
         .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut out = File::from(fd);
-            for line in rx {
-                let lost = DROPPED.swap(0, Ordering::Relaxed);
-                let mut ok = true;
-                if lost > 0 {
-                    let note = message_line(format, &format!("{lost} log lines dropped"));
-                    ok = out.write_all(note.as_bytes()).is_ok();
-                    if !ok {
-                        DROPPED.fetch_add(lost, Ordering::Relaxed);
-                    }
-                }
-                if !ok || out.write_all(line.as_bytes()).is_err() {
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(l) = LOGGER.get() {
-                    l.pending.fetch_sub(1, Ordering::Release);
-                }
-            }
-        });
+        .spawn(move || write_forever(File::from(fd), format));
     if spawned.is_err() {
         // No writer: every line will be counted as dropped, none blocks.
         DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The writer: takes all that is queued, writes it with one call, lets
+/// more gather for `GATHER`, and sleeps when there is none.
+fn write_forever(mut out: File, format: Format) {
+    let Some(l) = LOGGER.get() else { return };
+    let mut spare = Vec::new();
+    loop {
+        let (mut text, lines) = {
+            let mut q = l.queue();
+            while q.lines == 0 {
+                q.idle = true;
+                q = l.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+            }
+            q.idle = false;
+            let lines = std::mem::take(&mut q.lines);
+            (
+                std::mem::replace(&mut q.text, std::mem::take(&mut spare)),
+                lines,
+            )
+        };
+        let lost = DROPPED.swap(0, Ordering::Relaxed);
+        let mut ok = true;
+        if lost > 0 {
+            let note = message_line(format, &format!("{lost} log lines dropped"));
+            ok = out.write_all(note.as_bytes()).is_ok();
+            if !ok {
+                DROPPED.fetch_add(lost, Ordering::Relaxed);
+            }
+        }
+        if !ok || out.write_all(&text).is_err() {
+            DROPPED.fetch_add(lines as u64, Ordering::Relaxed);
+        }
+        l.pending.fetch_sub(lines, Ordering::Release);
+        text.clear();
+        // The buffer goes back for the next batch, unless a burst grew it.
+        if text.capacity() <= 2 * BATCH {
+            spare = text;
+        }
+        std::thread::sleep(GATHER);
     }
 }
 
@@ -117,20 +176,98 @@ pub fn format() -> Format {
 }
 
 fn emit(line: String) {
+    let line = TURN.with(|turn| {
+        let mut turn = turn.borrow_mut();
+        let Some(batch) = turn.as_mut() else {
+            return Some(line);
+        };
+        if batch.text.len() + line.len() > BATCH {
+            let full = std::mem::replace(
+                batch,
+                Batch {
+                    text: String::new(),
+                    lines: 0,
+                },
+            );
+            send(full);
+        }
+        batch.text.push_str(&line);
+        batch.lines += 1;
+        None
+    });
+    if let Some(line) = line {
+        send(Batch {
+            text: line,
+            lines: 1,
+        });
+    }
+}
+
+/// Hands a batch to the writer, never waiting on it: past `QUEUE_BYTES`
+/// its lines are dropped, counted (and said when the writer can again).
+/// The writer is woken only if it sleeps for want of lines.
+fn send(batch: Batch) {
     match LOGGER.get() {
         Some(l) => {
-            l.pending.fetch_add(1, Ordering::Acquire);
-            match l.tx.try_send(line) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    l.pending.fetch_sub(1, Ordering::Release);
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
+            let wake = {
+                let mut q = l.queue();
+                if q.text.len() + batch.text.len() > QUEUE_BYTES {
+                    DROPPED.fetch_add(batch.lines as u64, Ordering::Relaxed);
+                    return;
                 }
+                q.text.extend_from_slice(batch.text.as_bytes());
+                q.lines += batch.lines;
+                l.pending.fetch_add(batch.lines, Ordering::Acquire);
+                std::mem::take(&mut q.idle)
+            };
+            if wake {
+                l.ready.notify_one();
             }
         }
         None => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            let _ = std::io::stderr().write_all(batch.text.as_bytes());
         }
+    }
+}
+
+/// From now on this thread's lines are collected per turn of its loop
+/// and handed over by `end_turn`: at most one wake of the writer a turn,
+/// none when nothing was logged.
+pub fn batching() {
+    TURN.with(|turn| {
+        *turn.borrow_mut() = Some(Batch {
+            text: String::new(),
+            lines: 0,
+        });
+    });
+}
+
+/// The loop has stopped: what it logged goes now, and this thread's lines
+/// go one by one again.
+pub fn end_batching() {
+    end_turn();
+    TURN.with(|turn| *turn.borrow_mut() = None);
+}
+
+/// The end of a loop's turn: its lines, if it logged any, go to the
+/// writer as one batch.
+pub fn end_turn() {
+    let batch = TURN.with(|turn| {
+        let mut turn = turn.borrow_mut();
+        let batch = turn.as_mut()?;
+        if batch.lines == 0 {
+            return None;
+        }
+        Some(std::mem::replace(
+            batch,
+            Batch {
+                text: String::new(),
+                lines: 0,
+            },
+        ))
+    });
+    if let Some(b) = batch {
+        send(b);
     }
 }
 
@@ -484,6 +621,29 @@ fn push_value_json(out: &mut String, v: &Value, limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loop's lines wait for the end of its turn and go as one batch;
+    /// a turn that logged nothing hands over nothing.
+    #[test]
+    fn a_loops_lines_go_once_a_turn_and_not_at_all_when_there_are_none() {
+        let held = |f: &dyn Fn(&Batch) -> (usize, usize)| TURN.with(|t| t.borrow().as_ref().map(f));
+        batching();
+        emit("one\n".into());
+        emit("two\n".into());
+        assert_eq!(held(&|b| (b.lines, b.text.len())), Some((2, 8)));
+        end_turn();
+        assert_eq!(held(&|b| (b.lines, b.text.len())), Some((0, 0)));
+        end_turn();
+        assert_eq!(held(&|b| (b.lines, b.text.len())), Some((0, 0)));
+        // A turn's batch never grows past `BATCH`: a full one goes first.
+        let line = format!("{}\n", "x".repeat(MAX_LINE - 1));
+        for _ in 0..(BATCH / MAX_LINE + 1) {
+            emit(line.clone());
+        }
+        assert_eq!(held(&|b| (b.lines, b.text.len())), Some((1, MAX_LINE)));
+        end_batching();
+        assert_eq!(held(&|b| (b.lines, b.text.len())), None);
+    }
 
     /// A path is a path however deep; PEM armour, a line break, or a bare
     /// base64 body line is key text.

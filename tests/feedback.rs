@@ -118,10 +118,10 @@ fn off_by_default_nothing_is_sent() {
     assert_eq!(s.post_token(&token(Some(&rx.session_url()))).status, 200);
     let r = s.inbox_request("POST", "/api/events/1/session?type=logout");
     assert_eq!(
-        (r.status, r.text().as_str()),
+        (r.status, r.said().as_str()),
         (
             409,
-            "session feedback is off (start with --session-feedback HOST[:PORT])\n"
+            "session feedback is off (start with --session-feedback HOST[:PORT])"
         )
     );
     assert!(rx.wait_for(1).is_empty());
@@ -157,21 +157,21 @@ fn logout_and_user_active_from_the_inbox() {
         (
             "/api/events/1/session?type=bye",
             400,
-            "type must be user_active or logout\n",
+            "type must be user_active or logout",
         ),
         (
             "/api/events/99/session?type=logout",
             404,
-            "no entry 99 in the journal\n",
+            "no entry 99 in the journal",
         ),
         (
             "/api/events/2/session?type=logout",
             409,
-            "entry 2 has no session_url\n",
+            "entry 2 has no session_url",
         ),
     ] {
         let r = s.inbox_request("POST", target);
-        assert_eq!((r.status, r.text().as_str()), (status, reason), "{target}");
+        assert_eq!((r.status, r.said().as_str()), (status, reason), "{target}");
     }
     // The page offers the buttons for the entry with a session_url only.
     let page = s.inbox_request("GET", "/").text();
@@ -352,8 +352,8 @@ fn cross_site_form_posts_to_the_inbox_are_refused() {
     ] {
         let r = post(origin, target, method);
         assert_eq!(
-            (r.status, r.text()),
-            (403, format!("cross-site request refused ({why})\n")),
+            (r.status, r.said()),
+            (403, format!("cross-site request refused ({why})")),
             "{origin} {method} {target}"
         );
     }

@@ -128,9 +128,10 @@ impl<S: Service> Conn<S> {
     /// socket becoming writable with nothing to write is no work: every
     /// new connection reports it once, and serving each such report
     /// delayed accepting the next connections (see `event_loop.rs`).
-    pub fn on_event(&mut self, readable: bool, writable: bool) -> bool {
+    pub fn on_event(&mut self, readable: bool, writable: bool, read_closed: bool) -> bool {
         self.wire.ready.readable |= readable;
         self.wire.ready.writable |= writable;
+        self.wire.ready.read_closed |= read_closed;
         readable
             || (writable && self.wire.written < self.wire.out.len())
             || matches!(self.state, State::Streaming(_))

@@ -250,8 +250,14 @@ impl<'a, S: Service> Loop<'a, S> {
     /// Serves until SIGTERM or SIGINT.
     pub fn run(mut self) -> io::Result<Stop> {
         let mut events = Events::with_capacity(256);
+        // This thread's log lines go to the writer once a turn, together.
+        crate::log::batching();
         loop {
-            if let Some(stop) = self.wait(&mut events)? {
+            let waited = self.wait(&mut events);
+            if !matches!(waited, Ok(None)) {
+                crate::log::end_batching();
+            }
+            if let Some(stop) = waited? {
                 return Ok(stop);
             }
             self.accept();
@@ -260,6 +266,7 @@ impl<'a, S: Service> Loop<'a, S> {
             self.arm();
             self.wake_waiters();
             self.expire();
+            crate::log::end_turn();
         }
     }
 }
@@ -303,6 +310,7 @@ impl<S: Service> Loop<'_, S> {
                         let work = c.on_event(
                             event.is_readable() || event.is_read_closed() || broken,
                             event.is_writable() || event.is_write_closed() || broken,
+                            event.is_read_closed() || broken,
                         );
                         if work {
                             self.conns.enqueue(idx);

@@ -87,12 +87,14 @@ pub fn serialize(r: &Response, framing: Framing) -> Vec<u8> {
     };
     let _ = write!(
         out,
-        "{version} {} {}\r\nDate: {}\r\nContent-Type: {}\r\n",
+        "{version} {} {}\r\nDate: ",
         r.status,
-        reason_phrase(r.status),
-        date::http_date(date::unix_now()),
-        r.content_type,
+        reason_phrase(r.status)
     );
+    date::push_http_date_now(&mut out);
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(r.content_type.as_bytes());
+    out.extend_from_slice(b"\r\n");
     // 1xx, 204 and 304 have no body by definition (RFC 9110 §6.4.1): no
     // length, no bytes, or the client would read them as the next answer.
     let bodiless = matches!(r.status, 100..=199 | 204 | 304);

@@ -46,6 +46,12 @@ impl Shared {
         }
     }
 
+    /// Whether it keeps events (an inbox reads them); without, a caller
+    /// need not build what it would record.
+    pub fn keeps(&self) -> bool {
+        self.keeps
+    }
+
     /// A journal that keeps nothing: `--inbox off`.
     pub fn off() -> Shared {
         Shared {

@@ -136,6 +136,19 @@ impl Plugin {
         purpose: Option<&str>,
         kind: journal::Kind,
     ) -> u64 {
+        if !self.journal.keeps() {
+            // No inbox: the ids count for the log, the request's copy is
+            // never made.
+            if let Some(first) = ex.take_preceding() {
+                let id = self
+                    .journal
+                    .record(first.route, first.purpose.as_deref(), first.kind);
+                ex.recorded.borrow_mut().push(id);
+            }
+            let id = self.journal.record(route, purpose, kind);
+            ex.recorded.borrow_mut().push(id);
+            return id;
+        }
         if let Some(first) = ex.take_preceding() {
             let info = Some(ex.info(status));
             let purpose = first.purpose.as_deref();

@@ -316,6 +316,15 @@ impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// What an API error says: the `error` of its JSON `{"error",
+    /// "field"}`, which an API error always is (it fails otherwise).
+    pub fn said(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not a JSON error: {}", self.text()));
+        assert!(v.get("field").is_some(), "no field: {v}");
+        v["error"].as_str().unwrap_or_default().to_owned()
+    }
 }
 
 /// Pipelined answers on one connection, read one at a time: what one read
