@@ -1,7 +1,10 @@
 //! The log: one line per event on stderr, for people (`text`) or pipelines
 //! (`json`), that never blocks or crashes the server.
 //!
-//! - Lines go through a bounded queue to a writer thread. When stderr
+//! - Lines go through a bounded queue (`QUEUE_BYTES`) to a writer thread,
+//!   a serving loop's lines once a turn (`batching`, `end_turn`), and the
+//!   writer is woken only when it sleeps for want of lines: a busy server
+//!   pays a few hundred `write`s a second, not one a request. When stderr
 //!   cannot keep up (a stalled pipe), lines are dropped, counted, and the
 //!   next line that gets through says how many: serving never waits.
 //! - Writes never panic: a closed stderr (EPIPE) is one more dropped line.
@@ -33,8 +36,10 @@ pub const BATCH: usize = 32 * 1024;
 /// Strings longer than this many characters are cut, with their length.
 pub const MAX_VALUE_CHARS: usize = 256;
 /// Bytes waiting for the writer; lines past this are dropped and counted
-/// (and said, once the writer can again): the log holds at most 1 MiB.
-pub const QUEUE_BYTES: usize = 1024 * 1024;
+/// (and said, once the writer can again). 2 ms of a busy server's lines
+/// take a few tens of KB; the log holds at most this, and what the writer
+/// is writing.
+pub const QUEUE_BYTES: usize = 128 * 1024;
 /// How long the writer lets lines gather after a write, so a busy server
 /// wakes it a few hundred times a second, not once a request.
 const GATHER: Duration = Duration::from_millis(2);
