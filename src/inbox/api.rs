@@ -253,13 +253,7 @@ fn reset(inbox: &Inbox) -> Response {
     let lost_before = journal.file_lines_lost();
     let deleted = journal.clear();
     inbox.clear_replays();
-    let faults: Vec<&str> = inbox
-        .faults()
-        .clear(None)
-        .iter()
-        .map(|r| r.name())
-        .collect();
-    inbox.faults_changed();
+    let faults = inbox.clear_faults(None);
     let mut answer = json!({ "deleted": deleted, "replays": "cleared", "faults_cleared": faults });
     if let (Some(saved), Some(o)) = (journal.file_saved(lost_before), answer.as_object_mut()) {
         o.insert("journal_file".into(), json!(file_said(saved)));

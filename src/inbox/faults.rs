@@ -25,13 +25,7 @@ pub fn api(inbox: &Inbox, req: &Request) -> Response {
         }
         Method::Delete => match route_param(req.query) {
             Ok(route) => {
-                let cleared: Vec<&str> = inbox
-                    .faults()
-                    .clear(route)
-                    .iter()
-                    .map(|r| r.name())
-                    .collect();
-                inbox.faults_changed();
+                let cleared = inbox.clear_faults(route);
                 json_response(200, &json!({ "cleared": cleared }))
             }
             Err(e) => refused(&e),
@@ -50,8 +44,7 @@ pub struct Refused {
 pub fn clear_form(inbox: &Inbox, req: &Request) -> Response {
     match route_param(req.query) {
         Ok(route) => {
-            inbox.faults().clear(route);
-            inbox.faults_changed();
+            inbox.clear_faults(route);
             Response::redirect("/#faults")
         }
         Err(e) => Response::error(400, e.to_string()),

@@ -76,6 +76,19 @@ impl Inbox {
         self.plugin.faults()
     }
 
+    /// Clears the fault of `route`, or every fault; the routes cleared.
+    /// Open pages are told.
+    pub fn clear_faults(&self, route: Option<crate::faults::Route>) -> Vec<&'static str> {
+        let cleared = self
+            .faults()
+            .clear(route)
+            .iter()
+            .map(|r| r.name())
+            .collect();
+        self.faults_changed();
+        cleared
+    }
+
     /// The faults changed: the inbox's streams say so to their pages.
     pub fn faults_changed(&self) {
         self.journal.poke();
