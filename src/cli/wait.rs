@@ -71,7 +71,7 @@ pub fn help() -> String {
          usage error or an inbox that cannot be reached.\n\n\
          example (a CI step):\n  \
          ./drive-the-flow.sh\n  \
-         comm-test wait --verdict accepted --attr email=tester@example.nl | jq -e .attributes\n\n{}",
+         comm-test wait --verdict accepted --attr email=tester@example.nl | jq -e .claims.attributes\n\n{}",
         options_help(OPTIONS)
     )
 }

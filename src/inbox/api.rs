@@ -1,22 +1,13 @@
-//! The tester's inbox, served on its own listener only: the page
-//! (`page.rs`), the journal as JSON, and a Server-Sent Events stream.
-//!
-//! - `GET /[?before=ID&limit=N]`: the page, newest first, one page at a
-//!   time; `GET /entries?since=ID`: the entries after ID, as HTML, for
-//!   its live updates.
-//! - `GET /api/events[?since=&before=&limit=&route=&verdict=]`:
-//!   `{"last_id", "events", "next_before"}`, newest first.
-//!   `DELETE /api/events` (or `POST /api/events/clear`, for the page's
-//!   form): empties it.
-//! - `GET /api/events/stream[?since=ID]`: one `entry` event per new entry,
-//!   a `clear` event when the journal is emptied, a `faults` event when
-//!   the faults in force change.
-//! - `GET`/`POST`/`DELETE /api/faults`, and the page's forms `POST /faults`
-//!   and `POST /faults/clear`: faults on demand (`faulted.rs`).
+//! The inbox's routes: the page (`page.rs`) and its fragments and forms,
+//! one event's page, and the JSON API whose contract is `openapi.json`
+//! beside this file (served at `GET /api/openapi.json`; every `/api` error
+//! is `{"error", "field"}`). Listings, exports and the event stream are fed
+//! as the client takes them (`stream.rs`); a wait for an event, or for the
+//! core's answer, is parked in the inbox's loop.
 //!
 //! Every route but `/healthz` first checks `Host` (421 for a name that is
-//! not the inbox's), and every changing one the cross-site defence (403),
-//! both in `guard.rs`.
+//! not the inbox's), and every changing one the cross-site defence (403)
+//! and refuses comm-test's own outgoing requests (403).
 
 use std::borrow::Cow;
 
