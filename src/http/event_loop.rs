@@ -624,6 +624,92 @@ mod tests {
         quiet
     }
 
+    /// A service whose parked requests are slow to ask (1 ms each): what a
+    /// crowd of waiters costs a turn. Its first resume lets the test send
+    /// a plain request; `before_now` is how many resumes ran before it
+    /// was served.
+    #[derive(Default)]
+    struct Crowd {
+        resumes: std::sync::atomic::AtomicUsize,
+        before_now: std::sync::atomic::AtomicUsize,
+        first: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+        wake: Mutex<Option<Wake>>,
+    }
+
+    impl Service for Crowd {
+        type Stream = ();
+        type Parked = ();
+
+        fn call(&self, req: &Request<'_>) -> Answer<(), ()> {
+            if req.path == "/park" {
+                return Answer::Park((), Instant::now() + Duration::from_secs(60));
+            }
+            let n = self.resumes.load(Ordering::SeqCst);
+            self.before_now.store(n, Ordering::SeqCst);
+            Answer::Now(ok("now"))
+        }
+
+        fn feed(&self, _: &mut (), _: usize, _: &mut Vec<u8>) {}
+
+        fn behind(&self, _: &()) -> bool {
+            false
+        }
+
+        fn resume(&self, _: &mut ()) -> Option<Response> {
+            if self.resumes.fetch_add(1, Ordering::SeqCst) == 0 {
+                if let Some(tx) = self.first.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            None
+        }
+
+        fn give_up(&self, _: ()) -> Response {
+            Response::new(204, "text/plain", "")
+        }
+
+        fn attach(&self, wake: Wake) {
+            *self.wake.lock().unwrap() = Some(wake);
+        }
+    }
+
+    /// Regression (red team): waking the parked requests took as long as
+    /// they all needed before anything else was served (30 waiters made
+    /// the inbox's answers seconds late). Waking stops after the turn's
+    /// slice and goes on next turn: a plain request that arrives while
+    /// 300 slow waiters are being woken is served long before the last.
+    #[test]
+    fn waking_a_crowd_of_waiters_is_bounded_per_turn() {
+        let crowd: &'static Crowd = Box::leak(Box::default());
+        let balance: &'static Balance = Box::leak(Box::new(Balance::new(1)));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            max_body: 1024,
+        };
+        let l = Loop::new(listener, crowd, limits, (balance, 0)).unwrap();
+        std::thread::spawn(move || l.run());
+        let parked: Vec<TcpStream> = (0..300).map(|_| get(addr, "/park")).collect();
+        // All parked: a plain request after them is answered.
+        let mut probe = get(addr, "/now");
+        assert!(answer(&mut probe).ends_with("now"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        *crowd.first.lock().unwrap() = Some(tx);
+        crowd.resumes.store(0, Ordering::SeqCst);
+        crowd.wake.lock().unwrap().as_ref().unwrap().wake();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let mut plain = get(addr, "/now");
+        assert!(answer(&mut plain).ends_with("now"));
+        let before = crowd.before_now.load(Ordering::SeqCst);
+        assert!(before < 300, "{before} of 300 waiters were asked first");
+        drop(parked);
+    }
+
     #[test]
     fn a_parked_request_waits_while_others_are_served_and_answers_when_woken() {
         let (toy, addr) = serve();
