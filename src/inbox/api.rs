@@ -380,16 +380,22 @@ impl Waiting {
 /// A request waiting for the first event after `after` its filters match.
 #[derive(Debug)]
 pub struct EventWait {
+    after: u64,
     /// The newest id it has examined: each wake looks only past it, so a
     /// parked waiter costs what arrived since, never the whole journal.
     examined: u64,
+    /// The journal's read-backs when it looked: one since (a restart's
+    /// events put in front) means looking again from `after`.
+    restores: u64,
     listing: Listing,
 }
 
 impl EventWait {
-    fn new(after: u64, listing: Listing) -> EventWait {
+    fn new(after: u64, restores: u64, listing: Listing) -> EventWait {
         EventWait {
+            after,
             examined: after,
+            restores,
             listing,
         }
     }
@@ -397,6 +403,11 @@ impl EventWait {
     /// Its answer, if the journal now holds a match past what it has
     /// examined.
     fn answer(&mut self, inbox: &Inbox) -> Option<Response> {
+        let restores = inbox.shared_journal().restores();
+        if restores != self.restores {
+            self.restores = restores;
+            self.examined = self.after;
+        }
         let journal = inbox.journal();
         let found = journal.first_after(self.examined, &self.listing.filter());
         self.examined = match &found {
@@ -436,7 +447,8 @@ fn wait(inbox: &Inbox, query: Option<&str>) -> Answer<Feed, Waiting> {
             }
         },
     };
-    let mut waiting = Waiting::Event(EventWait::new(after, l));
+    let restores = inbox.shared_journal().restores();
+    let mut waiting = Waiting::Event(EventWait::new(after, restores, l));
     if let Some(r) = waiting.answer(inbox) {
         return Answer::Now(r);
     }
@@ -649,7 +661,7 @@ mod tests {
         for _ in 0..500 {
             journal.record("ui", None, Kind::Start);
         }
-        let mut w = EventWait::new(0, listing(Some("route=auth_result"), 1).unwrap());
+        let mut w = EventWait::new(0, 0, listing(Some("route=auth_result"), 1).unwrap());
         assert!(w.answer(&inbox).is_none());
         assert_eq!(w.examined, 500, "all 500 looked at once");
         journal.record("ui", None, Kind::Start);
@@ -665,5 +677,38 @@ mod tests {
         journal.clear();
         assert!(w.answer(&inbox).is_none());
         assert_eq!(w.examined, id);
+    }
+
+    /// Regression: a restart's read-back puts the file's events in front
+    /// of those recorded since start, below ids a waiter had examined; a
+    /// wait sent before the read-back was in timed out (204).
+    #[test]
+    fn a_waiter_sees_what_a_read_back_puts_in_front() {
+        let inbox = inbox();
+        let journal = inbox.shared_journal();
+        // Id 1 is the file's, not yet read back; id 2 arrived since start.
+        journal.record("ui", None, Kind::Start);
+        journal.record("ui", None, Kind::Start);
+        journal.delete(&Filter {
+            before: Some(2),
+            ..Filter::default()
+        });
+        let filter = listing(Some("route=auth_result"), 1).unwrap();
+        let mut w = EventWait::new(0, journal.restores(), filter);
+        assert!(w.answer(&inbox).is_none());
+        assert_eq!(w.examined, 2);
+        let from_file = crate::journal::Event {
+            id: 1,
+            time_ms: 0,
+            route: "auth_result",
+            purpose: None,
+            kind: Kind::Start,
+            request: None,
+            read_back: None,
+        };
+        journal.restore(vec![Arc::new(crate::journal::Framed::new(from_file))]);
+        let r = w.answer(&inbox).expect("looked again after the read-back");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["id"], 1);
     }
 }

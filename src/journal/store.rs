@@ -29,6 +29,7 @@ pub struct Shared {
     /// The newest id and the number of clears, readable without the lock.
     last: AtomicU64,
     clears: AtomicU64,
+    restores: AtomicU64,
     wake: OnceLock<Wake>,
     /// `--journal-file`: every change appended there too.
     sink: OnceLock<Sink>,
@@ -41,6 +42,7 @@ impl Shared {
             journal: Mutex::new(Journal::new(capacity)),
             last: AtomicU64::new(0),
             clears: AtomicU64::new(0),
+            restores: AtomicU64::new(0),
             wake: OnceLock::new(),
             sink: OnceLock::new(),
         }
@@ -241,8 +243,15 @@ impl Shared {
             }
             n
         };
+        self.restores.fetch_add(1, Ordering::AcqRel);
         self.changed();
         n
+    }
+
+    /// How many read-backs put events in front of those recorded since
+    /// start: a reader that skips ids it has seen must look again.
+    pub fn restores(&self) -> u64 {
+        self.restores.load(Ordering::Acquire)
     }
 
     /// How many times the journal was emptied: a stream tells its page.
