@@ -571,7 +571,18 @@ mod tests {
 
     /// One loop serving a fresh toy on a thread of its own.
     fn serve() -> (&'static Toy, std::net::SocketAddr) {
-        let toy: &'static Toy = Box::leak(Box::default());
+        serve_with(16)
+    }
+
+    /// One loop serving a fresh `S` (at most `max_connections`) on a
+    /// thread of its own.
+    fn serve_with<S>(max_connections: usize) -> (&'static S, std::net::SocketAddr)
+    where
+        S: Service + Default + Sync + 'static,
+        S::Stream: Send,
+        S::Parked: Send,
+    {
+        let service: &'static S = Box::leak(Box::default());
         let balance: &'static Balance = Box::leak(Box::new(Balance::new(1)));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -579,12 +590,12 @@ mod tests {
         let limits = Limits {
             read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(10),
-            max_connections: 16,
+            max_connections,
             max_body: 1024,
         };
-        let l = Loop::new(listener, toy, limits, (balance, 0)).unwrap();
+        let l = Loop::new(listener, service, limits, (balance, 0)).unwrap();
         std::thread::spawn(move || l.run());
-        (toy, addr)
+        (service, addr)
     }
 
     fn get(addr: std::net::SocketAddr, path: &str) -> TcpStream {
@@ -681,19 +692,7 @@ mod tests {
     /// 300 slow waiters are being woken is served long before the last.
     #[test]
     fn waking_a_crowd_of_waiters_is_bounded_per_turn() {
-        let crowd: &'static Crowd = Box::leak(Box::default());
-        let balance: &'static Balance = Box::leak(Box::new(Balance::new(1)));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let limits = Limits {
-            read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-            max_connections: 512,
-            max_body: 1024,
-        };
-        let l = Loop::new(listener, crowd, limits, (balance, 0)).unwrap();
-        std::thread::spawn(move || l.run());
+        let (crowd, addr) = serve_with::<Crowd>(512);
         let parked: Vec<TcpStream> = (0..300).map(|_| get(addr, "/park")).collect();
         // All parked: a plain request after them is answered.
         let mut probe = get(addr, "/now");
